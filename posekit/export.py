@@ -1,0 +1,279 @@
+"""Writing results to files: OpenPose-style JSON, COCO keypoint results JSON and CSV.
+
+All coordinates written are (x, y) in original-image pixels, as in ``Person.keypoints``.
+
+OpenPose JSON
+    One file per frame, named like OpenPose's ``--write_json`` output
+    (``openpose_json_name``). ``pose_keypoints_2d`` holds 18 x (x, y, c) = 54 floats in
+    posekit's order, which is the order of OpenPose's own 18-keypoint COCO model, so
+    tools that read that model's output read these files too. A missing part is written
+    as ``0, 0, 0``; ``person_id`` is ``[-1]`` for untracked people, as in OpenPose.
+    Only the body is written: there are no face or hand keys.
+
+COCO keypoint results
+    The list-of-dicts results format accepted by ``pycocotools`` ``COCO.loadRes``:
+    17 keypoints in COCO order (``COCO_KEYPOINT_NAMES``). COCO has **no neck**, so
+    posekit's part 1 (Neck) is dropped; the other 17 parts map one to one
+    (``COCO_FROM_POSEKIT``). In results files the third value of each keypoint is the
+    keypoint's score (COCO's evaluation ignores it); a missing part is ``0, 0, 0``.
+    Note the left/right order differs: COCO lists left before right, posekit right
+    before left.
+
+CSV
+    One row per *found* part (``CSV_HEADER``), so missing parts are simply absent.
+    ``person`` is the person's index within its frame (rows with the same frame and
+    person belong to one body); ``person_id`` is the tracking identity or -1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from .person import Person
+from .skeleton import NUM_PARTS, PART_NAMES, CocoPart
+
+__all__ = [
+    "OPENPOSE_JSON_VERSION",
+    "to_openpose_dict",
+    "write_openpose_json",
+    "openpose_json_name",
+    "COCO_KEYPOINT_NAMES",
+    "COCO_FROM_POSEKIT",
+    "COCO_PERSON_CATEGORY_ID",
+    "to_coco_keypoints",
+    "coco_results",
+    "write_coco_results",
+    "CSV_HEADER",
+    "csv_rows",
+    "CsvWriter",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# --------------------------------------------------------------------------- OpenPose
+
+OPENPOSE_JSON_VERSION = 1.3  #: value of the "version" key, as written by OpenPose 1.3+
+
+
+def to_openpose_dict(people: Iterable[Person]) -> dict[str, Any]:
+    """Build the OpenPose ``--write_json`` dict for one frame.
+
+    Args:
+        people: the people found in the frame.
+
+    Returns:
+        ``{"version": 1.3, "people": [{"person_id": [id], "pose_keypoints_2d": [54 floats]}]}``;
+        keypoints are x, y in original-image pixels and the score, in posekit's 18-part
+        order, with missing parts as 0, 0, 0. ``person_id`` is ``[-1]`` when untracked.
+    """
+    return {
+        "version": OPENPOSE_JSON_VERSION,
+        "people": [
+            {"person_id": [int(p.person_id)], "pose_keypoints_2d": p.flat_keypoints()} for p in people
+        ],
+    }
+
+
+def write_openpose_json(path: PathLike, people: Iterable[Person]) -> Path:
+    """Write one frame's people as an OpenPose JSON file; returns the path."""
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as f:
+        json.dump(to_openpose_dict(people), f)
+    return path
+
+
+def openpose_json_name(stem: str, frame_index: int) -> str:
+    """OpenPose's per-frame file name, e.g. ``("video", 7)`` -> ``video_000000000007_keypoints.json``."""
+    if frame_index < 0:
+        raise ValueError(f"frame_index must be >= 0, got {frame_index}")
+    return f"{stem}_{frame_index:012d}_keypoints.json"
+
+
+# --------------------------------------------------------------------------- COCO
+
+#: The 17 COCO person keypoints, in COCO's order.
+COCO_KEYPOINT_NAMES: tuple[str, ...] = (
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
+
+#: int (17,): for each COCO keypoint, the posekit part index it comes from
+#: (``keypoints18[COCO_FROM_POSEKIT]`` reorders to COCO). Neck (1) is not used.
+COCO_FROM_POSEKIT = np.array(
+    [
+        CocoPart.Nose,
+        CocoPart.LEye,
+        CocoPart.REye,
+        CocoPart.LEar,
+        CocoPart.REar,
+        CocoPart.LShoulder,
+        CocoPart.RShoulder,
+        CocoPart.LElbow,
+        CocoPart.RElbow,
+        CocoPart.LWrist,
+        CocoPart.RWrist,
+        CocoPart.LHip,
+        CocoPart.RHip,
+        CocoPart.LKnee,
+        CocoPart.RKnee,
+        CocoPart.LAnkle,
+        CocoPart.RAnkle,
+    ],
+    dtype=np.intp,
+)
+COCO_FROM_POSEKIT.setflags(write=False)
+
+COCO_PERSON_CATEGORY_ID = 1  #: COCO's category id for "person"
+
+
+def _keypoint_values(x: float, y: float, s: float) -> list[float]:
+    """[x, y, score] rounded like ``Person.flat_keypoints``; [0, 0, 0] for a missing part."""
+    if not s > 0 or math.isnan(x) or math.isnan(y):
+        return [0.0, 0.0, 0.0]
+    return [round(x, 3), round(y, 3), round(s, 5)]
+
+
+def to_coco_keypoints(keypoints18: np.ndarray) -> list[float]:
+    """Convert one person's keypoints to a COCO results keypoint list.
+
+    Args:
+        keypoints18: float (18, 3) x, y in original-image pixels and score, posekit order
+            (``Person.keypoints``); missing parts have score 0 (and x = y = NaN).
+
+    Returns:
+        51 floats: x, y, score for the 17 COCO keypoints in COCO order. The neck is
+        dropped; a missing part is 0, 0, 0.
+
+    Raises:
+        ValueError: if ``keypoints18`` is not (18, 3).
+    """
+    kp = np.asarray(keypoints18, dtype=np.float64)
+    if kp.shape != (NUM_PARTS, 3):
+        raise ValueError(f"keypoints18 must have shape (18, 3), got {kp.shape}")
+    out: list[float] = []
+    for x, y, s in kp[COCO_FROM_POSEKIT].tolist():
+        out += _keypoint_values(x, y, s)
+    return out
+
+
+def coco_results(frames: Iterable[tuple[Any, Iterable[Person]]]) -> list[dict[str, Any]]:
+    """Build a COCO keypoint results list (the ``COCO.loadRes`` format).
+
+    Args:
+        frames: (image_id, people) pairs; image_id is passed through unchanged
+            (COCO's own ids are ints).
+
+    Returns:
+        One dict per person: ``{"image_id", "category_id": 1, "keypoints": [51 floats],
+        "score": person.score}``, in input order.
+    """
+    results = []
+    for image_id, people in frames:
+        for p in people:
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": COCO_PERSON_CATEGORY_ID,
+                    "keypoints": to_coco_keypoints(p.keypoints),
+                    "score": round(float(p.score), 5),
+                }
+            )
+    return results
+
+
+def write_coco_results(path: PathLike, results: list[dict[str, Any]]) -> Path:
+    """Write a list from ``coco_results`` as a JSON file; returns the path."""
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as f:
+        json.dump(results, f)
+    return path
+
+
+# --------------------------------------------------------------------------- CSV
+
+#: Columns of the CSV export: one row per found part.
+CSV_HEADER: tuple[str, ...] = ("frame", "person", "person_id", "part", "x", "y", "score")
+
+
+def csv_rows(frame_index: int, people: Iterable[Person]) -> Iterator[tuple[Any, ...]]:
+    """Yield one ``CSV_HEADER`` row per found part of each person in one frame.
+
+    Args:
+        frame_index: the frame (or image) number written in the ``frame`` column.
+        people: the people found in the frame.
+
+    Yields:
+        (frame, person, person_id, part name, x, y, score): ``person`` is the index in
+        ``people``, x, y are in original-image pixels (rounded to 3 decimals), score to 5.
+        Missing parts yield no row.
+    """
+    for index, p in enumerate(people):
+        for part in range(NUM_PARTS):
+            x, y, s = (float(v) for v in p.keypoints[part])
+            if not s > 0 or math.isnan(x) or math.isnan(y):
+                continue
+            row = (int(frame_index), index, int(p.person_id), PART_NAMES[part])
+            yield row + (round(x, 3), round(y, 3), round(s, 5))
+
+
+class CsvWriter:
+    """Append people frame by frame to a CSV file (``CSV_HEADER`` columns).
+
+    The header is written on opening and the file is flushed after every frame, so an
+    interrupted run leaves a valid CSV holding every frame written so far.
+
+    Example::
+
+        with CsvWriter("poses.csv") as out:
+            for i, frame in enumerate(frames):
+                out.write(i, estimator.inference(frame).people)
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self._file = self.path.open("w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(CSV_HEADER)
+        self._file.flush()
+
+    def write(self, frame_index: int, people: Iterable[Person]) -> int:
+        """Write one frame's rows and flush; returns the number of rows written."""
+        if self._file.closed:
+            raise ValueError(f"CsvWriter for {self.path} is closed")
+        rows = list(csv_rows(frame_index, people))
+        self._writer.writerows(rows)
+        self._file.flush()
+        return len(rows)
+
+    def close(self) -> None:
+        """Close the file (safe to call twice)."""
+        self._file.close()
+
+    def __enter__(self) -> CsvWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
