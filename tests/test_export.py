@@ -26,7 +26,9 @@ from posekit.person import Person
 from posekit.skeleton import PART_NAMES, CocoPart
 
 
-def make_person(parts: dict[int, tuple[float, float, float]], score: float = 0.8, person_id: int = -1) -> Person:
+def make_person(
+    parts: dict[int, tuple[float, float, float]], score: float = 0.8, person_id: int = -1
+) -> Person:
     """A Person with the given parts present and every other part missing (NaN, NaN, 0)."""
     kp = np.full((18, 3), np.nan, np.float32)
     kp[:, 2] = 0
