@@ -1,0 +1,47 @@
+# posekit: every target sets up what it needs from scratch (venv, install, model, extension).
+#   make demo   install, fetch the model, run pose estimation on a bundled image
+#   make test   install, fetch the model, run the whole test suite on both PAF backends
+#   make lab    open JupyterLab on notebooks/
+#   make bench  run the benchmarks
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.posekit-installed
+OUT    := out
+DEMO_IMAGE := images/basketball1.png
+
+.PHONY: install model demo test test-fast lab bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+
+# (Re)install when the build files or the C++ sources change; builds posekit._pafprocess.
+$(STAMP): pyproject.toml setup.py $(wildcard pafprocess_cpp/*.cpp pafprocess_cpp/*.hpp) | $(PY)
+	$(PY) -m pip install --quiet -e ".[notebooks,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: install
+	$(VENV)/bin/posekit fetch mobilenet_thin
+
+demo: model
+	$(VENV)/bin/posekit image $(DEMO_IMAGE) --out $(OUT)/demo_pose.png --json $(OUT)/demo_keypoints.json
+
+# The suite runs once with the C++ grouping, then the backend-dependent tests again with the NumPy twin.
+test: model
+	$(PY) -m pytest
+	POSEKIT_PURE_PYTHON=1 $(PY) -m pytest -m "not notebooks" -q tests/test_paf.py tests/test_estimator.py
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: model
+	$(PY) benchmarks/bench_paf.py
+	$(PY) benchmarks/bench_image.py
+
+clean:
+	rm -rf $(OUT) build *.egg-info posekit/_pafprocess*.so
