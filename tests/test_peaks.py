@@ -1,0 +1,72 @@
+"""Upsampling, smoothing and peak suppression against their definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from posekit import peaks
+
+
+def test_kernel_matches_tfpose_construction():
+    k2 = peaks.gaussian_kernel_2d(25, 3.0)
+    g = peaks.gaussian_kernel_1d(25, 3.0)
+    np.testing.assert_allclose(np.outer(g, g), k2, atol=1e-15)
+    assert k2.shape == (25, 25)
+    assert k2[12, 12] == pytest.approx(0.00527, abs=1e-5)
+    assert k2.sum() == pytest.approx(1.0)
+
+
+def _dense_same_conv(x, k):
+    """Reference: zero-padded SAME 2-D convolution per channel, in float64."""
+    r = k.shape[0] // 2
+    pad = np.pad(x.astype(np.float64), ((r, r), (r, r), (0, 0)))
+    out = np.zeros(x.shape, np.float64)
+    for dy in range(k.shape[0]):
+        for dx in range(k.shape[1]):
+            out += k[dy, dx] * pad[dy : dy + x.shape[0], dx : dx + x.shape[1]]
+    return out
+
+
+def test_separable_smoothing_equals_dense_kernel():
+    x = np.random.default_rng(1).random((40, 52, 3)).astype(np.float32)
+    np.testing.assert_allclose(peaks.smooth(x), _dense_same_conv(x, peaks.gaussian_kernel_2d()), atol=2e-6)
+
+
+def test_smoothing_off():
+    x = np.random.default_rng(2).random((8, 9, 2)).astype(np.float32)
+    np.testing.assert_array_equal(peaks.smooth(x, size=0), x)
+
+
+def test_upsample_integer_factor_is_block_replication():
+    x = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2)
+    up = peaks.upsample(x, (8, 12))
+    assert up.shape == (8, 12, 2)
+    np.testing.assert_array_equal(up[0:4, 0:4, 1], np.full((4, 4), x[0, 0, 1]))
+    np.testing.assert_array_equal(up[4:8, 8:12, 0], np.full((4, 4), x[1, 2, 0]))
+
+
+def test_upsample_fractional_factor_is_area():
+    import tensorflow as tf
+
+    x = np.random.default_rng(3).random((4, 6, 2)).astype(np.float32)
+    ref = tf.compat.v1.image.resize_area(x[None], (10, 15)).numpy()[0]
+    np.testing.assert_allclose(peaks.upsample(x, (10, 15)), ref, atol=1e-6)
+
+
+def test_nms_keeps_local_maxima_and_plateaus():
+    x = np.zeros((7, 7, 1), np.float32)
+    x[1, 1, 0] = 0.9
+    x[1, 2, 0] = 0.5  # neighbour of a bigger value: suppressed
+    x[5, 4, 0] = x[5, 5, 0] = 0.7  # plateau: both kept
+    out = peaks.nms(x)
+    assert set(zip(*np.nonzero(out[:, :, 0]))) == {(1, 1), (5, 4), (5, 5)}
+    assert out[1, 1, 0] == np.float32(0.9)
+
+
+def test_nms_matches_tensorflow_maxpool():
+    import tensorflow as tf
+
+    x = np.random.default_rng(4).random((30, 20, 3)).astype(np.float32)
+    mp = tf.nn.max_pool2d(x[None], 3, 1, "SAME").numpy()[0]
+    np.testing.assert_array_equal(peaks.nms(x), np.where(x == mp, x, 0))
