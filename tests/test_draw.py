@@ -1,0 +1,279 @@
+"""Pixel-level tests for posekit.draw."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from posekit.draw import PERSON_COLORS_BGR, draw_fps, draw_people, draw_text_lines, person_color
+from posekit.person import Person
+from posekit.skeleton import COLORS_BGR, LIMBS, CocoPart
+
+
+def make_person(parts: dict[int, tuple[float, float]], person_id: int = -1) -> Person:
+    """A Person with the given parts at score 0.9 and every other part missing (NaN, NaN, 0)."""
+    kp = np.full((18, 3), np.nan, np.float32)
+    kp[:, 2] = 0
+    for i, (x, y) in parts.items():
+        kp[i] = (x, y, 0.9)
+    return Person(kp, 0.5, person_id)
+
+
+def black(h: int = 200, w: int = 240) -> np.ndarray:
+    return np.zeros((h, w, 3), np.uint8)
+
+
+def noise(h: int = 200, w: int = 240) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def drawn(img: np.ndarray) -> np.ndarray:
+    """bool (H, W): pixels that are not black."""
+    return img.any(axis=2)
+
+
+# ------------------------------------------------------------------ keypoints
+
+
+def test_keypoint_colour_and_position():
+    out = draw_people(black(), [make_person({CocoPart.Nose: (50, 60)})])
+    # cv2.circle(radius 3, thickness 3) draws a ring around (x=50, y=60), i.e. row 60, col 50.
+    for row, col in [(60, 52), (60, 53), (60, 47), (57, 50), (63, 50), (62, 52)]:
+        assert tuple(out[row, col]) == COLORS_BGR[0], (row, col)
+    # The ring's centre pixel is left undrawn, as in tf-pose-estimation.
+    assert tuple(out[60, 50]) == (0, 0, 0)
+    # Nothing is drawn further than 5.5 pixels from the keypoint.
+    rows, cols = np.nonzero(drawn(out))
+    assert np.hypot(rows - 60, cols - 50).max() <= 5.5
+
+
+def test_keypoint_index_selects_colour():
+    out = draw_people(black(), [make_person({CocoPart.LEar: (100, 100)})])
+    assert tuple(out[100, 103]) == COLORS_BGR[17]
+
+
+def test_keypoint_is_rounded_half_up():
+    ref = draw_people(black(), [make_person({CocoPart.Nose: (50, 60)})])
+    out = draw_people(black(), [make_person({CocoPart.Nose: (49.5, 59.6)})])
+    np.testing.assert_array_equal(out, ref)
+    moved = draw_people(black(), [make_person({CocoPart.Nose: (50.5, 60)})])
+    assert not np.array_equal(moved, ref)
+
+
+# ------------------------------------------------------------------ limbs
+
+
+def test_limb_colour_at_midpoint_and_drawn_over_circles():
+    # Limb 7 is RHip-RKnee, drawn in COLORS_BGR[7]; its ends in COLORS_BGR[8] and [9].
+    assert tuple(LIMBS[7, :2]) == (CocoPart.RHip, CocoPart.RKnee)
+    out = draw_people(black(), [make_person({CocoPart.RHip: (100, 100), CocoPart.RKnee: (100, 160)})])
+    assert tuple(out[130, 100]) == COLORS_BGR[7]  # midpoint
+    assert tuple(out[130, 99]) == COLORS_BGR[7] and tuple(out[130, 101]) == COLORS_BGR[7]  # 3 px wide
+    assert tuple(out[130, 103]) == (0, 0, 0)
+    # Off the line, the ring keeps the keypoint colour; on the line, the limb wins (lines last).
+    assert tuple(out[100, 103]) == COLORS_BGR[8]
+    assert tuple(out[160, 97]) == COLORS_BGR[9]
+    assert tuple(out[103, 100]) == COLORS_BGR[7]
+
+
+def test_limb_needs_both_ends():
+    # RKnee missing: only the RHip ring is drawn, no line towards NaN.
+    hip_only = make_person({CocoPart.RHip: (100, 100)})
+    out = draw_people(black(), [hip_only])
+    rows, cols = np.nonzero(drawn(out))
+    assert np.hypot(rows - 100, cols - 100).max() <= 5.5
+    assert {tuple(c) for c in out[drawn(out)]} == {COLORS_BGR[8]}
+
+
+def test_limbs_argument_and_default_render_limbs():
+    # Limb 17 (RShoulder-REar) is not in RENDER_LIMBS, as in OpenPose.
+    person = make_person({CocoPart.RShoulder: (60, 150), CocoPart.REar: (60, 50)})
+    default = draw_people(black(), [person])
+    assert tuple(default[100, 60]) == (0, 0, 0)
+    with_17 = draw_people(black(), [person], limbs=(17,))
+    assert tuple(with_17[100, 60]) == COLORS_BGR[17]
+    leg = make_person({CocoPart.RHip: (100, 100), CocoPart.RKnee: (100, 160)})
+    no_limbs = draw_people(black(), [leg], limbs=())
+    assert tuple(no_limbs[130, 100]) == (0, 0, 0)
+
+
+def test_custom_colors_radius_and_thickness():
+    person = make_person({CocoPart.Nose: (50, 60), CocoPart.Neck: (50, 120)})
+    out = draw_people(black(), [person], colors=[(1, 2, 3)], keypoint_radius=6, thickness=1)
+    assert {tuple(c) for c in out[drawn(out)]} == {(1, 2, 3)}
+    assert tuple(out[60, 56]) == (1, 2, 3)  # radius 6
+    assert tuple(out[90, 50]) == (1, 2, 3) and tuple(out[90, 51]) == (0, 0, 0)  # 1-px line
+
+
+# ------------------------------------------------------------------ missing parts and people
+
+
+def test_missing_parts_draw_nothing():
+    img = noise()
+    nobody = make_person({})
+    zero_score = Person(np.tile(np.float32([[40, 40, 0]]), (18, 1)), 0.0)  # coordinates but score 0
+    for people in ([], [nobody], [zero_score]):
+        np.testing.assert_array_equal(draw_people(img, people), img)
+
+
+def test_two_people_both_drawn():
+    a = make_person({CocoPart.Nose: (30, 30)})
+    b = make_person({CocoPart.Nose: (150, 150)})
+    out = draw_people(black(), [a, b])
+    assert tuple(out[30, 33]) == COLORS_BGR[0] and tuple(out[150, 153]) == COLORS_BGR[0]
+
+
+# ------------------------------------------------------------------ copies, in place, skeleton only
+
+
+def test_input_not_modified_by_default():
+    img = noise()
+    before = img.copy()
+    out = draw_people(img, [make_person({CocoPart.Nose: (50, 60)})])
+    np.testing.assert_array_equal(img, before)
+    assert out is not img and not np.shares_memory(out, img)
+    assert tuple(out[60, 53]) == COLORS_BGR[0]
+
+
+def test_in_place_draws_on_input():
+    img = noise()
+    out = draw_people(img, [make_person({CocoPart.Nose: (50, 60)})], in_place=True)
+    assert out is img
+    assert tuple(img[60, 53]) == COLORS_BGR[0]
+
+
+def test_skeleton_only_is_black_where_nothing_drawn():
+    img = noise()
+    before = img.copy()
+    person = make_person({CocoPart.RHip: (100, 100), CocoPart.RKnee: (100, 160)})
+    out = draw_people(img, [person], skeleton_only=True)
+    np.testing.assert_array_equal(img, before)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, draw_people(black(), [person]))
+    assert tuple(out[0, 0]) == (0, 0, 0) and tuple(out[130, 100]) == COLORS_BGR[7]
+
+
+def test_gray_input_returns_bgr_copy():
+    gray = np.full((50, 60), 77, np.uint8)
+    out = draw_people(gray, [make_person({CocoPart.Nose: (20, 20)})])
+    assert out.shape == (50, 60, 3)
+    assert tuple(out[0, 0]) == (77, 77, 77)
+    assert tuple(out[20, 23]) == COLORS_BGR[0]
+    assert (gray == 77).all()
+
+
+def test_strided_input_is_copied():
+    img = noise()[:, ::2]
+    out = draw_people(img, [make_person({CocoPart.Nose: (50, 60)})])
+    assert out.flags.c_contiguous and tuple(out[60, 53]) == COLORS_BGR[0]
+
+
+# ------------------------------------------------------------------ colour by person
+
+
+def test_color_by_person():
+    tracked = make_person({CocoPart.RHip: (50, 50), CocoPart.RKnee: (50, 110)}, person_id=5)
+    untracked = make_person({CocoPart.RHip: (150, 50), CocoPart.RKnee: (150, 110)})  # list index 1
+    out = draw_people(black(), [tracked, untracked], color_by_person=True)
+    assert tuple(out[80, 50]) == person_color(5)  # limb
+    assert tuple(out[50, 53]) == person_color(5)  # keypoint
+    assert tuple(out[80, 150]) == person_color(1)
+    assert tuple(out[50, 153]) == person_color(1)
+    assert {tuple(c) for c in out[drawn(out)]} == {person_color(5), person_color(1)}
+
+
+def test_person_color_palette():
+    assert len(PERSON_COLORS_BGR) == 20
+    assert len(set(PERSON_COLORS_BGR)) == 20
+    assert person_color(0) == PERSON_COLORS_BGR[0]
+    assert person_color(23) == person_color(3)
+    assert all(isinstance(v, int) and 0 <= v <= 255 for c in PERSON_COLORS_BGR for v in c)
+    # Well separated: every pair differs by at least 60 in some channel.
+    for a, b in itertools.combinations(PERSON_COLORS_BGR, 2):
+        assert max(abs(x - y) for x, y in zip(a, b)) >= 60, (a, b)
+    # First colour is red (#e6194b) as BGR.
+    assert person_color(0) == (0x4B, 0x19, 0xE6)
+
+
+def test_person_color_rejects_negative():
+    with pytest.raises(ValueError, match="person index must be >= 0, got -1"):
+        person_color(-1)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    ("image", "error", "message"),
+    [
+        ([[0, 0, 0]], TypeError, "image must be a numpy.ndarray, got list"),
+        (np.zeros((10, 10, 3), np.float32), TypeError, "image must have dtype uint8, got float32"),
+        (np.zeros((10, 10, 4), np.uint8), ValueError, r"got shape \(10, 10, 4\)"),
+        (np.zeros((10, 10, 3, 1), np.uint8), ValueError, r"got shape \(10, 10, 3, 1\)"),
+        (np.zeros((0, 10, 3), np.uint8), ValueError, r"got shape \(0, 10, 3\)"),
+    ],
+)
+def test_bad_image(image, error, message):
+    with pytest.raises(error, match=message):
+        draw_people(image, [])
+    with pytest.raises(error, match=message):
+        draw_people(image, [], skeleton_only=True)
+    with pytest.raises(error, match=message):
+        draw_fps(image, 10.0)
+
+
+def test_in_place_with_skeleton_only_is_an_error():
+    with pytest.raises(ValueError, match="in_place=True cannot be combined with skeleton_only=True"):
+        draw_people(black(), [], in_place=True, skeleton_only=True)
+
+
+def test_in_place_needs_writeable_contiguous_bgr():
+    with pytest.raises(ValueError, match=r"in_place=True needs a BGR \(H, W, 3\) image"):
+        draw_people(np.zeros((10, 10), np.uint8), [], in_place=True)
+    read_only = black()
+    read_only.setflags(write=False)
+    with pytest.raises(ValueError, match="in_place=True needs a writeable image"):
+        draw_people(read_only, [], in_place=True)
+    with pytest.raises(ValueError, match="in_place=True needs a C-contiguous image"):
+        draw_people(black()[:, ::2], [], in_place=True)
+
+
+def test_bad_limbs_and_colors():
+    with pytest.raises(ValueError, match=r"limb indices must be in \[0, 19\), got \[19, -1\]"):
+        draw_people(black(), [], limbs=(0, 19, -1))
+    with pytest.raises(ValueError, match="colors must hold at least one BGR triple"):
+        draw_people(black(), [], colors=[])
+
+
+# ------------------------------------------------------------------ text
+
+
+def test_draw_fps_in_place_green_with_dark_outline():
+    img = np.full((100, 200, 3), 128, np.uint8)
+    out = draw_fps(img, 12.34)
+    assert out is img
+    region = img[:45, :150].reshape(-1, 3)
+    assert (region == (0, 255, 0)).all(axis=1).sum() > 20  # green text
+    assert (region < 40).all(axis=1).sum() > 20  # dark outline (anti-aliased at its edges)
+    assert (img[60:, :] == 128).all()  # only the top-left is touched
+    # Same pixels as writing the formatted string directly.
+    ref = draw_text_lines(np.full((100, 200, 3), 128, np.uint8), ["FPS: 12.3"])
+    np.testing.assert_array_equal(img, ref)
+
+
+def test_draw_fps_copy():
+    img = black(100, 200)
+    out = draw_fps(img, 30, in_place=False)
+    assert out is not img and not img.any() and out.any()
+
+
+def test_draw_text_lines_stacks_lines():
+    one = draw_text_lines(black(120, 200), ["Hello"])
+    two = draw_text_lines(black(120, 200), ["Hello", "World"])
+    rows_one = np.nonzero(drawn(one).any(axis=1))[0]
+    rows_two = np.nonzero(drawn(two).any(axis=1))[0]
+    assert rows_two.max() > rows_one.max() + 10
+    np.testing.assert_array_equal(two[: rows_one.max() + 1], one[: rows_one.max() + 1])
+    assert drawn(draw_text_lines(black(120, 200), [])).sum() == 0
