@@ -212,8 +212,9 @@ def draw_text_lines(
         if outline is not None:
             # The outline is the text stamped at 1-pixel offsets: OpenCV 5's putText no longer
             # widens strokes for thickness > 2, so a thicker underlay would not show.
+            dark = _bgr(outline)
             for dx, dy in _OUTLINE_OFFSETS:
-                cv2.putText(canvas, line, (pos[0] + dx, pos[1] + dy), font, font_scale, _bgr(outline), thickness)
+                cv2.putText(canvas, line, (pos[0] + dx, pos[1] + dy), font, font_scale, dark, thickness)
         cv2.putText(canvas, line, pos, font, font_scale, _bgr(color), thickness, cv2.LINE_AA)
     return canvas
 
