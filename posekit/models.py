@@ -234,6 +234,7 @@ def fetch(name: str = "mobilenet_thin", *, force: bool = False) -> Path:
                 f"downloaded {spec.name} has sha256 {digest}, expected {spec.sha256}: refused. "
                 + _manual_hint(spec, target)
             )
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is an ordinary file
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
