@@ -70,6 +70,8 @@ def cmd_image(args: argparse.Namespace) -> int:
     from .preprocess import read_image
 
     image = read_image(args.path)  # fails fast, before the model loads
+    if args.out and not cv2.haveImageWriter(str(args.out)):
+        raise CliError(f"cannot write image {args.out}: unknown extension (use .png or .jpg)")
     est = PoseEstimator(args.model, input_size=args.resize)
     result = est.inference(image, upsample=args.upsample)
     t = result.timings
@@ -84,7 +86,7 @@ def cmd_image(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         drawn = draw_people(image, result.people)
         if not cv2.imwrite(str(out), drawn):
-            raise CliError(f"cannot write image {out} (unknown extension or unwritable folder)")
+            raise CliError(f"cannot write image {out}")
         print(f"wrote {out}")
     if args.json:
         jpath = Path(args.json)
