@@ -82,15 +82,20 @@ def paint_limb(pafs: np.ndarray, count: np.ndarray, a, b, chx: int, chy: int, wi
     if length < 1e-9:
         return
     u = d / length
-    ys, xs = np.mgrid[0:h, 0:w]
+    pad = width + 2
+    x0, x1 = max(0, int(min(a[0], b[0]) - pad)), min(w, int(max(a[0], b[0]) + pad) + 1)
+    y0, y1 = max(0, int(min(a[1], b[1]) - pad)), min(h, int(max(a[1], b[1]) + pad) + 1)
+    if x0 >= x1 or y0 >= y1:
+        return
+    ys, xs = np.mgrid[y0:y1, x0:x1]
     rx, ry = xs - a[0], ys - a[1]
     t = rx * u[0] + ry * u[1]
     perp = np.abs(rx * u[1] - ry * u[0])
     m = (t >= -1.0) & (t <= length + 1.0) & (perp <= width)
-    pafs[m, chx] += u[0]
-    pafs[m, chy] += u[1]
-    count[m, chx] += 1
-    count[m, chy] += 1
+    for arr, cx, cy, vx, vy in ((pafs, chx, chy, u[0], u[1]), (count, chx, chy, 1, 1)):
+        view = arr[y0:y1, x0:x1]
+        view[m, cx] += vx
+        view[m, cy] += vy
 
 
 def make_fields(
@@ -117,12 +122,16 @@ def make_fields(
     h, w = shape
     n_paf = max(38, int(limbs[:, 2:].max()) + 1)
     heat = np.zeros((h, w, 19), np.float32)
-    ys, xs = np.mgrid[0:h, 0:w]
+    r = int(np.ceil(4 * sigma))
     for i, person in enumerate(people):
         for part, (x, y) in person.items():
             amp = 1.0 if heat_values is None else heat_values.get((i, part), 1.0)
+            y0, y1, x0, x1 = max(0, y - r), min(h, y + r + 1), max(0, x - r), min(w, x + r + 1)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            ys, xs = np.mgrid[y0:y1, x0:x1]
             blob = amp * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
-            heat[:, :, part] = np.maximum(heat[:, :, part], blob)
+            heat[y0:y1, x0:x1, part] = np.maximum(heat[y0:y1, x0:x1, part], blob)
     heat[:, :, 18] = 1.0 - heat[:, :, :18].max(axis=2)
     pafs = np.zeros((h, w, n_paf), np.float32)
     count = np.zeros((h, w, n_paf), np.float32)
