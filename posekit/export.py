@@ -20,9 +20,10 @@ COCO keypoint results
     before left.
 
 CSV
-    One row per *found* part (``CSV_HEADER``), so missing parts are simply absent.
-    ``person`` is the person's index within its frame (rows with the same frame and
-    person belong to one body); ``person_id`` is the tracking identity or -1.
+    One row per *found* part: ``frame, person_id, part, x, y, score`` (``CSV_HEADER``),
+    so missing parts are simply absent. Rows with the same frame and person_id belong
+    to one body: ``person_id`` is the tracking identity, unique within a frame; an
+    untracked person (person_id -1) is written with its index in the frame instead.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def write_coco_results(path: PathLike, results: list[dict[str, Any]]) -> Path:
 # --------------------------------------------------------------------------- CSV
 
 #: Columns of the CSV export: one row per found part.
-CSV_HEADER: tuple[str, ...] = ("frame", "person", "person_id", "part", "x", "y", "score")
+CSV_HEADER: tuple[str, ...] = ("frame", "person_id", "part", "x", "y", "score")
 
 
 def csv_rows(frame_index: int, people: Iterable[Person]) -> Iterator[tuple[Any, ...]]:
@@ -226,17 +227,27 @@ def csv_rows(frame_index: int, people: Iterable[Person]) -> Iterator[tuple[Any, 
         people: the people found in the frame.
 
     Yields:
-        (frame, person, person_id, part name, x, y, score): ``person`` is the index in
-        ``people``, x, y are in original-image pixels (rounded to 3 decimals), score to 5.
-        Missing parts yield no row.
+        (frame, person_id, part name, x, y, score): x, y are in original-image pixels
+        (rounded to 3 decimals), score to 5. Missing parts yield no row. An untracked
+        person (person_id -1) gets its index in ``people`` as person_id.
+
+    Raises:
+        ValueError: if two people of the frame end up with the same person_id (rows
+            of different bodies could not be told apart).
     """
-    for index, p in enumerate(people):
+    people = list(people)
+    ids = [int(p.person_id) if p.person_id >= 0 else index for index, p in enumerate(people)]
+    if len(set(ids)) != len(ids):
+        raise ValueError(
+            f"frame {frame_index}: person_id values {ids} are not unique "
+            "(mixing tracked and untracked people?)"
+        )
+    for pid, p in zip(ids, people):
         for part in range(NUM_PARTS):
             x, y, s = (float(v) for v in p.keypoints[part])
             if not s > 0 or math.isnan(x) or math.isnan(y):
                 continue
-            row = (int(frame_index), index, int(p.person_id), PART_NAMES[part])
-            yield row + (round(x, 3), round(y, 3), round(s, 5))
+            yield (int(frame_index), pid, PART_NAMES[part], round(x, 3), round(y, 3), round(s, 5))
 
 
 class CsvWriter:

@@ -87,7 +87,9 @@ class OneEuroParams:
 
     def __post_init__(self) -> None:
         if not self.min_cutoff > 0 or not self.d_cutoff > 0 or self.beta < 0:
-            raise ValueError(f"One-Euro parameters must be min_cutoff > 0, beta >= 0, d_cutoff > 0, got {self}")
+            raise ValueError(
+                f"One-Euro parameters must be min_cutoff > 0, beta >= 0, d_cutoff > 0, got {self}"
+            )
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:

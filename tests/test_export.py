@@ -188,14 +188,29 @@ def test_coco_results_accepts_generator():
 def test_csv_rows_one_per_present_part():
     rows = list(csv_rows(5, [ALICE, BOB]))
     assert rows == [
-        (5, 0, 3, "Nose", 50.0, 60.0, 0.75),
-        (5, 0, 3, "Neck", 52.0, 80.0, 0.5),
-        (5, 0, 3, "RShoulder", 40.5, 82.0, 0.25),
-        (5, 0, 3, "LShoulder", 64.25, 81.0, 0.625),
-        (5, 0, 3, "LEar", 58.0, 55.0, 0.125),
-        (5, 1, -1, "RAnkle", 200.0, 300.0, 0.875),
+        (5, 3, "Nose", 50.0, 60.0, 0.75),
+        (5, 3, "Neck", 52.0, 80.0, 0.5),
+        (5, 3, "RShoulder", 40.5, 82.0, 0.25),
+        (5, 3, "LShoulder", 64.25, 81.0, 0.625),
+        (5, 3, "LEar", 58.0, 55.0, 0.125),
+        (5, 1, "RAnkle", 200.0, 300.0, 0.875),  # untracked BOB: his index in the frame
     ]
     assert all(len(r) == len(CSV_HEADER) for r in rows)
+
+
+def test_csv_header_is_exactly_the_documented_columns():
+    assert CSV_HEADER == ("frame", "person_id", "part", "x", "y", "score")
+
+
+def test_csv_rows_untracked_people_get_frame_indices():
+    rows = list(csv_rows(0, [BOB, BOB]))
+    assert [r[1] for r in rows] == [0, 1]
+
+
+def test_csv_rows_rejects_ambiguous_person_ids():
+    # Untracked BOB at index 3 would collide with ALICE's person_id 3.
+    with pytest.raises(ValueError, match=r"frame 2: person_id values \[0, 1, 2, 3, 3\] are not unique"):
+        list(csv_rows(2, [BOB, BOB, BOB, BOB, ALICE]))
 
 
 def test_csv_rows_no_people():
@@ -212,16 +227,16 @@ def test_csv_writer_parse_back(tmp_path):
         rows = list(csv.reader(f))
     assert tuple(rows[0]) == CSV_HEADER
     assert len(rows) == 1 + 7
-    assert rows[1] == ["0", "0", "3", "Nose", "50.0", "60.0", "0.75"]
-    assert rows[-1] == ["2", "0", "-1", "RAnkle", "200.0", "300.0", "0.875"]
+    assert rows[1] == ["0", "3", "Nose", "50.0", "60.0", "0.75"]
+    assert rows[-1] == ["2", "0", "RAnkle", "200.0", "300.0", "0.875"]
     with open(path, newline="", encoding="utf-8") as f:
         parsed = list(csv.DictReader(f))
     lshoulder = [r for r in parsed if r["part"] == "LShoulder"]
     assert len(lshoulder) == 1
     assert (float(lshoulder[0]["x"]), float(lshoulder[0]["y"])) == (64.25, 81.0)
-    # Rows group back into bodies by (frame, person).
-    bodies = {(r["frame"], r["person"]) for r in parsed}
-    assert bodies == {("0", "0"), ("0", "1"), ("2", "0")}
+    # Rows group back into bodies by (frame, person_id).
+    bodies = {(r["frame"], r["person_id"]) for r in parsed}
+    assert bodies == {("0", "3"), ("0", "1"), ("2", "0")}
 
 
 def test_csv_writer_flushes_each_frame(tmp_path):
@@ -234,7 +249,7 @@ def test_csv_writer_flushes_each_frame(tmp_path):
         out.write(0, [BOB])
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
-        assert rows[1] == ["0", "0", "-1", "RAnkle", "200.0", "300.0", "0.875"]
+        assert rows[1] == ["0", "0", "RAnkle", "200.0", "300.0", "0.875"]
     finally:
         out.close()
 
@@ -249,4 +264,4 @@ def test_csv_writer_write_after_close(tmp_path):
 
 def test_csv_values_are_finite():
     for row in csv_rows(0, [ALICE, BOB]):
-        assert all(math.isfinite(v) for v in row[4:])
+        assert all(math.isfinite(v) for v in row[3:])

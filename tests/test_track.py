@@ -36,7 +36,9 @@ TEMPLATE = np.array(
 )
 
 
-def person_at(x: float, y: float, rng: np.random.Generator | None = None, drop: tuple[int, ...] = ()) -> Person:
+def person_at(
+    x: float, y: float, rng: np.random.Generator | None = None, drop: tuple[int, ...] = ()
+) -> Person:
     """A synthetic Person with its neck at (x, y), optional 1-px noise and missing parts."""
     kp = np.zeros((18, 3), np.float32)
     kp[:, :2] = TEMPLATE + (x, y)
