@@ -206,7 +206,8 @@ def test_missing_extension_falls_back_with_one_warning():
             warnings.simplefilter("always")
             import posekit.paf as p
             import posekit.paf  # a second import must not warn again
-        mine = [w for w in caught if issubclass(w.category, RuntimeWarning) and "_pafprocess" in str(w.message)]
+        mine = [w for w in caught
+                if issubclass(w.category, RuntimeWarning) and "_pafprocess" in str(w.message)]
         print(p.BACKEND, len(mine), "pip install -e ." in str(mine[0].message) if mine else False)
         try:
             p.group_people(None, None, None, backend="cpp")
@@ -420,6 +421,41 @@ def test_two_overlapping_rows_add_part_b_unconditionally(backend):
     assert np.isnan(kps[0, 2:, :2]).all()
     np.testing.assert_array_equal(kps[1, 1:3], [[60, 50, 1], [60, 20, 1]])
     np.testing.assert_allclose(scores, [(3 + 2) / 3, 3 / 2], atol=TOL)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_connection_found_in_three_rows_is_ignored(backend):
+    """Z = {3: id 4, 4: id 5}, X = {0: id 0, 1: id 1}, Y = {2: id 3, 1: id 2}. Limb 3 (0-2) finds X
+    and Y, which overlap at part 1, so X[2] = id 3 -- now id 3 is in X and Y. Limb 4 (2-3) then
+    finds X, Y (part 2 == id 3) and Z (part 3 == id 4): three rows, the connection is ignored."""
+    peaks, heat, pafs = _point_fields(
+        {
+            (0, 10, 10): 1.0,
+            (1, 10, 40): 1.0,
+            (1, 60, 40): 1.0,
+            (2, 60, 10): 1.0,
+            (3, 60, 70): 1.0,
+            (4, 90, 70): 1.0,
+        },
+        [
+            ((60, 70), (90, 70), 0, 1),
+            ((10, 10), (10, 40), 2, 3),
+            ((60, 10), (60, 40), 4, 5),
+            ((10, 10), (60, 10), 6, 7),
+            ((60, 10), (60, 70), 8, 9),
+        ],
+        10,
+        size=(128, 128),  # no length penalty: every limb is shorter than H / 2
+    )
+    table = np.array([[3, 4, 0, 1], [0, 1, 2, 3], [2, 1, 4, 5], [0, 2, 6, 7], [2, 3, 8, 9]], np.int32)
+    params = dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2)
+    kps, scores = run(backend, peaks, heat, pafs, limbs=table, params=params)
+    present = [np.flatnonzero(~np.isnan(k[:, 0])).tolist() for k in kps]
+    assert present == [[3, 4], [0, 1, 2], [1, 2]]
+    np.testing.assert_array_equal(kps[0, 3:5, :2], [[60, 70], [90, 70]])
+    np.testing.assert_array_equal(kps[1, 0:3, :2], [[10, 10], [10, 40], [60, 10]])
+    np.testing.assert_array_equal(kps[2, 1:3, :2], [[60, 40], [60, 10]])
+    np.testing.assert_allclose(scores, [3 / 2, 5 / 3, 3 / 2], atol=TOL)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -682,7 +718,8 @@ def _fuzz_array(rng, kind: str, h: int, w: int, broken: bool):
     elif how == 3:  # not C-contiguous
         arr = np.asfortranarray(arr) if arr.size > 1 and min(arr.shape) > 1 else arr[..., ::-1][:, ::-1]
     elif how == 4 and kind == "limbs":  # out-of-range parts or channels
-        arr[rng.integers(max(1, len(arr))) % max(1, len(arr)) :, rng.integers(4)] = rng.choice([-1, 18, 40, 2**31 - 1])
+        if len(arr):
+            arr[int(rng.integers(len(arr))), int(rng.integers(4))] = rng.choice([-1, 18, 40, 2**31 - 1])
     elif how == 5:
         arr = arr.tolist()
     else:
