@@ -80,17 +80,21 @@ def _score_candidates(
     np.clip(sy, 0, pafs.shape[0] - 1, out=sy)
     vx = pafs[sy, sx, chx].astype(np.float64)
     vy = pafs[sy, sx, chy].astype(np.float64)
-    dot = ux[:, None] * vx + uy[:, None] * vy
-    total = np.zeros(len(ia), np.float64)
-    for k in range(steps):  # sequential, as the C++ loop adds them
-        total += dot[:, k]
+    with np.errstate(all="ignore"):  # NaN and inf in the fields propagate silently, as in C++
+        dot = ux[:, None] * vx + uy[:, None] * vy
+        total = np.zeros(len(ia), np.float64)
+        for k in range(steps):  # sequential, as the C++ loop adds them
+            total += dot[:, k]
     count = np.count_nonzero(dot > np.float64(params.vector_score_threshold), axis=1)
-    criterion2 = total / steps + np.minimum(0.0, (0.5 * height) / norm - 1.0)
+    with np.errstate(all="ignore"):
+        criterion2 = total / steps + np.minimum(0.0, (0.5 * height) / norm - 1.0)
     keep = (count > int(params.vector_count_threshold)) & (criterion2 > 0.0)
     return ia[keep], ib[keep], criterion2[keep]
 
 
-def _match(ia: np.ndarray, ib: np.ndarray, score: np.ndarray, na: int, nb: int) -> list[tuple[int, int, float]]:
+def _match(
+    ia: np.ndarray, ib: np.ndarray, score: np.ndarray, na: int, nb: int
+) -> list[tuple[int, int, float]]:
     """Greedy matching, best score first (stable): (A list index, B list index, score) per kept connection."""
     order = np.argsort(-score, kind="stable")
     used_a = [False] * na

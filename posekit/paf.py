@@ -114,11 +114,15 @@ def _validate(peaks: object, heatmaps: object, pafs: object, limbs: object, paf_
     if heatmaps.shape[2] < NUM_PARTS:
         raise ValueError(f"heatmaps must have at least 18 channels, got shape {heatmaps.shape}")
     if pafs.shape[:2] != (h, w):
-        raise ValueError(f"pafs must have the same height and width as peaks {peaks.shape}, got shape {pafs.shape}")
+        raise ValueError(
+            f"pafs must have the same height and width as peaks {peaks.shape}, got shape {pafs.shape}"
+        )
     if max(h, w, peaks.shape[2], heatmaps.shape[2], pafs.shape[2]) > (1 << 20):
         raise ValueError("peaks, heatmaps and pafs must have fewer than 2**20 rows, columns and channels")
     if limbs.shape[1] != 4:
-        raise ValueError(f"limbs must have shape (L, 4) (part_a, part_b, paf_x, paf_y), got shape {limbs.shape}")
+        raise ValueError(
+            f"limbs must have shape (L, 4) (part_a, part_b, paf_x, paf_y), got shape {limbs.shape}"
+        )
     if paf_steps < 1:
         raise ValueError(f"paf_steps must be >= 1, got {paf_steps}")
     for k, row in enumerate(limbs.tolist()):
