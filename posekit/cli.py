@@ -155,6 +155,29 @@ def _extra_commands():
     return regs
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up log lines (oneDNN, CUDA probing) kept off stderr.
+
+    Those lines are printed before TF_CPP_MIN_LOG_LEVEL takes effect, so stderr (fd 2) is pointed
+    at /dev/null for the import and the device probe only; Python errors still reach the user.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``posekit`` console script; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter off the terminal
@@ -164,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     from .preprocess import ImageError
 
     try:
+        if args.command != "fetch":
+            _import_tensorflow_quietly()
         return int(args.func(args) or 0)
     except (CliError, ImageError, ModelError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"posekit: error: {exc}", file=sys.stderr)

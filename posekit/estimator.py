@@ -92,8 +92,8 @@ class PoseEstimator:
         self.paf_backend = paf_backend
         self.model = load_model(model)
         self._run = self._make_runner(self.model)
-        if warmup and input_size is not None:
-            self._run(np.zeros((1, input_size[1], input_size[0], 3), np.float32))
+        if warmup and input_size is not None:  # the first call traces the graph and loads kernels
+            self.inference(np.zeros((input_size[1], input_size[0], 3), np.uint8))
 
     @staticmethod
     def _make_runner(model):
