@@ -10,9 +10,9 @@
   pixel distance between the predicted and the detected keypoint and ``scale`` the
   larger side of the track's last bounding box (at least ``min_scale`` pixels). It is
   in [0, 1]; no keypoint in common gives 0.
-* Pairs are matched greedily, most similar first (Hungarian matching is not in NumPy
-  and greedy is what OKS-based trackers commonly use); a pair below
-  ``min_similarity`` is never matched.
+* Pairs are matched greedily, highest similarity x keypoints in common first
+  (Hungarian matching is not in NumPy and greedy is what OKS-based trackers commonly
+  use); a pair below ``min_similarity`` is never matched.
 * A detection left unmatched starts a new track; ids count up from 0 and are never
   reused. A track not matched for more than ``max_age_frames`` frames is dropped,
   so a person lost longer than that comes back with a new id.
@@ -251,7 +251,10 @@ class Tracker:
             for di, person in enumerate(people):
                 sim = keypoint_similarity(expected, person.keypoints, scale, p.kappa)
                 if sim >= p.min_similarity and sim > 0:
-                    pairs.append((sim, ti, di))
+                    shared = int(((expected[:, 2] > 0) & (person.keypoints[:, 2] > 0)).sum())
+                    pairs.append((sim * shared, ti, di))
+        # Most similar first, weighted by the parts in common: when the network splits a
+        # body, the fuller piece continues the track and the fragment starts a new one.
         pairs.sort(key=lambda s: (-s[0], s[1], s[2]))
         track_of: dict[int, int] = {}
         used_tracks: set[int] = set()
