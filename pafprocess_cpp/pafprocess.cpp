@@ -2,6 +2,16 @@
 // /work/shared/reference/tfpose-algorithm.md, section 4 (no code copied).
 #include "pafprocess.hpp"
 
+// Never fuse a*b + c into one FMA instruction (e.g. under -march=native): the NumPy twin rounds
+// the product and the sum separately, and the backends must agree bit for bit on the scores.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
