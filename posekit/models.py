@@ -42,6 +42,7 @@ __all__ = [
     "resolve",
     "build_mobilenet_thin",
     "load_model",
+    "cache_dir",
     "load_graph_weights",
     "frozen_graph_function",
 ]
@@ -367,10 +368,16 @@ def _weights_for(model, consts: dict[str, np.ndarray], source: str) -> dict[str,
     return out
 
 
-def _weights_cache_path(graph_path: Path, name: str | None) -> Path:
-    if name is not None:
-        return posekit_home() / name / "weights.npz"
-    return posekit_home() / "converted" / (_sha256(graph_path)[:16] + ".npz")
+def cache_dir(model: str | os.PathLike) -> Path:
+    """Folder for files derived from a model (converted weights, TFLite files).
+
+    ``$POSEKIT_HOME/NAME`` for a registered name; ``$POSEKIT_HOME/converted/<sha256 prefix>`` for a file.
+    """
+    model = os.fspath(model)
+    if model in MODELS:
+        return posekit_home() / model
+    graph_path, _ = resolve(model)
+    return posekit_home() / "converted" / _sha256(graph_path)[:16]
 
 
 def load_model(model: str | os.PathLike = "mobilenet_thin", *, all_stages: bool = False):
@@ -387,9 +394,8 @@ def load_model(model: str | os.PathLike = "mobilenet_thin", *, all_stages: bool 
         ``[heat_1, paf_1, ..., heat_6, paf_6]``.
     """
     graph_path, arch = resolve(model)
-    name = os.fspath(model) if os.fspath(model) in MODELS else None
     full = _BUILDERS[arch]()
-    cache = _weights_cache_path(graph_path, name)
+    cache = cache_dir(model) / "weights.npz"
     weights = None
     if cache.is_file() and cache.stat().st_mtime >= graph_path.stat().st_mtime:
         try:

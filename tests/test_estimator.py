@@ -159,3 +159,32 @@ def test_bad_constructor_arguments(graph_path):
         PoseEstimator(input_size=(8, 8))
     with pytest.raises(TypeError, match="PostprocessParams"):
         PoseEstimator(params={"heat_threshold": 0.1})
+
+
+def test_network_backends_agree(graph_path, bgr):
+    """TensorFlow and TFLite run the same weights: fields within 1e-4, identical people."""
+    from posekit import PoseEstimator
+
+    tf_est = PoseEstimator(backend="tf", warmup=False)
+    lite = PoseEstimator(backend="tflite", warmup=False)
+    assert (tf_est.backend, lite.backend) == ("tf", "tflite")
+    for name in ("basketball1.png", "kite.jpg", "person.jpg"):
+        a, b = tf_est.inference(bgr(name)), lite.inference(bgr(name))
+        np.testing.assert_allclose(a.heatmaps, b.heatmaps, atol=1e-4, rtol=0)
+        np.testing.assert_allclose(a.pafs, b.pafs, atol=1e-4, rtol=0)
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-4, rtol=0)
+
+
+def test_auto_backend_without_fixed_size_is_tf(graph_path):
+    from posekit import PoseEstimator
+
+    assert PoseEstimator(input_size=None, warmup=False).backend == "tf"
+
+
+def test_bad_backend_arguments(graph_path):
+    from posekit import PoseEstimator
+
+    with pytest.raises(ValueError, match="unknown backend 'onnx': valid backends are auto, tf, tflite"):
+        PoseEstimator(backend="onnx", warmup=False)
+    with pytest.raises(ValueError, match="needs a fixed input_size"):
+        PoseEstimator(backend="tflite", input_size=None, warmup=False)
