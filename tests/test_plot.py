@@ -1,0 +1,268 @@
+"""posekit.plot: what each view draws, on synthetic fields (no network)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from posekit import plot  # noqa: E402
+from posekit.draw import person_color  # noqa: E402
+from posekit.person import Person  # noqa: E402
+from posekit.skeleton import LIMBS, PART_NAMES  # noqa: E402
+
+H, W = 46, 54  # field grid
+WIDTH, HEIGHT = 216, 184  # image: 4x the field
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def image():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    img[..., 0] = 255  # pure blue in BGR
+    img[..., 1:] = 0
+    return img
+
+
+@pytest.fixture
+def heatmaps():
+    """Channel c is c / 20 everywhere except a 1.0 spike at field pixel (row=c + 2, col=2c + 1)."""
+    h = np.zeros((H, W, 19), np.float32)
+    for c in range(19):
+        h[:, :, c] = c / 20
+        h[c + 2, 2 * c + 1, c] = 1.0
+    return h
+
+
+@pytest.fixture
+def pafs():
+    """PAF channel j is the constant (j + 1) / 40 (x components) or -(j + 1) / 40 (odd: y)."""
+    p = np.zeros((H, W, 38), np.float32)
+    for j in range(38):
+        p[:, :, j] = (j + 1) / 40 * (1 if j % 2 == 0 else -1)
+    return p
+
+
+def person(parts: dict[int, tuple[float, float]], pid: int = -1) -> Person:
+    kp = np.full((18, 3), np.nan, np.float32)
+    kp[:, 2] = 0
+    for i, (x, y) in parts.items():
+        kp[i] = (x, y, 0.8)
+    return Person(kp, 1.0, pid)
+
+
+def displayed(ax, n: int = -1) -> np.ndarray:
+    """The array of the n-th image drawn on ``ax``."""
+    return np.asarray(ax.get_images()[n].get_array())
+
+
+def test_to_rgb_swaps_channels_and_expands_gray():
+    bgr = np.zeros((2, 3, 3), np.uint8)
+    bgr[..., 0] = 200
+    assert plot.to_rgb(bgr)[0, 0].tolist() == [0, 0, 200]
+    assert plot.to_rgb(np.full((2, 3), 7, np.uint8)).shape == (2, 3, 3)
+    with pytest.raises(TypeError, match="uint8"):
+        plot.to_rgb(np.zeros((2, 3, 3), np.float32))
+
+
+def test_show_image_is_rgb_with_pixel_axes(image):
+    ax = plot.show_image(image, title="blue")
+    np.testing.assert_array_equal(displayed(ax)[..., 2], 255)  # blue shown in the B of RGB
+    assert ax.get_title() == "blue"
+    assert "pixels" in ax.get_xlabel() and "pixels" in ax.get_ylabel()
+    assert ax.figure.get_size_inches()[0] == pytest.approx(plot.FIGURE_WIDTH)
+
+
+def test_field_extent_puts_field_pixels_on_image_coordinates():
+    left, right, bottom, top = plot.field_extent((H, W), (WIDTH, HEIGHT))
+    sx = WIDTH / W
+    # pixel centre of column c is at c * sx: the left edge is half a field pixel before 0
+    assert left == pytest.approx(-0.5 * sx)
+    assert (right - left) / W == pytest.approx(sx)
+    assert top < bottom  # y grows downwards
+
+
+@pytest.mark.parametrize("channel", [0, 5, 18, "RWrist"])
+def test_heatmap_overlay_shows_the_chosen_channel(image, heatmaps, channel):
+    ax = plot.show_heatmap_overlay(image, heatmaps, channel, alpha=0.3)
+    c = PART_NAMES.index(channel) if isinstance(channel, str) else channel
+    np.testing.assert_array_equal(displayed(ax), heatmaps[:, :, c])
+    assert ax.get_images()[-1].get_alpha() == 0.3
+    assert str(c) in ax.get_title()
+    assert len(ax.figure.axes) == 2  # the image axes and its colour bar
+    assert "probability" in ax.figure.axes[1].get_ylabel()
+
+
+def test_heatmap_max_excludes_background(image, heatmaps):
+    ax = plot.show_heatmap_overlay(image, heatmaps, "max")
+    np.testing.assert_array_equal(displayed(ax), heatmaps[:, :, :18].max(axis=2))
+    assert displayed(ax).max() == 1.0 and displayed(ax).min() == pytest.approx(17 / 20)
+
+
+def test_heatmap_overlay_rejects_bad_channel(image, heatmaps):
+    with pytest.raises(ValueError, match=r"\[0, 19\)"):
+        plot.show_heatmap_overlay(image, heatmaps, 19)
+    with pytest.raises(ValueError, match="part name"):
+        plot.show_heatmap_overlay(image, heatmaps, "Elbow")
+    with pytest.raises(ValueError, match=r"\(H, W, 19\)"):
+        plot.show_heatmap_overlay(image, heatmaps[:, :, :18])
+
+
+def test_heatmap_channels_grid_names_every_channel(heatmaps):
+    fig = plot.show_heatmap_channels(heatmaps)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0] == "0: Nose" and titles[18] == "18: Background"
+    first = next(ax for ax in fig.axes if ax.get_title() == "4: RWrist")
+    np.testing.assert_array_equal(displayed(first), heatmaps[:, :, 4])
+
+
+def test_paf_components_are_the_limbs_channels_on_a_symmetric_scale(pafs):
+    limb = 3
+    fig = plot.show_paf_components(pafs, limb, image_size=(WIDTH, HEIGHT))
+    axes = [ax for ax in fig.axes if ax.get_images()]
+    assert len(axes) == 2
+    cx, cy = LIMBS[limb, 2], LIMBS[limb, 3]
+    np.testing.assert_array_equal(displayed(axes[0]), pafs[:, :, cx])
+    np.testing.assert_array_equal(displayed(axes[1]), pafs[:, :, cy])
+    vmin, vmax = axes[0].get_images()[0].get_clim()
+    assert vmin == -vmax
+    assert f"channel {cx}" in axes[0].get_title() and f"channel {cy}" in axes[1].get_title()
+    assert "RElbow-RWrist" in fig.get_suptitle()
+    assert len(fig.axes) == 4  # two colour bars
+
+
+def test_paf_arrows_point_along_the_field_in_image_coordinates(image):
+    p = np.zeros((H, W, 38), np.float32)
+    cx, cy = LIMBS[0, 2], LIMBS[0, 3]
+    p[10:20, 10:20, cx] = 0.6  # right
+    p[10:20, 10:20, cy] = 0.8  # and down
+    ax = plot.show_paf_arrows(image, p, 0, step=1)
+    q = ax.collections[0]
+    offsets = q.get_offsets()
+    assert len(offsets) == 100
+    sx, sy = WIDTH / W, HEIGHT / H
+    assert offsets[:, 0].min() == pytest.approx(10 * sx) and offsets[:, 1].max() == pytest.approx(19 * sy)
+    assert np.all(q.U > 0) and np.all(q.V > 0)
+    np.testing.assert_allclose(q.V / q.U, (0.8 * sy) / (0.6 * sx), rtol=1e-5)
+    assert ax.yaxis_inverted()  # +y is down, as in the image
+    with pytest.raises(ValueError, match="step"):
+        plot.show_paf_arrows(image, p, 0, step=0)
+
+
+def test_compare_stages_shows_each_stage(heatmaps, pafs):
+    outs = []
+    for s in range(6):
+        outs += [heatmaps[None] * (s + 1) / 6, pafs[None]]
+    fig = plot.compare_stages(outs, stages=(1, 6), channel=2)
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert [ax.get_title().split(":")[0] for ax in panels] == ["stage 1", "stage 6", "stage 1", "stage 6"]
+    np.testing.assert_allclose(displayed(panels[0]), heatmaps[:, :, 2] / 6)
+    np.testing.assert_allclose(displayed(panels[1]), heatmaps[:, :, 2])
+    with pytest.raises(ValueError, match="1..6"):
+        plot.compare_stages(outs, stages=(0, 7))
+
+
+def test_peaks_are_plotted_at_image_coordinates(image):
+    peaks = np.zeros((H, W, 19), np.float32)
+    peaks[10, 20, 4] = 0.5  # RWrist
+    peaks[30, 5, 4] = 0.02  # below threshold
+    peaks[3, 3, 18] = 0.9  # background: never a peak
+    found = plot.peak_list(peaks, threshold=0.05, image_size=(WIDTH, HEIGHT))
+    assert found == [(4, 20 * WIDTH / W, 10 * HEIGHT / H, 0.5)]
+    ax = plot.show_peaks(image, peaks)
+    assert len(ax.collections) == 1
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[80.0, 40.0]])
+    assert "1 peaks" in ax.get_title()
+    assert "RWrist" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_keypoints_scatter_labels_part_indices(image):
+    people = [person({0: (10, 20), 4: (30, 40)}), person({4: (50, 60)})]
+    ax = plot.plot_keypoints_scatter(image, people)
+    assert sorted(t.get_text() for t in ax.texts) == ["0", "4", "4"]
+    assert len(ax.collections) == 3
+
+
+def test_plot_people_one_colour_per_person_with_legend(image):
+    people = [person({1: (10, 20), 2: (30, 20), 3: (30, 40)}), person({1: (100, 20), 5: (80, 20)}, pid=7)]
+    ax = plot.plot_people(image, people)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("person 0: 3/18") and labels[1].startswith("person 7: 2/18")
+    rgb0 = tuple(c / 255 for c in person_color(0)[::-1])
+    rgb7 = tuple(c / 255 for c in person_color(7)[::-1])
+    lines = ax.get_lines()
+    assert len(lines) == 3  # Neck-RShoulder, RShoulder-RElbow, Neck-LShoulder
+    assert matplotlib.colors.to_rgb(lines[0].get_color()) == pytest.approx(rgb0)
+    assert matplotlib.colors.to_rgb(lines[2].get_color()) == pytest.approx(rgb7)
+
+
+def test_people_box_surrounds_the_keypoints():
+    box = plot.people_box([person({0: (100, 100), 4: (120, 160)})], margin=0.0)
+    x0, y0, x1, y1 = box
+    assert x0 <= 100 and x1 >= 120 and y0 == pytest.approx(100) and y1 == pytest.approx(160)
+    assert (y1 - y0) <= 4 / 3 * (x1 - x0) + 1e-6  # widened to at most 4:3
+    assert plot.people_box([]) is None
+
+
+def test_zoom_sets_the_visible_region(image, heatmaps):
+    ax = plot.show_heatmap_overlay(image, heatmaps, 0, zoom=(10, 20, 110, 120))
+    assert ax.get_xlim() == (10, 110) and ax.get_ylim() == (120, 20)
+    with pytest.raises(ValueError, match="zoom"):
+        plot.show_image(image, zoom=(10, 20, 5, 30))
+
+
+def test_keypoints_table_for_one_person_and_many():
+    p = person({0: (10.5, 20.25), 4: (30, 40)})
+    t = plot.keypoints_table(p)
+    assert t.columns == ["part", "name", "x", "y", "score"]
+    assert len(t) == 18 and t.rows[0][:4] == (0, "Nose", 10.5, 20.25)
+    assert "<table" in t._repr_html_() and "RWrist" in t.to_html()
+    text = str(t)
+    assert "Nose" in text and " - " in text.splitlines()[4]  # missing Neck shown as "-"
+    assert len(plot.keypoints_table(p, missing=False)) == 2
+    many = plot.keypoints_table([p, p], missing=False)
+    assert many.columns[0] == "person" and [r[0] for r in many.rows] == [0, 0, 1, 1]
+    arr = plot.keypoints_table(np.stack([p.keypoints]), missing=False)
+    assert len(arr) == 2
+
+
+def test_plot_timings_bars_in_stage_order():
+    t = {"preprocess": 2.0, "network": 150.0, "postprocess": 20.0, "paf": 1.0, "total": 173.0}
+    ax = plot.plot_timings(t)
+    widths = [b.get_width() for b in ax.patches]
+    assert widths == [2.0, 150.0, 20.0, 1.0]
+    assert "173 ms" in ax.get_title()
+    ax = plot.plot_timings([t, {**t, "network": 100.0, "total": 123.0}, {**t, "network": 200.0}])
+    assert [b.get_width() for b in ax.patches][1] == 150.0  # median
+    assert "median of 3" in ax.get_title()
+
+
+def test_plot_trajectories_one_line_per_person_id():
+    frames = []
+    for i in range(5):
+        frames.append([person({0: (10 + i, 20)}, pid=3), person({0: (100, 50 + 2 * i)}, pid=1)])
+    frames.append([person({4: (1, 1)}, pid=3)])  # no Nose: nothing added
+    fig = plot.plot_trajectories(frames, "Nose", image_size=(WIDTH, HEIGHT), fps=10)
+    path_ax, time_ax = fig.axes[:2]
+    assert len(path_ax.get_lines()) == 2 and len(time_ax.get_lines()) == 4
+    xs = sorted(tuple(line.get_xdata()) for line in path_ax.get_lines())
+    assert xs[0] == (10, 11, 12, 13, 14)
+    assert time_ax.get_xlabel() == "time (s)"
+    np.testing.assert_allclose(time_ax.get_lines()[0].get_xdata(), np.arange(5) / 10)
+    with pytest.raises(ValueError, match="18 keypoints"):
+        plot.plot_trajectories(frames, 18)
+
+
+def test_ax_argument_draws_into_the_given_axes(image, heatmaps):
+    fig, axes = plt.subplots(1, 2)
+    out = plot.show_heatmap_overlay(image, heatmaps, 1, ax=axes[1], colorbar=False)
+    assert out is axes[1] and len(axes[1].get_images()) == 2 and not axes[0].get_images()
