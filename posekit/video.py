@@ -174,12 +174,12 @@ def _as_bgr(frame: np.ndarray) -> np.ndarray:
 
 
 def _camera_index(src: object) -> int | None:
-    """The camera index if ``src`` is an int or a string of digits, else None."""
+    """The camera index if ``src`` is an int or a string of digits (not an existing file), else None."""
     if isinstance(src, bool):
         return None
     if isinstance(src, int):
         return src
-    if isinstance(src, str) and src.strip().isdigit():
+    if isinstance(src, str) and src.strip().lstrip("-").isdigit() and not Path(src).exists():
         return int(src.strip())
     return None
 
