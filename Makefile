@@ -40,8 +40,9 @@ lab: install
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: model
-	$(PY) benchmarks/bench_paf.py
 	$(PY) benchmarks/bench_image.py
+	$(PY) benchmarks/bench_paf.py
+	$(PY) benchmarks/bench_video.py
 
 clean:
 	rm -rf $(OUT) build *.egg-info posekit/_pafprocess*.so
