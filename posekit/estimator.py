@@ -124,24 +124,59 @@ class PoseEstimator:
             heatmaps (h, w, 19), PAFs (h, w, 38), peaks and per-stage timings in ms.
         """
         t0 = time.perf_counter()
-        if isinstance(image, (str, os.PathLike)):
-            image = read_image(image)
-        image = as_bgr(image)
-        try:
-            upsample = float(upsample)
-        except (TypeError, ValueError):
-            raise ValueError(f"upsample must be a positive number, got {upsample!r}") from None
-        if not upsample > 0 or not np.isfinite(upsample):
-            raise ValueError(f"upsample must be a positive number, got {upsample!r}")
-        height, width = image.shape[:2]
+        upsample = _check_upsample(upsample)
+        image = _load(image)
         inp = prepare(image, self.input_size)
         t1 = time.perf_counter()
         heat, paf = self._run(inp[None])
         t2 = time.perf_counter()
-        in_h, in_w = inp.shape[:2]
+        return self._finish(heat[0], paf[0], image.shape, upsample, t0, t1, t2)
+
+    def inference_batch(
+        self, images, upsample: float = 4.0, *, batch_size: int = 8
+    ) -> list[InferenceResult]:
+        """Find the people in many images, running the network on batches.
+
+        With the "tf" backend and a fixed ``input_size`` the network runs ``batch_size`` images per
+        call (see ``benchmarks/bench_image.py`` for when that pays); otherwise images run one by one.
+        Per-image timings share the batch's preprocess and network time equally.
+
+        Args:
+            images: iterable of BGR uint8 images or image paths.
+            upsample: as in ``inference``.
+            batch_size: images per network call.
+
+        Returns:
+            One InferenceResult per image, in order.
+        """
+        upsample = _check_upsample(upsample)
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        items = list(images)
+        if self.input_size is None or self.backend != "tf":
+            return [self.inference(image, upsample) for image in items]
+        results = []
+        for start in range(0, len(items), int(batch_size)):
+            t0 = time.perf_counter()
+            chunk = [_load(image) for image in items[start : start + int(batch_size)]]
+            batch = np.stack([prepare(image, self.input_size) for image in chunk])
+            t1 = time.perf_counter()
+            heat, paf = self._run(batch)
+            t2 = time.perf_counter()
+            n = len(chunk)
+            for k, image in enumerate(chunk):
+                t_pre, t_net = (t1 - t0) / n, (t2 - t1) / n
+                results.append(self._finish(heat[k], paf[k], image.shape, upsample, 0.0, t_pre, t_pre + t_net))
+        return results
+
+    def _finish(self, heat, paf, image_shape, upsample, t0, t1, t2) -> InferenceResult:
+        """Upsample one image's fields, find its people, and assemble the result with timings."""
+        height, width = image_shape[:2]
+        in_h, in_w = (self.input_size[1], self.input_size[0]) if self.input_size else (height, width)
         up = (max(1, int(in_h / 8 * upsample)), max(1, int(in_w / 8 * upsample)))
-        heat_up = upsample_fields(heat[0], up)
-        paf_up = upsample_fields(paf[0], up)
+        t_up = time.perf_counter()
+        heat_up = upsample_fields(heat, up)
+        paf_up = upsample_fields(paf, up)
         t3 = time.perf_counter()
         people, peaks, post = fields_to_people(
             heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend
@@ -150,11 +185,28 @@ class PoseEstimator:
         timings = {
             "preprocess": (t1 - t0) * 1e3,
             "network": (t2 - t1) * 1e3,
-            "postprocess": (t3 - t2) * 1e3 + post["postprocess"],
+            "postprocess": (t3 - t_up) * 1e3 + post["postprocess"],
             "paf": post["paf"],
-            "total": (t4 - t0) * 1e3,
         }
+        timings["total"] = timings["preprocess"] + timings["network"] + (t4 - t_up) * 1e3
         return InferenceResult(people, heat_up, paf_up, peaks, (width, height), timings)
 
     def __repr__(self) -> str:
         return f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size}, backend={self.backend!r})"
+
+
+def _check_upsample(upsample) -> float:
+    try:
+        value = float(upsample)
+    except (TypeError, ValueError):
+        raise ValueError(f"upsample must be a positive number, got {upsample!r}") from None
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(f"upsample must be a positive number, got {upsample!r}")
+    return value
+
+
+def _load(image) -> np.ndarray:
+    """A path or an array -> checked BGR uint8 (H, W, 3)."""
+    if isinstance(image, (str, os.PathLike)):
+        image = read_image(image)
+    return as_bgr(image)

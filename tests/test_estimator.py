@@ -188,3 +188,19 @@ def test_bad_backend_arguments(graph_path):
         PoseEstimator(backend="onnx", warmup=False)
     with pytest.raises(ValueError, match="needs a fixed input_size"):
         PoseEstimator(backend="tflite", input_size=None, warmup=False)
+
+
+def test_inference_batch_equals_single(graph_path, bgr):
+    from posekit import PoseEstimator
+
+    est = PoseEstimator(backend="tf", warmup=False)
+    names = ["person.jpg", "basketball1.png", "kite.jpg"]
+    batch = est.inference_batch([bgr(n) for n in names], batch_size=2)
+    assert len(batch) == 3
+    for name, res in zip(names, batch):
+        single = est.inference(bgr(name))
+        np.testing.assert_allclose(res.keypoints, single.keypoints, atol=1e-4, rtol=0)
+        assert res.image_size == single.image_size
+        assert res.timings["network"] > 0 and res.timings["total"] >= res.timings["network"]
+    with pytest.raises(ValueError, match="batch_size"):
+        est.inference_batch([bgr("person.jpg")], batch_size=0)
