@@ -111,6 +111,11 @@ def _new_figure(fig, height: float):
     return plt.figure(figsize=(FIGURE_WIDTH, height), layout="constrained")
 
 
+def _people(n: int) -> str:
+    """ "1 person" / "3 people"."""
+    return f"{n} person" if n == 1 else f"{n} people"
+
+
 def _rgb01(bgr: Sequence[int]) -> tuple[float, float, float]:
     """A BGR 0..255 triple as a matplotlib RGB 0..1 colour."""
     b, g, r = (int(c) for c in bgr)
@@ -445,8 +450,8 @@ def show_paf_components(
     k, px, py = _limb_components(pafs, limb)
     size = _image_size(None, image_size, px)
     lim = max(float(np.abs(px).max()), float(np.abs(py).max()), 1e-6)
-    panel_h = FIGURE_WIDTH / 2 * _aspect(size, zoom)
-    fig = _new_figure(fig, panel_h + 1.2)
+    panel_h = (FIGURE_WIDTH / 2 - 1.3) * _aspect(size, zoom)
+    fig = _new_figure(fig, panel_h + 1.0)
     axes = fig.subplots(1, 2)
     ch = LIMBS[k, 2:]
     unit = "image pixels" if image_size is not None else "field pixels"
@@ -548,12 +553,13 @@ def compare_stages(
     stages: Sequence[int] = (1, 6),
     channel: Channel = "max",
     limb: int | str | None = None,
+    difference: bool = True,
     image: np.ndarray | None = None,
     alpha: float = 0.55,
     zoom: Box | None = None,
     fig=None,
 ):
-    """Heatmaps and PAFs of several refinement stages side by side.
+    """Heatmaps and PAFs of several refinement stages side by side, plus their difference.
 
     Args:
         outputs: the network's stage outputs ``[heat_1, paf_1, ..., heat_6, paf_6]`` as
@@ -562,13 +568,16 @@ def compare_stages(
         channel: heatmap channel for the top row (index, part name or "max").
         limb: limb whose PAF magnitude fills the bottom row; None for the maximum
             magnitude over all 19 limbs.
+        difference: add a last column with the last stage minus the first (red: the later
+            stage is more confident there, blue: less), on a symmetric scale.
         image: optional BGR uint8 image drawn under the fields.
         alpha: field opacity over ``image``.
         zoom: (x0, y0, x1, y1) region to show in image pixels, or None for all.
         fig: Figure to fill, or None for a new one.
 
     Returns:
-        The Figure: row 1 heatmaps, row 2 PAF magnitudes, one shared colour bar per row.
+        The Figure: row 1 heatmaps, row 2 PAF magnitudes; one colour bar per row for the
+        stages and one for the difference.
     """
     outputs = [np.asarray(o) for o in outputs]
     if len(outputs) % 2 or not outputs:
@@ -578,12 +587,14 @@ def compare_stages(
     bad = [s for s in stages if not 1 <= s <= n]
     if bad or not stages:
         raise ValueError(f"stages must be numbers in 1..{n}, got {list(stages)}")
+    difference = difference and len(stages) > 1
     heats = [_check_field(outputs[2 * (s - 1)], NUM_HEATMAPS, f"heat_{s}") for s in stages]
     pafs = [_check_field(outputs[2 * (s - 1) + 1], NUM_PAFS, f"paf_{s}") for s in stages]
     size = _image_size(image, None, heats[0])
-    panel_h = FIGURE_WIDTH / len(stages) * _aspect(size, zoom)
-    fig = _new_figure(fig, 2 * (panel_h + 0.5) + 0.8)
-    axes = fig.subplots(2, len(stages), squeeze=False)
+    ncols = len(stages) + int(difference)
+    panel_h = (FIGURE_WIDTH - 1.4 * (1 + int(difference))) / ncols * _aspect(size, zoom)
+    fig = _new_figure(fig, 2 * (panel_h + 0.4) + 0.6)
+    axes = fig.subplots(2, ncols, squeeze=False)
 
     def magnitude(p: np.ndarray) -> np.ndarray:
         if limb is None:
@@ -591,30 +602,43 @@ def compare_stages(
         _, x, y = _limb_components(p, limb)
         return np.hypot(x, y)
 
-    paf_name = "max |PAF| over 19 limbs" if limb is None else f"|PAF| {LIMB_NAMES[_limb_index(limb)]}"
+    paf_name = "max |PAF| over 19 limbs" if limb is None else f"|PAF| of {LIMB_NAMES[_limb_index(limb)]}"
+    c = _part_index(channel)
+    heat_name = "max of the part heatmaps" if c == "max" else f"{[*PART_NAMES, 'Background'][c]} heatmap"
     rows = [
-        ([heatmap_channel(h, channel) for h in heats], HEATMAP_CMAP, channel_title(channel), "heatmap value"),
+        ([heatmap_channel(h, channel) for h in heats], HEATMAP_CMAP, heat_name, "heatmap value"),
         ([magnitude(p) for p in pafs], "viridis", paf_name, "PAF magnitude"),
     ]
+
+    def panel(ax, field, cmap, vmin, vmax, title):
+        if image is not None:
+            ax.imshow(to_rgb(image))
+        im = ax.imshow(
+            field, cmap=cmap, vmin=vmin, vmax=vmax, alpha=alpha if image is not None else 1.0,
+            extent=field_extent(field.shape, size), interpolation="nearest",
+        )  # fmt: skip
+        _set_view(ax, size, zoom)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return im
+
     for r, (fields, cmap, name, label) in enumerate(rows):
         vmax = max(1.0, max(float(f.max()) for f in fields)) if r else 1.0
         im = None
         for c, (s, field) in enumerate(zip(stages, fields)):
-            ax = axes[r, c]
-            if image is not None:
-                ax.imshow(to_rgb(image))
-            im = ax.imshow(
-                field, cmap=cmap, vmin=0, vmax=vmax, alpha=alpha if image is not None else 1.0,
-                extent=field_extent(field.shape, size), interpolation="nearest",
-            )  # fmt: skip
-            _set_view(ax, size, zoom)
-            ax.set_title(f"stage {s}: {name}", fontsize=10)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        cb = fig.colorbar(im, ax=axes[r, :], shrink=0.85, pad=0.01)
+            im = panel(axes[r, c], field, cmap, 0, vmax, f"stage {s}: {name}")
+        cb = fig.colorbar(im, ax=axes[r, : len(stages)], shrink=0.85, pad=0.01)
         cb.set_label(label)
         cb.solids.set_alpha(1.0)
-    fig.suptitle("Refinement stages: later stages are sharper and more confident", fontsize=13)
+        if difference:
+            diff = fields[-1] - fields[0]
+            lim = max(float(np.abs(diff).max()), 1e-6)
+            im = panel(axes[r, -1], diff, PAF_CMAP, -lim, lim, f"stage {stages[-1]} - stage {stages[0]}")
+            cb = fig.colorbar(im, ax=axes[r, -1], shrink=0.85, pad=0.01)
+            cb.set_label("difference")
+            cb.solids.set_alpha(1.0)
+    fig.suptitle("Refinement stages: " + " vs ".join(f"stage {s}" for s in stages), fontsize=13)
     return fig
 
 
@@ -748,7 +772,7 @@ def plot_keypoints_scatter(image: np.ndarray | None, people, *, annotate: bool =
             if annotate:
                 ax.annotate(str(i), (x, y), xytext=(4, 3), textcoords="offset points", fontsize=9, color="black",
                             bbox=dict(boxstyle="round,pad=0.15", fc="white", alpha=0.75, lw=0))  # fmt: skip
-    default = f"{n} keypoints of {len(people)} people, labelled with their part index"
+    default = f"{n} keypoints of {_people(len(people))}, labelled with their part index"
     _label_image_axes(ax, title if title is not None else default)
     return ax
 
@@ -806,7 +830,7 @@ def plot_people(image: np.ndarray | None, people, *, limbs: Sequence[int] = REND
                    label=f"{name}: {person.num_parts}/18 parts, score {person.score:.2f}")  # fmt: skip
     if people and legend:
         ax.legend(loc="best", fontsize=9, framealpha=0.85)
-    _label_image_axes(ax, title if title is not None else f"{len(people)} people, one colour each")
+    _label_image_axes(ax, title if title is not None else f"{_people(len(people))}, one colour each")
     return ax
 
 
@@ -888,7 +912,7 @@ def keypoints_table(people, *, missing: bool = True) -> Table:
         for i, (x, y, s) in enumerate(p.keypoints.tolist()):
             if missing or s > 0:
                 rows.append((n, i, PART_NAMES[i], float(x), float(y), float(s)))
-    return Table(["person", "part", "name", "x", "y", "score"], rows, f"{len(plist)} people")
+    return Table(["person", "part", "name", "x", "y", "score"], rows, _people(len(plist)))
 
 
 _TIMING_LABELS = {
@@ -1019,5 +1043,5 @@ def plot_trajectories(
     ax_t.grid(alpha=0.3)
     if tracks:
         ax_path.legend(loc="upper left", fontsize=9)
-    fig.suptitle(f"Trajectory of the {name} ({len(tracks)} people, {len(data)} frames)", fontsize=13)
+    fig.suptitle(f"Trajectory of the {name} ({_people(len(tracks))}, {len(data)} frames)", fontsize=13)
     return fig

@@ -214,6 +214,7 @@ class PoseExplorer:
             self._cache[name] = (bgr, self.estimator.inference(bgr, upsample=self.upsample))
 
     def _regroup(self) -> None:
+        from . import plot
         from .estimator import fields_to_people
 
         r = self.result
@@ -224,7 +225,7 @@ class PoseExplorer:
         ms = (time.perf_counter() - t0) * 1e3
         n_peaks = int((self.peaks[:, :, :NUM_PARTS] > self.threshold.value).sum())
         self.status.value = (
-            f"<b>{len(self.people)} people</b> from {n_peaks} peaks above {self.threshold.value:.2f} "
+            f"<b>{plot._people(len(self.people))}</b> from {n_peaks} peaks above {self.threshold.value:.2f} "
             f"(peaks + grouping re-run in {ms:.0f} ms; network {r.timings['network']:.0f} ms, run once per image)"
         )
         opts = [(f"person {i}: {p.num_parts}/18 parts, score {p.score:.2f}", i) for i, p in enumerate(self.people)]
@@ -305,7 +306,7 @@ class PoseExplorer:
         self.current_kind, self.current_index = kind, index
         n_peaks = sum(int((self.peaks[:, :, p] > threshold).sum()) for p in parts)
         ax.set_title(f"{self.image.value}: {self.current_title} ({n_peaks} peaks > {threshold:.2f}, "
-                     f"{len(self.people)} people)")  # fmt: skip
+                     f"{plot._people(len(self.people))})")  # fmt: skip
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", pad_inches=0.1)
         self.view.value = buf.getvalue()

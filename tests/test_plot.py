@@ -164,9 +164,11 @@ def test_compare_stages_shows_each_stage(heatmaps, pafs):
         outs += [heatmaps[None] * (s + 1) / 6, pafs[None]]
     fig = plot.compare_stages(outs, stages=(1, 6), channel=2)
     panels = [ax for ax in fig.axes if ax.get_images()]
-    assert [ax.get_title().split(":")[0] for ax in panels] == ["stage 1", "stage 6", "stage 1", "stage 6"]
+    assert [ax.get_title().split(":")[0] for ax in panels] == ["stage 1", "stage 6", "stage 6 - stage 1"] * 2
     np.testing.assert_allclose(displayed(panels[0]), heatmaps[:, :, 2] / 6)
     np.testing.assert_allclose(displayed(panels[1]), heatmaps[:, :, 2])
+    np.testing.assert_allclose(displayed(panels[2]), heatmaps[:, :, 2] * 5 / 6, rtol=1e-6)  # 6 minus 1
+    assert "RShoulder heatmap" in panels[0].get_title()
     with pytest.raises(ValueError, match="1..6"):
         plot.compare_stages(outs, stages=(0, 7))
 
