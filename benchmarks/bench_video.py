@@ -1,0 +1,85 @@
+"""Video throughput: the sequential loop vs the pipelined loop, and the network alone, in one run.
+
+    python benchmarks/bench_video.py [--frames 40] [--video videos/vtest_pair.mp4] [--repeat 1]
+
+Both loops run ``posekit.video.process_video`` on the same frames, writing an mp4 (and
+per-frame JSON) to a temporary folder:
+
+* sequential: decode -> inference -> track/draw -> write, one frame after the other in one thread;
+* pipelined: a decode thread and a draw/write thread overlap with the network (the default).
+
+"network only" times ``PoseEstimator.network`` on one preprocessed batch, and
+"inference only" ``PoseEstimator.inference`` (network + post-processing) on decoded
+frames held in memory: the ceiling the pipelined loop can reach. Numbers are frames per
+second; the pipelined loop should be close to "inference only".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", default=str(ROOT / "videos" / "vtest_pair.mp4"))
+    ap.add_argument("--frames", type=int, default=40, help="frames per loop (default: %(default)s)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each loop; the median is shown")
+    ap.add_argument("--model", default="mobilenet_thin")
+    args = ap.parse_args(argv)
+
+    from posekit import PoseEstimator
+    from posekit.preprocess import prepare
+    from posekit.video import iter_frames, process_video
+
+    est = PoseEstimator(args.model, input_size=(432, 368))
+    frames = [f for _, f in iter_frames(args.video, max_frames=args.frames)]
+    batch = prepare(frames[0], est.input_size)[None]
+    for f in frames[:3]:  # warm-up
+        est.inference(f)
+
+    fps: dict[str, list[float]] = {"network": [], "inference": [], "sequential": [], "pipelined": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeat):  # all four interleaved, so machine load hits them alike
+            t0 = time.perf_counter()
+            for _ in frames:
+                est.network(batch)
+            fps["network"].append(len(frames) / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            for f in frames:
+                est.inference(f)
+            fps["inference"].append(len(frames) / (time.perf_counter() - t0))
+            for name in ("sequential", "pipelined"):
+                d = Path(tmp) / f"{name}{r}"
+                s = process_video(
+                    args.video, est, out=d / "out.mp4", json_dir=d / "json", max_frames=args.frames,
+                    pipelined=name == "pipelined", show_progress=False,
+                )  # fmt: skip
+                assert s.frames_processed == len(frames), s
+                fps[name].append(s.fps)
+    med = {k: statistics.median(v) for k, v in fps.items()}
+    network_fps, inference_fps = med["network"], med["inference"]
+    seq, pipe = med["sequential"], med["pipelined"]
+
+    print(f"{Path(args.video).name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
+          f"input 432x368, {os.cpu_count()} CPUs, median of {args.repeat}")  # fmt: skip
+    print(f"{'loop':<38}{'FPS':>8}")
+    print(f"{'network only (est.network)':<38}{network_fps:8.2f}")
+    print(f"{'inference only (est.inference)':<38}{inference_fps:8.2f}")
+    print(f"{'sequential (decode..write, 1 thread)':<38}{seq:8.2f}")
+    print(f"{'pipelined (3 threads, queues)':<38}{pipe:8.2f}")
+    print(f"pipelined / sequential: {pipe / seq:.2f}x; pipelined / inference only: {pipe / inference_fps:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
