@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'inference only (est.inference)':<38}{inference_fps:8.2f}")
     print(f"{'sequential (decode..write, 1 thread)':<38}{seq:8.2f}")
     print(f"{'pipelined (3 threads, queues)':<38}{pipe:8.2f}")
-    print(f"pipelined / sequential: {pipe / seq:.2f}x; pipelined / inference only: {pipe / inference_fps:.2f}")
+    print(f"pipelined / sequential: {pipe / seq:.2f}x")
+    print(f"pipelined / inference only: {pipe / inference_fps:.2f}")
     return 0
 
 
