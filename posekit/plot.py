@@ -891,7 +891,7 @@ def keypoints_table(people, *, missing: bool = True) -> Table:
     Args:
         people: one Person (18 rows, one per part), or a list of Person / an
             InferenceResult / an (N, 18, 3) array (one row per person and part, with a
-            ``person`` column).
+            ``person`` column: the person_id when tracked, else the list index).
         missing: include missing parts (shown as "-"); False keeps only the found ones.
 
     Returns:
@@ -909,9 +909,10 @@ def keypoints_table(people, *, missing: bool = True) -> Table:
     plist = _people_list(people)
     rows = []
     for n, p in enumerate(plist):
+        who = p.person_id if p.person_id >= 0 else n
         for i, (x, y, s) in enumerate(p.keypoints.tolist()):
             if missing or s > 0:
-                rows.append((n, i, PART_NAMES[i], float(x), float(y), float(s)))
+                rows.append((who, i, PART_NAMES[i], float(x), float(y), float(s)))
     return Table(["person", "part", "name", "x", "y", "score"], rows, _people(len(plist)))
 
 

@@ -6,6 +6,7 @@
 * ``LiveView``: an Image widget updated frame by frame from a loop (video file or
   camera), with a Stop button and a frame budget.
 * ``VideoPlayer``: play / scrub through frames that were already processed.
+* ``open_camera``: a camera at a chosen capture size, or a bundled video as a stand-in.
 
 Every control is a public attribute and every view keeps what it shows (``current_kind``,
 ``current_index``, ``current_array``, ``current_title``, the PNG/JPEG bytes in ``view.value``),
@@ -31,7 +32,7 @@ import numpy as np
 from .person import InferenceResult, Person
 from .skeleton import LIMB_NAMES, LIMBS, NUM_HEATMAPS, NUM_LIMBS, NUM_PARTS, PART_NAMES
 
-__all__ = ["PoseExplorer", "LiveView", "VideoPlayer", "channel_options", "encode_image"]
+__all__ = ["PoseExplorer", "LiveView", "VideoPlayer", "channel_options", "encode_image", "open_camera"]
 
 _INSTALL_HINT = "posekit.widgets needs ipywidgets: pip install ipywidgets (or pip install 'posekit[notebooks]')"
 
@@ -341,6 +342,8 @@ class LiveView:
         stop_reason: None while running, then "button", "budget", "end" or "error".
         error: the exception that ended the loop, if any.
         fps: frames per second achieved by the last ``run`` (display included).
+        frames: (frame_index, people) of every frame shown by ``run_video`` (tracked ids).
+        summary: the ``posekit.video.VideoSummary`` of the last ``run_video``.
     """
 
     def __init__(self, *, max_frames: int | None = None, width: int = 640, quality: int = 80) -> None:
@@ -359,6 +362,8 @@ class LiveView:
         self.stop_reason: str | None = None
         self.error: BaseException | None = None
         self.fps = 0.0
+        self.frames: list[tuple[int, list[Person]]] = []
+        self.summary = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -415,6 +420,71 @@ class LiveView:
         else:
             self._loop(frames, process)
 
+    def run_video(self, source, estimator, *, thread: bool = True, **options) -> None:
+        """Run ``posekit.video.process_video`` on a source and show every annotated frame live.
+
+        Tracking, the FPS overlay and any outputs (``out=``, ``csv=``, ``json_dir=`` ...) are
+        process_video's; this view adds the display, the Stop button (which ends the run
+        like Ctrl-C, with every output file complete) and the frame budget (``max_frames``).
+
+        Args:
+            source: a video path, camera index, URL or open ``FrameSource`` (left open).
+            estimator: a ``PoseEstimator``.
+            thread: work in a daemon thread and return at once (``join`` waits); False
+                runs in the caller (then the Stop button cannot be heard).
+            **options: more ``process_video`` keyword arguments: ``out``, ``csv``,
+                ``background=False`` (skeletons on black), ``side_by_side``, ``every`` ...
+        """
+        from .video import process_video
+
+        if self.running:
+            raise RuntimeError("this LiveView is already running; call stop() and join() first")
+        if "max_frames" in options:
+            raise TypeError("set the frame budget with LiveView(max_frames=...)")
+        self.frames = []
+        self.summary = None
+
+        def on_frame(index, frame, result, drawn):
+            if self.stop_requested:
+                raise KeyboardInterrupt  # process_video stops as on Ctrl-C, outputs complete
+            self.frames.append((index, list(result.people)))
+            self.show(drawn, f"frame {index}: {len(result.people)} people, network {result.timings['network']:.0f} ms")
+
+        self._stop.clear()
+        self.stop_button.value = False
+        self.stop_button.disabled = False
+        self.stop_reason = None
+        self.error = None
+
+        def target():
+            t0 = time.perf_counter()
+            reason = "end"
+            try:
+                self.summary = process_video(
+                    source, estimator, max_frames=self.max_frames, on_frame=on_frame, **options
+                )
+                if self.summary.interrupted and self.stop_requested:
+                    reason = "button"
+                elif self.max_frames is not None and self.summary.frames_processed >= self.max_frames:
+                    reason = "budget"
+            except Exception as exc:  # shown in the status line and kept in .error
+                reason, self.error = "error", exc
+            self._finish(reason, len(self.frames), time.perf_counter() - t0)
+
+        if thread:
+            self._thread = threading.Thread(target=target, daemon=True)
+            self._thread.start()
+        else:
+            target()
+
+    def _finish(self, reason: str, shown: int, elapsed: float) -> None:
+        self.fps = shown / elapsed if elapsed > 0 and shown else 0.0
+        self.stop_reason = reason
+        why = {"button": "stopped by the Stop button", "budget": f"frame budget of {self.max_frames} reached",
+               "end": "end of the frames", "error": f"error: {self.error!r}"}[reason]  # fmt: skip
+        self.status.value = f"done: {shown} frames in {elapsed:.1f} s ({self.fps:.1f} FPS), {why}"
+        self.stop_button.disabled = True
+
     def _loop(self, frames, process) -> None:
         t0 = time.perf_counter()
         shown = 0
@@ -440,13 +510,7 @@ class LiveView:
         except Exception as exc:  # reported in the status line and kept in .error
             reason = "error"
             self.error = exc
-        elapsed = time.perf_counter() - t0
-        self.fps = shown / elapsed if elapsed > 0 and shown else 0.0
-        self.stop_reason = reason
-        why = {"button": "stopped by the Stop button", "budget": f"frame budget of {self.max_frames} reached",
-               "end": "end of the frames", "error": f"error: {self.error!r}"}[reason]  # fmt: skip
-        self.status.value = f"done: {shown} frames in {elapsed:.1f} s ({self.fps:.1f} FPS), {why}"
-        self.stop_button.disabled = True
+        self._finish(reason, shown, time.perf_counter() - t0)
 
     def join(self, timeout: float | None = None) -> str | None:
         """Wait for a background run to end; return ``stop_reason`` (None if still running)."""
@@ -506,3 +570,53 @@ class VideoPlayer:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.ui._repr_mimebundle_(**kwargs)
+
+
+def open_camera(index: int = 0, *, size: tuple[int, int] | None = None, fallback=None):
+    """Open a camera at a capture size, or a video file when no camera opens.
+
+    Args:
+        index: camera index (0 is the default webcam).
+        size: (width, height) to ask the camera for (it may pick the nearest size it
+            supports; the source's ``size`` says what it delivers), or None for its default.
+        fallback: a video file to open instead when the camera cannot be opened, or None
+            to raise.
+
+    Returns:
+        (source, message): an open ``posekit.video.FrameSource`` (``source.kind`` is
+        "camera" or "file"), and None, or the message saying that the fallback is used.
+
+    Raises:
+        posekit.video.VideoError: no camera (and no fallback), or the fallback cannot be opened.
+    """
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    from .video import FrameSource, VideoError, open_source
+
+    index = int(index)
+    try:
+        if size is None:
+            return open_source(index), None
+        if sys.platform.startswith("linux") and not Path(f"/dev/video{index}").exists():
+            raise VideoError(f"cannot open camera {index}: /dev/video{index} does not exist")
+        cap = cv2.VideoCapture(index)
+        if not cap.isOpened():
+            cap.release()
+            raise VideoError(f"cannot open camera {index}: no camera at this index, or it is in use")
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, int(size[0]))
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, int(size[1]))
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            cap.release()
+            raise VideoError(f"cannot read from camera {index}: it opened but delivered no frame")
+        return FrameSource(cap, name=f"camera {index}", kind="camera", stem=f"camera{index}", first_frame=frame), None
+    except VideoError:
+        if fallback is None:
+            raise
+        p = Path(fallback)
+        label = f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+        message = f"No camera could be opened (index {index}): running the same loop on {label} instead"
+        return open_source(p), message

@@ -233,6 +233,8 @@ def test_keypoints_table_for_one_person_and_many():
     assert len(plot.keypoints_table(p, missing=False)) == 2
     many = plot.keypoints_table([p, p], missing=False)
     assert many.columns[0] == "person" and [r[0] for r in many.rows] == [0, 0, 1, 1]
+    tracked = plot.keypoints_table([person({1: (1, 1)}, pid=7)], missing=False)
+    assert tracked.rows[0][0] == 7  # the person_id, not the list index
     arr = plot.keypoints_table(np.stack([p.keypoints]), missing=False)
     assert len(arr) == 2
 

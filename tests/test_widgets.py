@@ -238,3 +238,70 @@ def test_encode_image_formats():
     assert encode_image(img, "png")[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="jpeg"):
         encode_image(img, "gif")
+
+
+# ---------------------------------------------------------------------- run_video / open_camera
+
+
+class CountingEstimator:
+    """Stands in for PoseEstimator in process_video: no people, fixed timings, counts calls."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls = 0
+        self.delay = delay
+
+    def inference(self, image, upsample=4.0):
+        self.calls += 1
+        time.sleep(self.delay)
+        h, w = image.shape[:2]
+        z = np.zeros((8, 8, 19), np.float32)
+        timings = {"preprocess": 0.0, "network": 1.0, "postprocess": 0.0, "paf": 0.0, "total": 1.0}
+        return InferenceResult([], z, np.zeros((8, 8, 38), np.float32), z, (w, h), timings)
+
+
+def test_run_video_shows_annotated_frames_within_the_budget():
+    from conftest import VIDEOS
+
+    view = LiveView(max_frames=3)
+    est = CountingEstimator()
+    view.run_video(VIDEOS / "vtest_pair.mp4", est, thread=False, pipelined=False)
+    assert view.stop_reason == "budget", view.status.value
+    assert view.frames_shown == 3 and est.calls == 3
+    assert [i for i, _ in view.frames] == [0, 1, 2]
+    assert view.summary.frames_processed == 3
+    assert view.last_frame.shape == (576, 768, 3)
+
+
+def test_run_video_stop_button_ends_the_run():
+    from conftest import VIDEOS
+
+    view = LiveView(max_frames=None)
+    view.run_video(VIDEOS / "vtest_pair.mp4", CountingEstimator(delay=0.02), pipelined=False)
+    deadline = time.time() + 10
+    while view.frames_shown < 2 and time.time() < deadline:
+        time.sleep(0.01)
+    view.stop_button.value = True
+    assert view.join(timeout=10) == "button", view.status.value
+    assert view.summary.interrupted and view.summary.frames_processed < 100
+
+
+def test_run_video_budget_belongs_to_the_view():
+    with pytest.raises(TypeError, match="LiveView\\(max_frames"):
+        LiveView().run_video("x.mp4", CountingEstimator(), max_frames=3)
+
+
+def test_open_camera_falls_back_to_the_video():
+    from conftest import VIDEOS
+
+    from posekit.widgets import open_camera
+
+    source, message = open_camera(99, size=(320, 240), fallback=VIDEOS / "vtest_pair.mp4")
+    try:
+        assert source.kind == "file" and source.size == (768, 576)
+        assert message == "No camera could be opened (index 99): running the same loop on videos/vtest_pair.mp4 instead"
+    finally:
+        source.close()
+    from posekit.video import VideoError
+
+    with pytest.raises(VideoError, match="camera 99"):
+        open_camera(99)
