@@ -187,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     from .preprocess import ImageError
 
     try:
-        if args.command != "fetch":
+        # Commands that must fail fast on bad input (video, camera) set needs_tensorflow=False and
+        # import it themselves once their input has opened.
+        if getattr(args, "needs_tensorflow", args.command != "fetch"):
             _import_tensorflow_quietly()
         return int(args.func(args) or 0)
     except (CliError, ImageError, ModelError, FileNotFoundError, ValueError, OSError) as exc:
