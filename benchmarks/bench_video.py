@@ -6,7 +6,9 @@ Both loops run ``posekit.video.process_video`` on the same frames, writing an mp
 per-frame JSON) to a temporary folder:
 
 * sequential: decode -> inference -> track/draw -> write, one frame after the other in one thread;
-* pipelined: a decode thread and a draw/write thread overlap with the network (the default).
+* pipelined: a decode thread and a draw/write thread overlap with the network (the default);
+* original: the article's loop — the original tf-pose path (frozen graph, post-processing with the dense
+  25x25 smoothing in the same session run; ``original_path.py``), then drawing and writing, one thread.
 
 "network only" times ``PoseEstimator.network`` on one preprocessed batch, and
 "inference only" ``PoseEstimator.inference`` (network + post-processing) on decoded
@@ -27,6 +29,24 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def original_loop(original, frames, out_path: Path) -> float:
+    """The article's video loop on the original path: infer, draw, write; returns FPS."""
+    import cv2
+
+    from posekit import Person, draw_people
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
+    t0 = time.perf_counter()
+    for frame in frames:
+        kps, _ = original.inference(frame)
+        people = [Person(k, 1.0) for k in kps]
+        writer.write(draw_people(frame, people))
+    writer.release()
+    return len(frames) / (time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="mobilenet_thin")
     args = ap.parse_args(argv)
 
-    from posekit import PoseEstimator
+    from original_path import OriginalPath
+
+    from posekit import PoseEstimator, fetch
     from posekit.preprocess import prepare
     from posekit.video import iter_frames, process_video
 
@@ -46,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     batch = prepare(frames[0], est.input_size)[None]
     for f in frames[:3]:  # warm-up
         est.inference(f)
+    original = OriginalPath(fetch(args.model))
 
-    fps: dict[str, list[float]] = {"network": [], "inference": [], "sequential": [], "pipelined": []}
+    fps: dict[str, list[float]] = {"network": [], "inference": [], "sequential": [], "pipelined": [], "original": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeat):  # all four interleaved, so machine load hits them alike
             t0 = time.perf_counter()
@@ -66,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 assert s.frames_processed == len(frames), s
                 fps[name].append(s.fps)
+            fps["original"].append(original_loop(original, frames, Path(tmp) / f"original{r}.mp4"))
     med = {k: statistics.median(v) for k, v in fps.items()}
     network_fps, inference_fps = med["network"], med["inference"]
     seq, pipe = med["sequential"], med["pipelined"]
@@ -77,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'inference only (est.inference)':<38}{inference_fps:8.2f}")
     print(f"{'sequential (decode..write, 1 thread)':<38}{seq:8.2f}")
     print(f"{'pipelined (3 threads, queues)':<38}{pipe:8.2f}")
+    print(f"{'original tf-pose loop (1 thread)':<38}{med['original']:8.2f}")
     print(f"pipelined / sequential: {pipe / seq:.2f}x")
+    print(f"pipelined / original tf-pose loop: {pipe / med['original']:.2f}x")
     print(f"pipelined / inference only: {pipe / inference_fps:.2f}")
     return 0
 
