@@ -999,8 +999,8 @@ def plot_trajectories(
         fig: Figure to fill, or None for a new one.
 
     Returns:
-        The Figure: left the paths in image pixels (a dot marks each start), right x and
-        y over time (solid x, dashed y), one colour per person.
+        The Figure: left the paths in image pixels (a dot marks each start), right x
+        (top) and y (bottom, downwards as in the image) over time, one colour per person.
     """
     from .draw import person_color
 
@@ -1015,8 +1015,11 @@ def plot_trajectories(
                 pid = person.person_id if person.person_id >= 0 else n
                 x, y, _ = person.keypoints[p]
                 tracks.setdefault(pid, []).append((idx, float(x), float(y)))
-    fig = _new_figure(fig, 5.0)
-    ax_path, ax_t = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+    fig = _new_figure(fig, 5.5)
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.15, 1])
+    ax_path = fig.add_subplot(grid[:, 0])
+    ax_x = fig.add_subplot(grid[0, 1])
+    ax_y = fig.add_subplot(grid[1, 1], sharex=ax_x)
     if image is not None:
         ax_path.imshow(to_rgb(image))
         width, height = image.shape[1], image.shape[0]
@@ -1034,14 +1037,18 @@ def plot_trajectories(
         t = arr[:, 0] / fps if fps else arr[:, 0]
         ax_path.plot(arr[:, 1], arr[:, 2], "-", color=color, lw=2, label=f"person {pid} ({len(arr)} frames)")
         ax_path.scatter(arr[:1, 1], arr[:1, 2], s=40, color=color, edgecolors="black", zorder=3)
-        ax_t.plot(t, arr[:, 1], "-", color=color, lw=2)
-        ax_t.plot(t, arr[:, 2], "--", color=color, lw=2)
+        ax_x.plot(t, arr[:, 1], ".-", color=color, lw=2, ms=4)
+        ax_y.plot(t, arr[:, 2], ".-", color=color, lw=2, ms=4)
     name = PART_NAMES[p]
     _label_image_axes(ax_path, f"{name} path per person")
-    ax_t.set_xlabel("time (s)" if fps else "frame index")
-    ax_t.set_ylabel("image pixels")
-    ax_t.set_title(f"{name} x (solid) and y (dashed) over time")
-    ax_t.grid(alpha=0.3)
+    ax_x.set_title(f"{name} x and y over time")
+    ax_x.set_ylabel("x (image pixels)")
+    ax_y.set_ylabel("y (image pixels)")
+    ax_y.invert_yaxis()  # as in the image: up is up
+    ax_y.set_xlabel("time (s)" if fps else "frame index")
+    ax_x.tick_params(labelbottom=False)
+    for ax in (ax_x, ax_y):
+        ax.grid(alpha=0.3)
     if tracks:
         ax_path.legend(loc="upper left", fontsize=9)
     fig.suptitle(f"Trajectory of the {name} ({_people(len(tracks))}, {len(data)} frames)", fontsize=13)

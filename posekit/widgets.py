@@ -343,6 +343,7 @@ class LiveView:
         error: the exception that ended the loop, if any.
         fps: frames per second achieved by the last ``run`` (display included).
         frames: (frame_index, people) of every frame shown by ``run_video`` (tracked ids).
+        last_source_frame: the last frame ``run_video`` processed, as decoded (not drawn on).
         summary: the ``posekit.video.VideoSummary`` of the last ``run_video``.
     """
 
@@ -363,6 +364,7 @@ class LiveView:
         self.error: BaseException | None = None
         self.fps = 0.0
         self.frames: list[tuple[int, list[Person]]] = []
+        self.last_source_frame: np.ndarray | None = None
         self.summary = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -448,6 +450,7 @@ class LiveView:
             if self.stop_requested:
                 raise KeyboardInterrupt  # process_video stops as on Ctrl-C, outputs complete
             self.frames.append((index, list(result.people)))
+            self.last_source_frame = frame
             self.show(drawn, f"frame {index}: {len(result.people)} people, network {result.timings['network']:.0f} ms")
 
         self._stop.clear()

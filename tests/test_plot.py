@@ -256,12 +256,15 @@ def test_plot_trajectories_one_line_per_person_id():
         frames.append([person({0: (10 + i, 20)}, pid=3), person({0: (100, 50 + 2 * i)}, pid=1)])
     frames.append([person({4: (1, 1)}, pid=3)])  # no Nose: nothing added
     fig = plot.plot_trajectories(frames, "Nose", image_size=(WIDTH, HEIGHT), fps=10)
-    path_ax, time_ax = fig.axes[:2]
-    assert len(path_ax.get_lines()) == 2 and len(time_ax.get_lines()) == 4
+    path_ax, x_ax, y_ax = fig.axes[:3]
+    assert len(path_ax.get_lines()) == 2 and len(x_ax.get_lines()) == 2 and len(y_ax.get_lines()) == 2
     xs = sorted(tuple(line.get_xdata()) for line in path_ax.get_lines())
     assert xs[0] == (10, 11, 12, 13, 14)
-    assert time_ax.get_xlabel() == "time (s)"
-    np.testing.assert_allclose(time_ax.get_lines()[0].get_xdata(), np.arange(5) / 10)
+    assert y_ax.get_xlabel() == "time (s)"
+    # person ids sorted: id 1 first; its y grows by 2 per frame
+    np.testing.assert_allclose(y_ax.get_lines()[0].get_xdata(), np.arange(5) / 10)
+    np.testing.assert_allclose(y_ax.get_lines()[0].get_ydata(), 50 + 2 * np.arange(5))
+    np.testing.assert_allclose(x_ax.get_lines()[1].get_ydata(), 10 + np.arange(5))
     with pytest.raises(ValueError, match="18 keypoints"):
         plot.plot_trajectories(frames, 18)
 

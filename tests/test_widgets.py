@@ -269,7 +269,7 @@ def test_run_video_shows_annotated_frames_within_the_budget():
     assert view.frames_shown == 3 and est.calls == 3
     assert [i for i, _ in view.frames] == [0, 1, 2]
     assert view.summary.frames_processed == 3
-    assert view.last_frame.shape == (576, 768, 3)
+    assert view.last_frame.shape == (576, 768, 3) and view.last_source_frame.shape == (576, 768, 3)
 
 
 def test_run_video_stop_button_ends_the_run():
