@@ -44,24 +44,24 @@ from .skeleton import (
 __all__ = [
     "FIGURE_WIDTH",
     "Table",
-    "to_rgb",
-    "field_extent",
-    "people_box",
-    "heatmap_channel",
     "channel_title",
-    "show_image",
-    "show_heatmap_overlay",
-    "show_heatmap_channels",
-    "show_paf_components",
-    "show_paf_arrows",
     "compare_stages",
-    "show_peaks",
+    "field_extent",
+    "heatmap_channel",
+    "keypoints_table",
     "peak_list",
+    "people_box",
     "plot_keypoints_scatter",
     "plot_people",
-    "keypoints_table",
     "plot_timings",
     "plot_trajectories",
+    "show_heatmap_channels",
+    "show_heatmap_overlay",
+    "show_image",
+    "show_paf_arrows",
+    "show_paf_components",
+    "show_peaks",
+    "to_rgb",
 ]
 
 FIGURE_WIDTH = 10.0  #: default figure width in inches
@@ -70,9 +70,7 @@ PAF_CMAP = "RdBu_r"  #: diverging colormap of PAF components (negative blue, pos
 
 Channel = Union[int, str]
 
-_INSTALL_HINT = (
-    "posekit.plot needs matplotlib: pip install matplotlib (or pip install 'posekit[notebooks]')"
-)
+_INSTALL_HINT = "posekit.plot needs matplotlib: pip install matplotlib (or pip install 'posekit[notebooks]')"
 
 
 def _mpl():
@@ -92,13 +90,15 @@ def _pyplot():
 
 
 def _new_axes(ax, aspect: float, extra_height: float = 0.6):
-    """``ax`` itself, or the Axes of a new pyplot figure ``FIGURE_WIDTH`` wide for an image of h/w ``aspect``."""
+    """``ax`` itself, or the Axes of a new pyplot figure for an image of height / width ``aspect``."""
     if ax is not None:
         return ax
     plt = _pyplot()
     height = min(max(FIGURE_WIDTH * aspect + extra_height, 3.0), 8.0)
-    width = FIGURE_WIDTH if aspect <= 0 else min(FIGURE_WIDTH, max(6.0, (height - extra_height) / aspect + 3.0))
-    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    width = (
+        FIGURE_WIDTH if aspect <= 0 else min(FIGURE_WIDTH, max(6.0, (height - extra_height) / aspect + 3.0))
+    )
+    _fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
     return ax
 
 
@@ -134,7 +134,9 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"image must be BGR (H, W, 3) or gray (H, W), got shape {image.shape}")
 
 
-def _image_size(image: np.ndarray | None, image_size: tuple[int, int] | None, field: np.ndarray) -> tuple[int, int]:
+def _image_size(
+    image: np.ndarray | None, image_size: tuple[int, int] | None, field: np.ndarray
+) -> tuple[int, int]:
     """(width, height) of the plot: the image's, else ``image_size``, else the field's own."""
     if image is not None:
         return int(image.shape[1]), int(image.shape[0])
@@ -143,7 +145,9 @@ def _image_size(image: np.ndarray | None, image_size: tuple[int, int] | None, fi
     return int(field.shape[1]), int(field.shape[0])
 
 
-def field_extent(field_shape: Sequence[int], image_size: tuple[int, int]) -> tuple[float, float, float, float]:
+def field_extent(
+    field_shape: Sequence[int], image_size: tuple[int, int]
+) -> tuple[float, float, float, float]:
     """``imshow`` extent putting field pixel (col, row) at image pixel (col / W * width, row / H * height).
 
     Args:
@@ -193,7 +197,12 @@ def people_box(people, *, margin: float = 0.2, image_size: tuple[int, int] | Non
         grow = (0.75 * w - h) / 2
         box[1], box[3] = box[1] - grow, box[3] + grow
     if image_size is not None:
-        box = [max(box[0], -0.5), max(box[1], -0.5), min(box[2], image_size[0] - 0.5), min(box[3], image_size[1] - 0.5)]
+        box = [
+            max(box[0], -0.5),
+            max(box[1], -0.5),
+            min(box[2], image_size[0] - 0.5),
+            min(box[3], image_size[1] - 0.5),
+        ]
     return (box[0], box[1], box[2], box[3])
 
 
@@ -255,7 +264,7 @@ def _limb_index(limb: int | str) -> int:
 
 
 def heatmap_channel(heatmaps: np.ndarray, channel: Channel = "max") -> np.ndarray:
-    """One heatmap channel (H, W): index 0..18, part name, or "max" = max over the 18 parts (not background)."""
+    """One heatmap channel (H, W): index 0..18, a part name, or "max" over the 18 parts (no background)."""
     heatmaps = _check_field(heatmaps, NUM_HEATMAPS, "heatmaps")
     c = _part_index(channel)
     if c == "max":
@@ -279,8 +288,9 @@ def _label_image_axes(ax, title: str | None) -> None:
         ax.set_title(title)
 
 
-def show_image(image: np.ndarray, *, title: str | None = None, zoom: Box | None = None, ax=None,
-               axes_off: bool = False):  # fmt: skip
+def show_image(
+    image: np.ndarray, *, title: str | None = None, zoom: Box | None = None, ax=None, axes_off: bool = False
+):
     """Show a BGR uint8 image with pixel axes.
 
     Args:
@@ -347,9 +357,14 @@ def show_heatmap_overlay(
     if image is not None:
         ax.imshow(to_rgb(image))
     im = ax.imshow(
-        field, cmap=cmap, vmin=0.0, vmax=vmax, alpha=alpha if image is not None else 1.0,
-        extent=field_extent(field.shape, size), interpolation="nearest",
-    )  # fmt: skip
+        field,
+        cmap=cmap,
+        vmin=0.0,
+        vmax=vmax,
+        alpha=alpha if image is not None else 1.0,
+        extent=field_extent(field.shape, size),
+        interpolation="nearest",
+    )
     _set_view(ax, size, zoom)
     if colorbar:
         cb = ax.figure.colorbar(im, ax=ax, shrink=0.85, pad=0.02)
@@ -401,16 +416,21 @@ def show_heatmap_channels(
         if image is not None:
             ax.imshow(to_rgb(image))
         im = ax.imshow(
-            field, cmap=cmap, vmin=0, vmax=1, alpha=alpha if image is not None else 1.0,
-            extent=field_extent(field.shape, size), interpolation="nearest",
-        )  # fmt: skip
+            field,
+            cmap=cmap,
+            vmin=0,
+            vmax=1,
+            alpha=alpha if image is not None else 1.0,
+            extent=field_extent(field.shape, size),
+            interpolation="nearest",
+        )
         c = _part_index(ch)
         name = "max of parts" if c == "max" else ("Background" if c == NUM_PARTS else PART_NAMES[c])
         ax.set_title(f"{c}: {name}" if c != "max" else name, fontsize=10)
         _set_view(ax, size, zoom)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(channels):]:
+    for ax in list(axes.flat)[len(channels) :]:
         ax.set_axis_off()
     cb = fig.colorbar(im, ax=axes, shrink=0.6, pad=0.01)
     cb.set_label("heatmap value (probability)")
@@ -456,8 +476,14 @@ def show_paf_components(
     ch = LIMBS[k, 2:]
     unit = "image pixels" if image_size is not None else "field pixels"
     for ax, comp, name, c in zip(axes, (px, py), ("x", "y"), ch):
-        im = ax.imshow(comp, cmap=cmap, vmin=-lim, vmax=lim, extent=field_extent(comp.shape, size),
-                       interpolation="nearest")  # fmt: skip
+        im = ax.imshow(
+            comp,
+            cmap=cmap,
+            vmin=-lim,
+            vmax=lim,
+            extent=field_extent(comp.shape, size),
+            interpolation="nearest",
+        )
         _set_view(ax, size, zoom)
         ax.set_title(f"{name} component (PAF channel {c})")
         ax.set_xlabel(f"x ({unit})")
@@ -523,7 +549,9 @@ def show_paf_arrows(
         ax.imshow(to_rgb(image))
     mag = np.hypot(px, py)
     if background_alpha > 0:
-        ax.imshow(mag, cmap="gray", vmin=0, vmax=1, alpha=background_alpha, extent=field_extent(mag.shape, size))
+        ax.imshow(
+            mag, cmap="gray", vmin=0, vmax=1, alpha=background_alpha, extent=field_extent(mag.shape, size)
+        )
     rows, cols = np.mgrid[0:H:step, 0:W:step]
     u, v, m = px[rows, cols] * sx, py[rows, cols] * sy, mag[rows, cols]
     xs, ys = cols * sx, rows * sy
@@ -532,17 +560,31 @@ def show_paf_arrows(
     length = np.hypot(u, v)
     norm = np.where(length > 0, m / np.maximum(length, 1e-9), 0) * 0.9 * step * min(sx, sy)
     q = ax.quiver(
-        xs[keep], ys[keep], u[keep] * norm[keep], v[keep] * norm[keep], m[keep],
-        cmap=cmap, clim=(0, 1), angles="xy", scale_units="xy", scale=1.0,
-        width=0.0035, headwidth=4, headlength=4.5, headaxislength=4,
-    )  # fmt: skip
+        xs[keep],
+        ys[keep],
+        u[keep] * norm[keep],
+        v[keep] * norm[keep],
+        m[keep],
+        cmap=cmap,
+        clim=(0, 1),
+        angles="xy",
+        scale_units="xy",
+        scale=1.0,
+        width=0.0035,
+        headwidth=4,
+        headlength=4.5,
+        headaxislength=4,
+    )
     _set_view(ax, size, zoom)
     ax.set_aspect("equal")
     if colorbar:
         cb = ax.figure.colorbar(q, ax=ax, shrink=0.85, pad=0.02)
         cb.set_label("PAF magnitude")
     a, b = LIMBS[k, 0], LIMBS[k, 1]
-    default = f"PAF of limb {k}: {PART_NAMES[a]} -> {PART_NAMES[b]} ({int(keep.sum())} arrows, |PAF| >= {min_magnitude})"
+    default = (
+        f"PAF of limb {k}: {PART_NAMES[a]} -> {PART_NAMES[b]} "
+        f"({int(keep.sum())} arrows, |PAF| >= {min_magnitude})"
+    )
     _label_image_axes(ax, title if title is not None else default)
     return ax
 
@@ -614,9 +656,14 @@ def compare_stages(
         if image is not None:
             ax.imshow(to_rgb(image))
         im = ax.imshow(
-            field, cmap=cmap, vmin=vmin, vmax=vmax, alpha=alpha if image is not None else 1.0,
-            extent=field_extent(field.shape, size), interpolation="nearest",
-        )  # fmt: skip
+            field,
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax,
+            alpha=alpha if image is not None else 1.0,
+            extent=field_extent(field.shape, size),
+            interpolation="nearest",
+        )
         _set_view(ax, size, zoom)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
@@ -708,14 +755,31 @@ def show_peaks(
         if not pts:
             continue
         xs, ys = zip(*pts)
-        ax.scatter(xs, ys, s=50, color=_rgb01(COLORS_BGR[part]), edgecolors="black", linewidths=0.8,
-                   label=f"{part} {PART_NAMES[part]} ({len(pts)})", zorder=3)  # fmt: skip
+        ax.scatter(
+            xs,
+            ys,
+            s=50,
+            color=_rgb01(COLORS_BGR[part]),
+            edgecolors="black",
+            linewidths=0.8,
+            label=f"{part} {PART_NAMES[part]} ({len(pts)})",
+            zorder=3,
+        )
         if annotate:
             for x, y in pts:
-                ax.annotate(str(part), (x, y), xytext=(4, -4), textcoords="offset points", fontsize=8,
-                            color="white", bbox=dict(boxstyle="round,pad=0.1", fc="black", alpha=0.5, lw=0))  # fmt: skip
+                ax.annotate(
+                    str(part),
+                    (x, y),
+                    xytext=(4, -4),
+                    textcoords="offset points",
+                    fontsize=8,
+                    color="white",
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "black", "alpha": 0.5, "lw": 0},
+                )
     if found and legend:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="part (peaks)", borderaxespad=0)
+        ax.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="part (peaks)", borderaxespad=0
+        )
     default = f"{len(found)} peaks above {threshold:g} (smoothed heatmap local maxima)"
     _label_image_axes(ax, title if title is not None else default)
     return ax
@@ -736,9 +800,16 @@ def _people_list(people) -> list[Person]:
     return people
 
 
-def plot_keypoints_scatter(image: np.ndarray | None, people, *, annotate: bool = True, title: str | None = None,
-                           image_size: tuple[int, int] | None = None, zoom: Box | None = None,
-                           ax=None):  # fmt: skip
+def plot_keypoints_scatter(
+    image: np.ndarray | None,
+    people,
+    *,
+    annotate: bool = True,
+    title: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    zoom: Box | None = None,
+    ax=None,
+):
     """The found keypoints as dots coloured by part, each labelled with its part index.
 
     Args:
@@ -767,19 +838,38 @@ def plot_keypoints_scatter(image: np.ndarray | None, people, *, annotate: bool =
     for person in people:
         for i in np.flatnonzero(person.present):
             x, y, _ = person.keypoints[i]
-            ax.scatter([x], [y], s=40, color=_rgb01(COLORS_BGR[i]), edgecolors="black", linewidths=0.6, zorder=3)
+            ax.scatter(
+                [x], [y], s=40, color=_rgb01(COLORS_BGR[i]), edgecolors="black", linewidths=0.6, zorder=3
+            )
             n += 1
             if annotate:
-                ax.annotate(str(i), (x, y), xytext=(4, 3), textcoords="offset points", fontsize=9, color="black",
-                            bbox=dict(boxstyle="round,pad=0.15", fc="white", alpha=0.75, lw=0))  # fmt: skip
+                ax.annotate(
+                    str(i),
+                    (x, y),
+                    xytext=(4, 3),
+                    textcoords="offset points",
+                    fontsize=9,
+                    color="black",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.75, "lw": 0},
+                )
     default = f"{n} keypoints of {_people(len(people))}, labelled with their part index"
     _label_image_axes(ax, title if title is not None else default)
     return ax
 
 
-def plot_people(image: np.ndarray | None, people, *, limbs: Sequence[int] = RENDER_LIMBS, title: str | None = None,
-                linewidth: float = 2.5, highlight: int | None = None, legend: bool = True,
-                image_size: tuple[int, int] | None = None, zoom: Box | None = None, ax=None):  # fmt: skip
+def plot_people(
+    image: np.ndarray | None,
+    people,
+    *,
+    limbs: Sequence[int] = RENDER_LIMBS,
+    title: str | None = None,
+    linewidth: float = 2.5,
+    highlight: int | None = None,
+    legend: bool = True,
+    image_size: tuple[int, int] | None = None,
+    zoom: Box | None = None,
+    ax=None,
+):
     """Each person's skeleton in one colour, with a legend naming the people.
 
     Colours are ``posekit.draw.person_color`` of the person's id (or list index when
@@ -820,14 +910,28 @@ def plot_people(image: np.ndarray | None, people, *, limbs: Sequence[int] = REND
         for k in limbs:
             a, b = LIMBS[int(k), 0], LIMBS[int(k), 1]
             if person.present[a] and person.present[b]:
-                ax.plot([kp[a, 0], kp[b, 0]], [kp[a, 1], kp[b, 1]], color=color, lw=lw,
-                        solid_capstyle="round", zorder=2)  # fmt: skip
+                ax.plot(
+                    [kp[a, 0], kp[b, 0]],
+                    [kp[a, 1], kp[b, 1]],
+                    color=color,
+                    lw=lw,
+                    solid_capstyle="round",
+                    zorder=2,
+                )
         drawn = np.zeros(NUM_PARTS, bool)
         drawn[LIMBS[[int(k) for k in limbs], :2].ravel()] = True
         pts = kp[person.present & drawn]
         name = f"person {person.person_id}" if person.person_id >= 0 else f"person {index}"
-        ax.scatter(pts[:, 0], pts[:, 1], s=28, color=color, edgecolors="black", linewidths=0.7, zorder=3,
-                   label=f"{name}: {person.num_parts}/18 parts, score {person.score:.2f}")  # fmt: skip
+        ax.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            s=28,
+            color=color,
+            edgecolors="black",
+            linewidths=0.7,
+            zorder=3,
+            label=f"{name}: {person.num_parts}/18 parts, score {person.score:.2f}",
+        )
     if people and legend:
         ax.legend(loc="best", fontsize=9, framealpha=0.85)
     _label_image_axes(ax, title if title is not None else f"{_people(len(people))}, one colour each")
@@ -874,12 +978,18 @@ class Table:
         esc = html.escape
         head = "".join(f"<th style='text-align:right;padding:2px 8px'>{esc(c)}</th>" for c in self.columns)
         body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:right;padding:2px 8px'>{esc(self._cell(v))}</td>" for v in r)
+            "<tr>"
+            + "".join(f"<td style='text-align:right;padding:2px 8px'>{esc(self._cell(v))}</td>" for v in r)
             + "</tr>"
             for r in self.rows
-        )  # fmt: skip
-        cap = f"<caption style='caption-side:top;text-align:left'>{esc(self.caption)}</caption>" if self.caption else ""
-        return f"<table style='border-collapse:collapse;font-family:monospace'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
+        cap = (
+            f"<caption style='caption-side:top;text-align:left'>{esc(self.caption)}</caption>"
+            if self.caption
+            else ""
+        )
+        style = "border-collapse:collapse;font-family:monospace"
+        return f"<table style='{style}'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -924,7 +1034,9 @@ _TIMING_LABELS = {
 }
 
 
-def plot_timings(timings: Mapping[str, float] | Sequence[Mapping[str, float]], *, title: str | None = None, ax=None):
+def plot_timings(
+    timings: Mapping[str, float] | Sequence[Mapping[str, float]], *, title: str | None = None, ax=None
+):
     """Where the time goes: a horizontal bar per stage in milliseconds.
 
     Args:
@@ -959,7 +1071,11 @@ def plot_timings(timings: Mapping[str, float] | Sequence[Mapping[str, float]], *
     ax.set_xlim(0, med.max() * 1.35)
     ax.set_xlabel("milliseconds" + (" (median over runs, whiskers 10th-90th percentile)" if many else ""))
     what = f"median of {len(runs)} runs" if many else "one image"
-    ax.set_title(title if title is not None else f"Where the time goes ({what}): total {total:.0f} ms = {1000 / total:.1f} FPS")
+    ax.set_title(
+        title
+        if title is not None
+        else f"Where the time goes ({what}): total {total:.0f} ms = {1000 / total:.1f} FPS"
+    )
     return ax
 
 

@@ -32,9 +32,11 @@ import numpy as np
 from .person import InferenceResult, Person
 from .skeleton import LIMB_NAMES, LIMBS, NUM_HEATMAPS, NUM_LIMBS, NUM_PARTS, PART_NAMES
 
-__all__ = ["PoseExplorer", "LiveView", "VideoPlayer", "channel_options", "encode_image", "open_camera"]
+__all__ = ["LiveView", "PoseExplorer", "VideoPlayer", "channel_options", "encode_image", "open_camera"]
 
-_INSTALL_HINT = "posekit.widgets needs ipywidgets: pip install ipywidgets (or pip install 'posekit[notebooks]')"
+_INSTALL_HINT = (
+    "posekit.widgets needs ipywidgets: pip install ipywidgets (or pip install 'posekit[notebooks]')"
+)
 
 ImageSource = Union[str, os.PathLike, np.ndarray]
 ChannelValue = tuple  # ("heatmap", 0..18 | "max") or ("paf", 0..18)
@@ -72,7 +74,8 @@ def channel_options() -> list[tuple[str, ChannelValue]]:
     names = [*PART_NAMES, "Background"]
     opts += [(f"Heatmap {c}: {names[c]}", ("heatmap", c)) for c in range(NUM_HEATMAPS)]
     opts += [
-        (f"PAF limb {k}: {LIMB_NAMES[k]} (ch {LIMBS[k, 2]}, {LIMBS[k, 3]})", ("paf", k)) for k in range(NUM_LIMBS)
+        (f"PAF limb {k}: {LIMB_NAMES[k]} (ch {LIMBS[k, 2]}, {LIMBS[k, 3]})", ("paf", k))
+        for k in range(NUM_LIMBS)
     ]
     return opts
 
@@ -131,8 +134,10 @@ class PoseExplorer:
     ) -> None:
         w = _ipywidgets()
         if not isinstance(images, Mapping):
-            images = {os.path.basename(os.fspath(p)) if not isinstance(p, np.ndarray) else f"image {i}": p
-                      for i, p in enumerate(images)}  # fmt: skip
+            images = {
+                os.path.basename(os.fspath(p)) if not isinstance(p, np.ndarray) else f"image {i}": p
+                for i, p in enumerate(images)
+            }
         if not images:
             raise ValueError("images must name at least one image")
         self.estimator = estimator
@@ -160,9 +165,16 @@ class PoseExplorer:
             value=0.5, min=0.0, max=1.0, step=0.05, description="Overlay opacity", style=style, layout=wide
         )
         self.threshold = w.FloatSlider(
-            value=float(self.params.heat_threshold), min=0.01, max=0.6, step=0.01, readout_format=".2f",
-            description="Peak threshold", style=style, layout=wide, continuous_update=False,
-        )  # fmt: skip
+            value=float(self.params.heat_threshold),
+            min=0.01,
+            max=0.6,
+            step=0.01,
+            readout_format=".2f",
+            description="Peak threshold",
+            style=style,
+            layout=wide,
+            continuous_update=False,
+        )
         self.show_people = w.Checkbox(value=True, description="Draw skeletons", indent=False)
         self.zoom = w.Checkbox(value=False, description="Zoom to people", indent=False)
         self.person = w.Dropdown(options=[], description="Person", style=style, layout=wide)
@@ -170,11 +182,21 @@ class PoseExplorer:
         self.status = w.HTML()
         self.view = w.Image(format="png", layout=w.Layout(width=f"{int(self.figure_width * 80)}px"))
         controls = w.VBox(
-            [self.image, self.channel, self.opacity, self.threshold, w.HBox([self.show_people, self.zoom]),
-             self.status, self.person, self.table],
+            [
+                self.image,
+                self.channel,
+                self.opacity,
+                self.threshold,
+                w.HBox([self.show_people, self.zoom]),
+                self.status,
+                self.person,
+                self.table,
+            ],
             layout=w.Layout(min_width="440px"),
-        )  # fmt: skip
-        self.ui = w.HBox([controls, self.view], layout=w.Layout(flex_flow="row wrap", align_items="flex-start"))
+        )
+        self.ui = w.HBox(
+            [controls, self.view], layout=w.Layout(flex_flow="row wrap", align_items="flex-start")
+        )
 
         self._load()
         self._regroup()
@@ -227,9 +249,12 @@ class PoseExplorer:
         n_peaks = int((self.peaks[:, :, :NUM_PARTS] > self.threshold.value).sum())
         self.status.value = (
             f"<b>{plot._people(len(self.people))}</b> from {n_peaks} peaks above {self.threshold.value:.2f} "
-            f"(peaks + grouping re-run in {ms:.0f} ms; network {r.timings['network']:.0f} ms, run once per image)"
+            f"(peaks + grouping re-run in {ms:.0f} ms; "
+            f"network {r.timings['network']:.0f} ms, run once per image)"
         )
-        opts = [(f"person {i}: {p.num_parts}/18 parts, score {p.score:.2f}", i) for i, p in enumerate(self.people)]
+        opts = [
+            (f"person {i}: {p.num_parts}/18 parts, score {p.score:.2f}", i) for i, p in enumerate(self.people)
+        ]
         self._quiet = True  # the person list changes: no re-render per intermediate value
         try:
             self.person.options = opts
@@ -278,8 +303,10 @@ class PoseExplorer:
         size = r.image_size
         zoom = plot.people_box(self.people, image_size=size) if self.zoom.value and self.people else None
         aspect = plot._aspect(size, zoom)
-        fig = Figure(figsize=(self.figure_width, min(max(self.figure_width * 0.8 * aspect + 0.8, 3.5), 9.0)),
-                     layout="constrained")  # fmt: skip
+        fig = Figure(
+            figsize=(self.figure_width, min(max(self.figure_width * 0.8 * aspect + 0.8, 3.5), 9.0)),
+            layout="constrained",
+        )
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         alpha = float(self.opacity.value)
@@ -294,20 +321,41 @@ class PoseExplorer:
             self.current_array = r.pafs[:, :, LIMBS[k, 2:]]
             a, b = LIMBS[k, 0], LIMBS[k, 1]
             self.current_title = f"PAF limb {k}: {PART_NAMES[a]} -> {PART_NAMES[b]}"
-            plot.show_paf_arrows(bgr, r.pafs, k, background_alpha=alpha, zoom=zoom, ax=ax,
-                                 title=self.current_title)  # fmt: skip
+            plot.show_paf_arrows(
+                bgr, r.pafs, k, background_alpha=alpha, zoom=zoom, ax=ax, title=self.current_title
+            )
             parts = [int(a), int(b)]
         if parts:
-            plot.show_peaks(None, self.peaks, threshold=threshold, parts=parts, legend=False, image_size=size,
-                            zoom=zoom, ax=ax, title=self.current_title)  # fmt: skip
+            plot.show_peaks(
+                None,
+                self.peaks,
+                threshold=threshold,
+                parts=parts,
+                legend=False,
+                image_size=size,
+                zoom=zoom,
+                ax=ax,
+                title=self.current_title,
+            )
         if self.show_people.value and self.people:
             limbs = [int(index)] if kind == "paf" else plot.RENDER_LIMBS
-            plot.plot_people(None, self.people, limbs=limbs, highlight=self.person.value, legend=False,
-                             image_size=size, zoom=zoom, ax=ax, title=self.current_title)  # fmt: skip
+            plot.plot_people(
+                None,
+                self.people,
+                limbs=limbs,
+                highlight=self.person.value,
+                legend=False,
+                image_size=size,
+                zoom=zoom,
+                ax=ax,
+                title=self.current_title,
+            )
         self.current_kind, self.current_index = kind, index
         n_peaks = sum(int((self.peaks[:, :, p] > threshold).sum()) for p in parts)
-        ax.set_title(f"{self.image.value}: {self.current_title} ({n_peaks} peaks > {threshold:.2f}, "
-                     f"{plot._people(len(self.people))})")  # fmt: skip
+        ax.set_title(
+            f"{self.image.value}: {self.current_title} ({n_peaks} peaks > {threshold:.2f}, "
+            f"{plot._people(len(self.people))})"
+        )
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", pad_inches=0.1)
         self.view.value = buf.getvalue()
@@ -354,8 +402,13 @@ class LiveView:
         self.max_frames = None if max_frames is None else int(max_frames)
         self.quality = int(quality)
         self.image = w.Image(format="jpeg", layout=w.Layout(width=f"{int(width)}px"))
-        self.stop_button = w.ToggleButton(value=False, description="Stop", icon="stop", button_style="danger",
-                                          tooltip="Stop the loop after the current frame")  # fmt: skip
+        self.stop_button = w.ToggleButton(
+            value=False,
+            description="Stop",
+            icon="stop",
+            button_style="danger",
+            tooltip="Stop the loop after the current frame",
+        )
         self.status = w.HTML("ready")
         self.ui = w.VBox([w.HBox([self.stop_button, self.status]), self.image])
         self.frames_shown = 0
@@ -451,7 +504,10 @@ class LiveView:
                 raise KeyboardInterrupt  # process_video stops as on Ctrl-C, outputs complete
             self.frames.append((index, list(result.people)))
             self.last_source_frame = frame
-            self.show(drawn, f"frame {index}: {len(result.people)} people, network {result.timings['network']:.0f} ms")
+            self.show(
+                drawn,
+                f"frame {index}: {len(result.people)} people, network {result.timings['network']:.0f} ms",
+            )
 
         self._stop.clear()
         self.stop_button.value = False
@@ -470,7 +526,7 @@ class LiveView:
                     reason = "button"
                 elif self.max_frames is not None and self.summary.frames_processed >= self.max_frames:
                     reason = "budget"
-            except Exception as exc:  # shown in the status line and kept in .error
+            except Exception as exc:  # noqa: BLE001 - shown in the status line and kept in .error
                 reason, self.error = "error", exc
             self._finish(reason, len(self.frames), time.perf_counter() - t0)
 
@@ -483,8 +539,12 @@ class LiveView:
     def _finish(self, reason: str, shown: int, elapsed: float) -> None:
         self.fps = shown / elapsed if elapsed > 0 and shown else 0.0
         self.stop_reason = reason
-        why = {"button": "stopped by the Stop button", "budget": f"frame budget of {self.max_frames} reached",
-               "end": "end of the frames", "error": f"error: {self.error!r}"}[reason]  # fmt: skip
+        why = {
+            "button": "stopped by the Stop button",
+            "budget": f"frame budget of {self.max_frames} reached",
+            "end": "end of the frames",
+            "error": f"error: {self.error!r}",
+        }[reason]
         self.status.value = f"done: {shown} frames in {elapsed:.1f} s ({self.fps:.1f} FPS), {why}"
         self.stop_button.disabled = True
 
@@ -510,7 +570,7 @@ class LiveView:
             else:
                 if self.max_frames is not None and shown >= self.max_frames:
                     reason = "budget"
-        except Exception as exc:  # reported in the status line and kept in .error
+        except Exception as exc:  # noqa: BLE001 - reported in the status line and kept in .error
             reason = "error"
             self.error = exc
         self._finish(reason, shown, time.perf_counter() - t0)
@@ -540,8 +600,15 @@ class VideoPlayer:
         ui: the whole ``VBox``; current_index: the frame shown.
     """
 
-    def __init__(self, frames: Sequence[np.ndarray], *, fps: float = 10.0, width: int = 640,
-                 captions: Sequence[str] | None = None, quality: int = 80) -> None:  # fmt: skip
+    def __init__(
+        self,
+        frames: Sequence[np.ndarray],
+        *,
+        fps: float = 10.0,
+        width: int = 640,
+        captions: Sequence[str] | None = None,
+        quality: int = 80,
+    ) -> None:
         w = _ipywidgets()
         frames = list(frames)
         if not frames:
@@ -551,9 +618,12 @@ class VideoPlayer:
         self._jpegs = [encode_image(f, "jpeg", quality=quality) for f in frames]
         self._captions = list(captions) if captions is not None else None
         n = len(frames)
-        self.play = w.Play(value=0, min=0, max=n - 1, step=1, interval=max(1, int(1000 / float(fps))),
-                           description="Play")  # fmt: skip
-        self.slider = w.IntSlider(value=0, min=0, max=n - 1, description="Frame", layout=w.Layout(width="500px"))
+        self.play = w.Play(
+            value=0, min=0, max=n - 1, step=1, interval=max(1, int(1000 / float(fps))), description="Play"
+        )
+        self.slider = w.IntSlider(
+            value=0, min=0, max=n - 1, description="Frame", layout=w.Layout(width="500px")
+        )
         w.jslink((self.play, "value"), (self.slider, "value"))
         self.image = w.Image(value=self._jpegs[0], format="jpeg", layout=w.Layout(width=f"{int(width)}px"))
         self.caption = w.HTML()
@@ -615,7 +685,9 @@ def open_camera(index: int = 0, *, size: tuple[int, int] | None = None, fallback
         if not ok or frame is None:
             cap.release()
             raise VideoError(f"cannot read from camera {index}: it opened but delivered no frame")
-        return FrameSource(cap, name=f"camera {index}", kind="camera", stem=f"camera{index}", first_frame=frame), None
+        return FrameSource(
+            cap, name=f"camera {index}", kind="camera", stem=f"camera{index}", first_frame=frame
+        ), None
     except VideoError:
         if fallback is None:
             raise

@@ -100,7 +100,9 @@ def test_notebook_executes(name, monkeypatch, tmp_path):
     elapsed = time.perf_counter() - t0
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    images = sum(
+        "image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
     assert images >= 1, "the notebook produced no figure"
     print(f"{name}: executed in {elapsed:.1f} s, {images} figures")
     assert os.environ["POSEKIT_NB_MAX_FRAMES"] == FRAME_BUDGET

@@ -7,12 +7,12 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from posekit import plot  # noqa: E402
-from posekit.draw import person_color  # noqa: E402
-from posekit.person import Person  # noqa: E402
-from posekit.skeleton import LIMBS, PART_NAMES  # noqa: E402
+from posekit import plot
+from posekit.draw import person_color
+from posekit.person import Person
+from posekit.skeleton import LIMBS, PART_NAMES
 
 H, W = 46, 54  # field grid
 WIDTH, HEIGHT = 216, 184  # image: 4x the field
@@ -270,6 +270,6 @@ def test_plot_trajectories_one_line_per_person_id():
 
 
 def test_ax_argument_draws_into_the_given_axes(image, heatmaps):
-    fig, axes = plt.subplots(1, 2)
+    _fig, axes = plt.subplots(1, 2)
     out = plot.show_heatmap_overlay(image, heatmaps, 1, ax=axes[1], colorbar=False)
     assert out is axes[1] and len(axes[1].get_images()) == 2 and not axes[0].get_images()

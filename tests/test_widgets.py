@@ -12,11 +12,11 @@ pytest.importorskip("ipywidgets")
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from posekit.estimator import fields_to_people  # noqa: E402
-from posekit.params import TFPOSE_DEFAULTS  # noqa: E402
-from posekit.person import InferenceResult  # noqa: E402
-from posekit.skeleton import LIMBS  # noqa: E402
-from posekit.widgets import LiveView, PoseExplorer, VideoPlayer, channel_options, encode_image  # noqa: E402
+from posekit.estimator import fields_to_people
+from posekit.params import TFPOSE_DEFAULTS
+from posekit.person import InferenceResult
+from posekit.skeleton import LIMBS
+from posekit.widgets import LiveView, PoseExplorer, VideoPlayer, channel_options, encode_image
 
 H, W = 46, 54
 
@@ -27,7 +27,7 @@ def blob(field: np.ndarray, row: int, col: int, value: float, sigma: float = 1.5
 
 
 class FakeEstimator:
-    """Returns fixed fields: part c peaks at (row 5 + 2c, col 5 + 2c) with height 0.1 + 0.04 c; PAF j = j / 100.
+    """Fixed fields: part c peaks at (row 5 + 2c, col 5 + 2c) with height 0.1 + 0.04 c; PAF j = j / 100.
 
     Every part's peak has a different height, so the number of peaks above a threshold
     tells which parts survive it; the PAFs are constant, so no limb connects and no person forms.
@@ -71,7 +71,7 @@ def test_channel_options_cover_19_heatmaps_and_19_limbs():
     assert ("heatmap", "max") in values
     assert [v for v in values if v[0] == "heatmap" and v[1] != "max"] == [("heatmap", c) for c in range(19)]
     assert [v for v in values if v[0] == "paf"] == [("paf", k) for k in range(19)]
-    labels = dict((v, label) for label, v in channel_options())
+    labels = {v: label for label, v in channel_options()}
     assert "Background" in labels[("heatmap", 18)] and "RShoulder-RElbow" in labels[("paf", 2)]
 
 
@@ -298,7 +298,10 @@ def test_open_camera_falls_back_to_the_video():
     source, message = open_camera(99, size=(320, 240), fallback=VIDEOS / "vtest_pair.mp4")
     try:
         assert source.kind == "file" and source.size == (768, 576)
-        assert message == "No camera could be opened (index 99): running the same loop on videos/vtest_pair.mp4 instead"
+        assert (
+            message
+            == "No camera could be opened (index 99): running the same loop on videos/vtest_pair.mp4 instead"
+        )
     finally:
         source.close()
     from posekit.video import VideoError
