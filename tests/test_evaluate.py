@@ -1,0 +1,209 @@
+"""COCO keypoint evaluation: pycocotools on synthesized ground truth, and `posekit evaluate` end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import IMAGES
+
+pytest.importorskip("pycocotools", reason="COCO evaluation needs pycocotools (pip install pycocotools)")
+
+from posekit.cli import main  # noqa: E402
+from posekit.evaluate import METRICS, evaluate, evaluate_predictions, load_annotations  # noqa: E402
+from posekit.export import COCO_FROM_POSEKIT, COCO_KEYPOINT_NAMES, coco_results  # noqa: E402
+
+CATEGORIES = [
+    {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINT_NAMES), "skeleton": []}
+]
+
+
+def _person(rng, cx, cy, size):
+    """A COCO ground-truth person: 17 keypoints around (cx, cy), some unlabelled."""
+    xy = np.stack([cx + rng.uniform(-0.4, 0.4, 17) * size, cy + rng.uniform(-0.5, 0.5, 17) * size], axis=1)
+    vis = np.where(rng.random(17) < 0.15, 0, 2)
+    kp = np.concatenate([np.round(xy, 2), vis[:, None]], axis=1)
+    kp[vis == 0, :2] = 0
+    shown = xy[vis > 0]
+    x0, y0 = shown.min(axis=0)
+    x1, y1 = shown.max(axis=0)
+    return kp, [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+
+
+def synthetic_coco(seed=0, n_images=4, per_image=2):
+    """(ground truth dict, perfect results list) with people of medium and large size."""
+    rng = np.random.default_rng(seed)
+    images, anns, results = [], [], []
+    for img_id in range(1, n_images + 1):
+        images.append({"id": img_id, "file_name": f"{img_id:012d}.jpg", "width": 640, "height": 480})
+        for k in range(per_image):
+            size = rng.uniform(60, 250)
+            kp, bbox = _person(rng, 150 + 300 * k, 240, size)
+            anns.append({
+                "id": len(anns) + 1, "image_id": img_id, "category_id": 1, "iscrowd": 0,
+                "keypoints": kp.ravel().tolist(), "num_keypoints": int((kp[:, 2] > 0).sum()),
+                "bbox": bbox, "area": bbox[2] * bbox[3],
+            })  # fmt: skip
+            res = kp.copy()
+            res[:, 2] = np.where(kp[:, 2] > 0, 1.0, 0.0)
+            results.append({"image_id": img_id, "category_id": 1, "keypoints": res.ravel().tolist(), "score": 0.9})
+    return {"images": images, "annotations": anns, "categories": CATEGORIES}, results
+
+
+def _perturb(results, scale, seed=1):
+    rng = np.random.default_rng(seed)
+    out = []
+    for r in results:
+        kp = np.array(r["keypoints"]).reshape(17, 3)
+        shown = kp[:, 2] > 0
+        kp[shown, :2] += rng.normal(0, scale, (int(shown.sum()), 2))
+        out.append({**r, "keypoints": kp.ravel().tolist()})
+    return out
+
+
+# --------------------------------------------------------------------------- evaluate_predictions
+
+
+def test_perfect_predictions_give_ap_one():
+    gt, results = synthetic_coco()
+    before = json.dumps([gt, results])
+    m = evaluate_predictions(gt, results)
+    assert json.dumps([gt, results]) == before  # pycocotools worked on copies
+    assert set(m) == set(METRICS)
+    for k in ("AP", "AP50", "AP75", "AR", "AR50", "AR75"):
+        assert m[k] == pytest.approx(1.0), k
+
+
+def test_perturbed_predictions_lose_ap_with_the_error():
+    gt, results = synthetic_coco()
+    aps = [evaluate_predictions(gt, _perturb(results, s))["AP"] for s in (0.0, 2.0, 5.0, 12.0)]
+    assert aps[0] == pytest.approx(1.0)
+    assert 1.0 > aps[1] > aps[2] > aps[3] >= 0.0
+    assert aps[3] < 0.5
+
+
+def test_missing_people_and_false_positives():
+    gt, results = synthetic_coco()
+    half = evaluate_predictions(gt, results[::2])
+    assert half["AR"] == pytest.approx(0.5) and half["AP"] < 0.6
+    # a confident detection where nobody is, on every image: precision drops, recall stays
+    junk = [
+        {"image_id": img["id"], "category_id": 1, "keypoints": [600.0, 20.0, 1.0] * 17, "score": 5.0}
+        for img in gt["images"]
+    ]
+    noisy = evaluate_predictions(gt, results + junk)
+    assert noisy["AR"] == pytest.approx(1.0) and noisy["AP"] < 0.9
+
+
+def test_left_right_swapped_is_penalised():
+    """The 18 -> 17 mapping matters: swapping COCO's left and right parts costs AP."""
+    gt, results = synthetic_coco()
+    swap = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+    swapped = [
+        {**r, "keypoints": np.array(r["keypoints"]).reshape(17, 3)[swap].ravel().tolist()} for r in results
+    ]
+    assert evaluate_predictions(gt, swapped)["AP"] < 0.5
+
+
+def test_image_subset_and_empty_results():
+    gt, results = synthetic_coco()
+    only_first = [r for r in results if r["image_id"] == 1]
+    assert evaluate_predictions(gt, only_first, image_ids=[1])["AP"] == pytest.approx(1.0)
+    assert evaluate_predictions(gt, only_first)["AR"] == pytest.approx(0.25)
+    assert evaluate_predictions(gt, []) == {k: 0.0 for k in METRICS}
+
+
+def test_bad_annotations_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="annotation file not found: .*nope.json"):
+        load_annotations(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json is not a JSON file"):
+        load_annotations(bad)
+    bad.write_text(json.dumps({"images": []}))
+    with pytest.raises(ValueError, match="not a COCO annotation file"):
+        load_annotations(bad)
+    bad.write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(ValueError, match="no 'categories' list"):
+        load_annotations(bad)
+
+
+# --------------------------------------------------------------------------- end to end
+
+FILES = ("basketball1.png", "person.jpg")
+
+
+def annotations_from_predictions(estimator, folder):
+    """Ground truth made of posekit's own predictions on bundled images (so AP must be 1.0)."""
+    images, anns = [], []
+    for img_id, name in enumerate(FILES, start=1):
+        shutil.copy(IMAGES / name, folder / name)
+        result = estimator.inference(str(IMAGES / name))
+        w, h = result.image_size
+        images.append({"id": img_id, "file_name": name, "width": w, "height": h})
+        for r in coco_results([(img_id, result.people)]):
+            kp = np.array(r["keypoints"]).reshape(17, 3)
+            shown = kp[:, 2] > 0
+            kp[shown, 2] = 2
+            x0, y0 = kp[shown, :2].min(axis=0)
+            x1, y1 = kp[shown, :2].max(axis=0)
+            bbox = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+            anns.append({
+                "id": len(anns) + 1, "image_id": img_id, "category_id": 1, "iscrowd": 0,
+                "keypoints": kp.ravel().tolist(), "num_keypoints": int(shown.sum()),
+                "bbox": bbox, "area": bbox[2] * bbox[3],
+            })  # fmt: skip
+    return {"images": images, "annotations": anns, "categories": CATEGORIES}
+
+
+def test_evaluate_estimator_on_its_own_predictions(estimator, tmp_path):
+    gt = annotations_from_predictions(estimator, tmp_path)
+    assert len(gt["annotations"]) == 4  # 3 players + 1 person
+    res = evaluate(gt, tmp_path, estimator)
+    assert res["AP"] == pytest.approx(1.0) and res["AR"] == pytest.approx(1.0)
+    assert res["images"] == 2 and res["detections"] == 4 and len(res["results"]) == 4
+    first = evaluate(gt, tmp_path, estimator, max_images=1)
+    assert first["images"] == 1 and first["detections"] == 3 and first["AP"] == pytest.approx(1.0)
+
+
+def test_missing_image_is_named(estimator, tmp_path):
+    gt = annotations_from_predictions(estimator, tmp_path)
+    (tmp_path / "person.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match="image person.jpg listed in the annotations is not in"):
+        evaluate(gt, tmp_path, estimator)
+    with pytest.raises(FileNotFoundError, match="image folder not found"):
+        evaluate(gt, tmp_path / "nowhere", estimator)
+
+
+def test_cli_evaluate(estimator, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps(annotations_from_predictions(estimator, folder)))
+    out, dets = tmp_path / "metrics.json", tmp_path / "dets.json"
+    argv = ["evaluate", "--annotations", str(ann), "--images", str(folder), "--json", str(out), "--results", str(dets)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "2 images, 4 people found" in text
+    assert "AP    1.000" in text
+    doc = json.loads(out.read_text())
+    assert doc["AP"] == pytest.approx(1.0) and doc["model"] == "mobilenet_thin" and doc["images"] == 2
+    assert len(json.loads(dets.read_text())) == 4
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--annotations", "no/such.json", "--images", "."], "annotation file not found: no/such.json"),
+        (["--annotations", "{ann}", "--images", "no/such/dir"], "image folder not found: no/such/dir"),
+        (["--annotations", "{ann}", "--images", ".", "--model", "cmu_xl"], "unknown model 'cmu_xl'"),
+    ],
+)
+def test_cli_evaluate_errors(tmp_path, capsys, args, message):
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps(synthetic_coco()[0]))
+    assert main(["evaluate", *(a.replace("{ann}", str(ann)) for a in args)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("posekit: error: ") and message in err[0]
