@@ -152,6 +152,12 @@ def _extra_commands():
         pass
     else:
         regs.append(video_register)
+    try:
+        from .evaluate import register as evaluate_register
+    except ImportError:
+        pass
+    else:
+        regs.append(evaluate_register)
     return regs
 
 
