@@ -16,8 +16,11 @@ from posekit.evaluate import METRICS, evaluate, evaluate_predictions, load_annot
 from posekit.export import COCO_FROM_POSEKIT, COCO_KEYPOINT_NAMES, coco_results  # noqa: E402
 
 CATEGORIES = [
-    {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINT_NAMES), "skeleton": []}
-]
+    {
+        "id": 1, "name": "person", "supercategory": "person",
+        "keypoints": list(COCO_KEYPOINT_NAMES), "skeleton": [],
+    }
+]  # fmt: skip
 
 
 def _person(rng, cx, cy, size):
@@ -48,7 +51,9 @@ def synthetic_coco(seed=0, n_images=4, per_image=2):
             })  # fmt: skip
             res = kp.copy()
             res[:, 2] = np.where(kp[:, 2] > 0, 1.0, 0.0)
-            results.append({"image_id": img_id, "category_id": 1, "keypoints": res.ravel().tolist(), "score": 0.9})
+            results.append(
+                {"image_id": img_id, "category_id": 1, "keypoints": res.ravel().tolist(), "score": 0.9}
+            )
     return {"images": images, "annotations": anns, "categories": CATEGORIES}, results
 
 
@@ -183,8 +188,8 @@ def test_cli_evaluate(estimator, tmp_path, capsys):
     ann = tmp_path / "ann.json"
     ann.write_text(json.dumps(annotations_from_predictions(estimator, folder)))
     out, dets = tmp_path / "metrics.json", tmp_path / "dets.json"
-    argv = ["evaluate", "--annotations", str(ann), "--images", str(folder), "--json", str(out), "--results", str(dets)]
-    assert main(argv) == 0
+    argv = ["evaluate", "--annotations", ann, "--images", folder, "--json", out, "--results", dets]
+    assert main([str(a) for a in argv]) == 0
     text = capsys.readouterr().out
     assert "2 images, 4 people found" in text
     assert "AP    1.000" in text
