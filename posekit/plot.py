@@ -1027,7 +1027,7 @@ def keypoints_table(people, *, missing: bool = True) -> Table:
 
 
 _TIMING_LABELS = {
-    "preprocess": "preprocess (resize to 432x368)",
+    "preprocess": "preprocess (stretch to input size)",
     "network": "network (CNN forward pass)",
     "postprocess": "upsample + smooth + peaks",
     "paf": "PAF grouping into people",
@@ -1059,6 +1059,7 @@ def plot_timings(
     ax = _new_axes(ax, 0.0, extra_height=0.5 * len(stages) + 1.0)
     labels = [_TIMING_LABELS.get(k, k) for k in stages]
     ypos = np.arange(len(stages))[::-1]
+    hi = med
     if many and len(runs) > 1:
         lo, hi = np.percentile(values, 10, axis=0), np.percentile(values, 90, axis=0)
         ax.barh(ypos, med, xerr=[med - lo, hi - med], color="#4363d8", capsize=4)
@@ -1066,9 +1067,10 @@ def plot_timings(
         ax.barh(ypos, med, color="#4363d8")
     ax.set_yticks(ypos, labels)
     total = np.median([float(r.get("total", sum(r[k] for k in stages))) for r in runs])
-    for y, v in zip(ypos, med):
-        ax.text(v, y, f" {v:.1f} ms ({100 * v / total:.0f}%)", va="center", fontsize=10)
-    ax.set_xlim(0, med.max() * 1.35)
+    pad = 0.01 * float(hi.max())
+    for y, v, right in zip(ypos, med, hi):
+        ax.text(right + pad, y, f" {v:.1f} ms ({100 * v / total:.0f}%)", va="center", fontsize=10)
+    ax.set_xlim(0, float(hi.max()) * 1.35)
     ax.set_xlabel("milliseconds" + (" (median over runs, whiskers 10th-90th percentile)" if many else ""))
     what = f"median of {len(runs)} runs" if many else "one image"
     ax.set_title(
