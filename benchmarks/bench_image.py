@@ -1,16 +1,19 @@
 """Single-image speed: the original tf-pose path against posekit, per stage, in one run.
 
-    python benchmarks/bench_image.py [--repeats 15] [--images images/basketball1.png ...]
+    python benchmarks/bench_image.py [--rounds 3] [--repeats 5] [--images images/basketball1.png ...]
 
-Prints medians (ms) per stage, the ratios, whether the people are identical, the network's achieved
-GFLOP/s next to a large matrix product's GFLOP/s measured in the same run, and each path's peak memory
-(maximum resident set size of a child process that runs only that path).
-Speed is checked here, never in unit tests: the machines are shared and noisy.
+Each path runs in its own child process (as a user runs one engine; TensorFlow's and TFLite's thread
+pools in one process disturb each other), and the children alternate in rounds so that machine load
+hits every path alike. Printed: medians (ms) per stage over all rounds, the ratios, whether the people
+are identical to the original's, the network's achieved GFLOP/s next to a large matrix product's GFLOP/s
+measured in the same run, each path's peak memory (maximum resident set size of its child), and batch
+inference on the tf backend. Speed is checked here, never in unit tests: the machines are shared and noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -27,28 +30,27 @@ sys.path.insert(0, str(HERE))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+PATHS = ("original", "tflite", "tf")
+STAGES = ("preprocess", "network", "postprocess", "paf", "total")
+
 
 def network_gflop(model, input_size) -> float:
     """Multiply-adds x 2 of every convolution for one (H, W) input, in GFLOP."""
     import keras
 
     w, h = input_size
-    x = np.zeros((1, h, w, 3), np.float32)
-    probe = keras.Model(model.input, [layer.output for layer in model.layers if isinstance(layer, keras.layers.Conv2D)])
-    flops = 0.0
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    for layer, out in zip(convs, probe(x)):
+    probe = keras.Model(model.input, [layer.output for layer in convs])
+    flops = 0.0
+    for layer, out in zip(convs, probe(np.zeros((1, h, w, 3), np.float32))):
         kh, kw = layer.kernel_size
         _, oh, ow, oc = out.shape
-        cin = layer.input.shape[-1]
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            flops += 2.0 * oh * ow * kh * kw * oc
-        else:
-            flops += 2.0 * oh * ow * kh * kw * cin * oc
+        per_pixel = kh * kw * (1 if isinstance(layer, keras.layers.DepthwiseConv2D) else layer.input.shape[-1])
+        flops += 2.0 * oh * ow * per_pixel * oc
     return flops / 1e9
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+def matmul_gflops(n: int = 2048, repeats: int = 7) -> float:
     """float32 matrix product throughput with TensorFlow (oneDNN/Eigen, all cores)."""
     import tensorflow as tf
 
@@ -63,106 +65,125 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2.0 * n**3 / float(np.median(times)) / 1e9
 
 
-def same_people(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.allclose(a, b, atol=1e-3, equal_nan=True))
-
-
-def memory_child(which: str, image_path: str) -> None:
-    """Run one path 5 times and print the process's peak RSS in MiB."""
+def child(which: str, images: list[str], repeats: int) -> None:
+    """Run one path on the images; print JSON: timings per stage, keypoints per image, peak RSS."""
     import posekit
 
-    image = cv2.imread(image_path)
+    frames = {Path(p).name: cv2.imread(p) for p in images}
     if which == "original":
         from original_path import OriginalPath
 
         path = OriginalPath(posekit.fetch("mobilenet_thin"))
-        for _ in range(5):
-            path.inference(image)
+        net_batch = np.zeros((1, 368, 432, 3), np.float32)
+
+        def run(image):
+            t = time.perf_counter()
+            path.network_only(net_batch)
+            net = (time.perf_counter() - t) * 1e3
+            kps, tim = path.inference(image)
+            timings = {"preprocess": tim["preprocess"], "network": net,
+                       "postprocess": max(tim["network+postprocess"] - net, 0.0), "paf": tim["paf"],
+                       "total": tim["total"]}  # fmt: skip
+            return kps, timings
     else:
         est = posekit.PoseEstimator(backend=which)
-        for _ in range(5):
-            est.inference(image)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+
+        def run(image):
+            res = est.inference(image)
+            return res.keypoints, res.timings
+
+    out = {"timings": {s: [] for s in STAGES}, "keypoints": {}}
+    for name, image in frames.items():
+        run(image)  # warm-up per image size
+    for _ in range(repeats):
+        for name, image in frames.items():
+            kps, tim = run(image)
+            for s in STAGES:
+                out["timings"][s].append(tim[s])
+            out["keypoints"][name] = np.nan_to_num(kps, nan=-1.0).tolist()
+    if which == "tf":  # batch inference on the tf backend: ms per image, batch of 4
+        batch = [frames[n] for n in frames] * 2
+        est.inference_batch(batch[:4], batch_size=4)
+        t = time.perf_counter()
+        for _ in range(repeats):
+            est.inference_batch(batch[:4], batch_size=4)
+        out["batch4_ms_per_image"] = (time.perf_counter() - t) * 1e3 / (4 * repeats)
+    out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("RESULT " + json.dumps(out))
 
 
-def peak_memory(which: str, image_path: str) -> float:
+def run_child(which: str, images: list[str], repeats: int) -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, "--memory-child", which, "--images", image_path],
-        capture_output=True, text=True, check=True,
+        [sys.executable, __file__, "--child", which, "--repeats", str(repeats), "--images", *images],
+        capture_output=True, text=True,
     )  # fmt: skip
-    return float(proc.stdout.strip().splitlines()[-1])
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"{which} child failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--images", nargs="+", default=[str(ROOT / "images" / n) for n in ("basketball1.png", "person.jpg", "kite.jpg")])
-    ap.add_argument("--memory-child", choices=["original", "tf", "tflite"], help=argparse.SUPPRESS)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the three paths")
+    ap.add_argument("--repeats", type=int, default=5, help="passes over the images per round")
+    ap.add_argument(
+        "--images", nargs="+", default=[str(ROOT / "images" / n) for n in ("basketball1.png", "person.jpg", "kite.jpg")]
+    )
+    ap.add_argument("--child", choices=PATHS, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.memory_child:
-        memory_child(args.memory_child, args.images[0])
+    if args.child:
+        child(args.child, args.images, args.repeats)
         return
 
     import tensorflow as tf
 
-    import posekit
-    from original_path import OriginalPath
+    from posekit.models import load_model
     from posekit.paf import BACKEND
 
-    images = {Path(p).name: cv2.imread(p) for p in args.images}
-    original = OriginalPath(posekit.fetch("mobilenet_thin"))
-    estimators = {"posekit (tflite)": posekit.PoseEstimator(backend="tflite"), "posekit (tf)": posekit.PoseEstimator(backend="tf")}
-
-    stages = ["preprocess", "network", "postprocess", "paf", "total"]
-    rows = {name: {s: [] for s in stages} for name in ["original", *estimators]}
-    identical = {}
-    batch = np.zeros((1, 368, 432, 3), np.float32)
-    for r in range(args.repeats):
-        for img_name, image in images.items():
-            t = time.perf_counter()
-            original.network_only(batch)
-            net = (time.perf_counter() - t) * 1e3
-            kps, tim = original.inference(image)
-            o = rows["original"]
-            o["preprocess"].append(tim["preprocess"])
-            o["network"].append(net)
-            o["postprocess"].append(max(tim["network+postprocess"] - net, 0.0))
-            o["paf"].append(tim["paf"])
-            o["total"].append(tim["total"])
-            for name, est in estimators.items():
-                res = est.inference(image)
-                for s in stages:
-                    rows[name][s].append(res.timings[s])
-                if r == 0:
-                    identical[(name, img_name)] = same_people(kps, res.keypoints)
-
-    med = {name: {s: float(np.median(v)) for s, v in d.items()} for name, d in rows.items()}
-    gflop = network_gflop(estimators["posekit (tf)"].model, (432, 368))
+    timings = {p: {s: [] for s in STAGES} for p in PATHS}
+    keypoints, rss, batch4 = {}, {p: 0.0 for p in PATHS}, []
+    for _ in range(args.rounds):
+        for p in PATHS:
+            res = run_child(p, args.images, args.repeats)
+            for s in STAGES:
+                timings[p][s] += res["timings"][s]
+            keypoints[p] = res["keypoints"]
+            rss[p] = max(rss[p], res["max_rss_mib"])
+            if "batch4_ms_per_image" in res:
+                batch4.append(res["batch4_ms_per_image"])
     mm = matmul_gflops()
+    gflop = network_gflop(load_model("mobilenet_thin"), (432, 368))
+    med = {p: {s: float(np.median(v)) for s, v in d.items()} for p, d in timings.items()}
+    same = {
+        (p, name): np.allclose(np.array(keypoints[p][name]), np.array(keypoints["original"][name]), atol=1e-3)
+        and np.array(keypoints[p][name]).shape == np.array(keypoints["original"][name]).shape
+        for p in PATHS[1:]
+        for name in keypoints["original"]
+    }
 
-    print(f"\n## Single image, mobilenet_thin 432x368, upsample 4 ({args.repeats} repeats x {len(images)} images)\n")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}, "
-          f"Python {platform.python_version()}, TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, "
-          f"PAF grouping backend: {BACKEND}\n")  # fmt: skip
-    names = list(med)
-    print("| stage (median ms) | " + " | ".join(names) + " | " + " | ".join(f"original / {n.split()[-1]}" for n in names[1:]) + " |")
-    print("|---" * (1 + 2 * len(names) - 1) + "|")
-    for s in stages:
-        vals = [med[n][s] for n in names]
-        ratios = [med["original"][s] / med[n][s] if med[n][s] > 0 else float("inf") for n in names[1:]]
-        print(f"| {s} | " + " | ".join(f"{v:.1f}" for v in vals) + " | " + " | ".join(f"{x:.2f}x" for x in ratios) + " |")
-    for n in names[1:]:
-        post = med[n]["postprocess"] + med[n]["paf"]
-        print(f"\n{n}: total {med[n]['total'] / med['original']['total']:.2f} of the original's time; "
-              f"post-processing {post:.1f} ms = {100 * post / med[n]['network']:.1f}% of its network time; "
-              f"network {gflop / (med[n]['network'] / 1e3):.1f} GFLOP/s")  # fmt: skip
-    print(f"\nnetwork: {gflop:.2f} GFLOP per image; float32 matrix product (2048^3, TensorFlow): {mm:.1f} GFLOP/s; "
-          f"original network {gflop / (med['original']['network'] / 1e3):.1f} GFLOP/s")  # fmt: skip
-    same = all(identical.values())
-    print(f"same people and keypoints as the original on every image: {'yes' if same else 'NO: ' + str(identical)}")
-    first = args.images[0]
-    mem = {n: peak_memory(n, first) for n in ("original", "tflite", "tf")}
-    print("peak memory (max RSS, MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in mem.items()))
+    n = args.rounds * args.repeats * len(args.images)
+    print(f"\n## Single image: mobilenet_thin, 432x368, upsample 4 ({n} inferences per path)\n")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, PAF grouping: {BACKEND}, "
+          f"load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
+    print("| stage (median ms) | original tf-pose | posekit tflite (default) | posekit tf | tflite / original | tf / original |")
+    print("|---|---|---|---|---|---|")
+    for s in STAGES:
+        o = med["original"][s]
+        print(f"| {s} | {o:.1f} | {med['tflite'][s]:.1f} | {med['tf'][s]:.1f} | "
+              f"{med['tflite'][s] / o:.2f} | {med['tf'][s] / o:.2f} |")  # fmt: skip
+    print()
+    for p in PATHS:
+        post = med[p]["postprocess"] + med[p]["paf"]
+        print(f"- {p}: network {gflop / (med[p]['network'] / 1e3):.1f} GFLOP/s; post-processing {post:.1f} ms "
+              f"= {100 * post / med[p]['network']:.1f}% of the network time; peak memory {rss[p]:.0f} MiB")  # fmt: skip
+    print(f"- network: {gflop:.2f} GFLOP per image; float32 matrix product (2048^3, TensorFlow, same run): {mm:.1f} GFLOP/s")
+    print(f"- posekit default total / original total: {med['tflite']['total'] / med['original']['total']:.2f}")
+    if batch4:
+        print(f"- tf backend, batch of 4: {np.median(batch4):.1f} ms per image (single: {med['tf']['total']:.1f} ms)")
+    ok = all(same.values())
+    print(f"- same people and keypoints as the original on every image: {'yes' if ok else 'NO ' + str(same)}")
 
 
 if __name__ == "__main__":
