@@ -414,3 +414,11 @@ def test_estimator_with_a_user_provided_graph(tmp_path, home):
     result = est.inference(np.full((80, 96, 3), 128, np.uint8), upsample=2.0)
     assert result.heatmaps.shape == (20, 24, 19)
     assert (models.cache_dir(str(graph), "mobilenet_v2_large") / "weights.npz").is_file()
+
+
+def test_cli_fetch_of_a_user_provided_model_is_one_line(home, capsys):
+    from posekit.cli import main
+
+    assert main(["fetch", "cmu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("posekit: error: posekit cannot download cmu")
