@@ -17,6 +17,33 @@ from .skeleton import LIMBS
 
 __all__ = ["PoseEstimator", "fields_to_people"]
 
+_ALLOCATOR_TUNED = False
+
+
+def _keep_freed_buffers() -> None:
+    """Let glibc reuse freed field buffers instead of returning them to the OS.
+
+    Each inference allocates ~12 MB of fields (upsampled heatmaps and PAFs, peaks) that glibc, by
+    default, maps fresh from the kernel and unmaps on free: every call then pays page faults on first
+    touch, which measured 15 ms against 6 ms of post-processing per image (benchmarks/bench_image.py).
+    Raising the mmap and trim thresholds keeps such buffers in the heap. Process-wide, glibc only,
+    done once; POSEKIT_KEEP_MALLOC=1 leaves the allocator alone.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED or os.environ.get("POSEKIT_KEEP_MALLOC") == "1":
+        return
+    _ALLOCATOR_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 128 << 20)
+
 
 def fields_to_people(
     heatmaps: np.ndarray,
@@ -40,7 +67,7 @@ def fields_to_people(
         (people, peaks (H, W, 19) float32, timings {"postprocess", "paf"} in ms).
     """
     t0 = time.perf_counter()
-    peaks = nms(smooth(heatmaps, params.smooth_size, params.smooth_sigma), params.nms_size)
+    peaks = nms(smooth(heatmaps, params.smooth_size, params.smooth_sigma), params.nms_size, in_place=True)
     t1 = time.perf_counter()
     kps, scores = _paf.group_people(peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend)
     H, W = heatmaps.shape[:2]
@@ -103,6 +130,7 @@ class PoseEstimator:
             input_size = (int(input_size[0]), int(input_size[1]))
         if not isinstance(params, PostprocessParams):
             raise TypeError(f"params must be a PostprocessParams, got {type(params).__name__}")
+        _keep_freed_buffers()
         self.model_name = os.fspath(model)
         self.input_size = input_size
         self.params = params

@@ -28,7 +28,11 @@ def upsample(fields: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (H, W) == (h, w):
         return np.ascontiguousarray(fields, dtype=np.float32)
     if H % h == 0 and W % w == 0:
-        return np.repeat(np.repeat(fields, H // h, axis=0), W // w, axis=1).astype(np.float32, copy=False)
+        import cv2
+
+        # nearest-neighbour enlargement by an integer factor is the block replication, in one pass
+        src = np.ascontiguousarray(fields, dtype=np.float32)
+        return cv2.resize(src, (W, H), interpolation=cv2.INTER_NEAREST).reshape(H, W, src.shape[2])
     import tensorflow as tf
 
     out = tf.compat.v1.image.resize_area(fields[None], (H, W), align_corners=False)
@@ -81,17 +85,20 @@ def smooth(heatmaps: np.ndarray, size: int = 25, nsig: float = 3.0) -> np.ndarra
     return out
 
 
-def nms(smoothed: np.ndarray, window: int = 3) -> np.ndarray:
+def nms(smoothed: np.ndarray, window: int = 3, *, in_place: bool = False) -> np.ndarray:
     """Keep values equal to their window x window maximum, 0 elsewhere: float32 (H, W, C).
 
     Matches a stride-1 "SAME" max-pool (borders see only in-image pixels); plateaus keep every tie.
+    ``in_place=True`` zeroes the non-maxima of ``smoothed`` itself (it must be float32 and contiguous).
     """
     import cv2
 
     src = np.ascontiguousarray(smoothed, dtype=np.float32)
     # dilate = max filter; its default border is ignored by the max, like max-pool's padding.
     mx = cv2.dilate(src, np.ones((window, window), np.uint8)).reshape(src.shape)
-    return np.where(src == mx, src, np.float32(0))
+    out = src if (in_place or src is not smoothed) else src.copy()
+    out[out != mx] = 0
+    return out
 
 
 def find_peaks(heatmaps: np.ndarray, *, smooth_size: int = 25, smooth_sigma: float = 3.0, nms_size: int = 3):
@@ -103,4 +110,4 @@ def find_peaks(heatmaps: np.ndarray, *, smooth_size: int = 25, smooth_sigma: flo
     Returns:
         float32 (H, W, C): the smoothed value at each local maximum, 0 elsewhere.
     """
-    return nms(smooth(heatmaps, smooth_size, smooth_sigma), nms_size)
+    return nms(smooth(heatmaps, smooth_size, smooth_sigma), nms_size, in_place=True)
