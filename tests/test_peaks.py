@@ -72,3 +72,9 @@ def test_nms_matches_tensorflow_maxpool():
     x[:, -1, 7] = 3.0
     mp = tf.nn.max_pool2d(x[None], 3, 1, "SAME").numpy()[0]
     np.testing.assert_array_equal(peaks.nms(x), np.where(x == mp, x, 0))
+
+
+@pytest.mark.parametrize("size", [(184, 216), (92, 54), (46, 108), (69, 81)])
+def test_smooth_upsampled_is_bit_identical(size):
+    x = (np.random.default_rng(5).random((46, 54, 19)) - 0.3).astype(np.float32)
+    np.testing.assert_array_equal(peaks.smooth_upsampled(x, size), peaks.smooth(peaks.upsample(x, size)))
