@@ -151,6 +151,24 @@ class PoseEstimator:
         if warmup and input_size is not None:  # the first call traces the graph and loads kernels
             self.inference(np.zeros((input_size[1], input_size[0], 3), np.uint8))
 
+    def replica(self, num_threads: int | None = 1) -> PoseEstimator:
+        """A second estimator sharing this one's model and settings, with its own network runner.
+
+        Used to run several frames at once (``posekit.video.process_video(workers=...)``): on few
+        cores, two single-threaded TFLite interpreters on alternate frames outrun one two-threaded
+        interpreter (``benchmarks/bench_video.py``). The "tf" backend shares one thread-safe function.
+        """
+        import copy
+
+        from .runtime import make_runner
+
+        twin = copy.copy(self)
+        twin._runners = {}
+        twin._num_threads = num_threads
+        if self.backend == "tflite":
+            twin._run, _ = make_runner(self.model, "tflite", self.input_size, self._tflite_dir, num_threads=num_threads)
+        return twin
+
     def network(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the network on float32 BGR 0..255 (N, H, W, 3): (heatmaps (N, h, w, 19), pafs (N, h, w, 38)), stride 8."""
         batch = np.asarray(batch)

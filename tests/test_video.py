@@ -331,6 +331,25 @@ def test_sequential_matches_pipelined(full_run, estimator, tmp_path):
 
 
 @pytest.mark.slow
+def test_parallel_workers_keep_order_and_results(full_run, estimator, tmp_path):
+    """Two single-threaded replicas on alternate frames: same frames, same order, same people."""
+    _, d = full_run
+    summary = process_video(CLIP, estimator, json_dir=tmp_path, max_frames=6, workers=2)
+    assert summary.frame_indices == list(range(6))
+    for path in json_files(tmp_path):
+        got, want = load_json(path), load_json(d / "json" / path.name)
+        assert [p["person_id"] for p in got["people"]] == [p["person_id"] for p in want["people"]]
+        for a, b in zip(got["people"], want["people"]):
+            np.testing.assert_allclose(a["pose_keypoints_2d"], b["pose_keypoints_2d"], atol=1e-3)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5])
+def test_bad_workers(estimator, bad):
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        process_video(CLIP, estimator, max_frames=1, workers=bad)
+
+
+@pytest.mark.slow
 def test_every_n_frames(estimator, tmp_path):
     summary = process_video(
         CLIP, estimator, json_dir=tmp_path / "j", out=tmp_path / "o.mp4", every=3, max_frames=4
