@@ -10,6 +10,7 @@ line ``posekit: error: ...`` on stderr and exits with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -65,14 +66,13 @@ def cmd_image(args: argparse.Namespace) -> int:
     import cv2
 
     from .draw import draw_people
-    from .estimator import PoseEstimator
     from .export import write_openpose_json
     from .preprocess import read_image
 
     image = read_image(args.path)  # fails fast, before the model loads
     if args.out and not cv2.haveImageWriter(str(args.out)):
         raise CliError(f"cannot write image {args.out}: unknown extension (use .png or .jpg)")
-    est = PoseEstimator(args.model, input_size=args.resize)
+    est = load_estimator(args)
     result = est.inference(image, upsample=args.upsample)
     t = result.timings
     print(
@@ -161,6 +161,34 @@ def _extra_commands():
     return regs
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Point fd 2 at /dev/null for a moment: TensorFlow/TFLite's C++ start-up lines bypass Python.
+
+    Only around set-up steps (imports, interpreter creation) in this command-line process; Python
+    exceptions raised inside still reach the user after it.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def load_estimator(args: argparse.Namespace, **kwargs):
+    """The PoseEstimator for --model/--resize, built without TensorFlow's native log lines."""
+    from .estimator import PoseEstimator
+
+    with quiet_native_stderr():
+        return PoseEstimator(args.model, input_size=args.resize, **kwargs)
+
+
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up log lines (oneDNN, CUDA probing) kept off stderr.
 
@@ -169,19 +197,10 @@ def _import_tensorflow_quietly() -> None:
     """
     if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                import tensorflow as tf
+    with quiet_native_stderr():
+        import tensorflow as tf
 
-                tf.config.list_physical_devices()
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
+        tf.config.list_physical_devices()
 
 
 def main(argv: list[str] | None = None) -> int:
