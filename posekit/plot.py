@@ -43,6 +43,7 @@ from .skeleton import (
 
 __all__ = [
     "FIGURE_WIDTH",
+    "MODEL_COLORS",
     "Table",
     "channel_title",
     "compare_stages",
@@ -51,8 +52,11 @@ __all__ = [
     "keypoints_table",
     "peak_list",
     "people_box",
+    "people_distance_table",
     "plot_keypoints_scatter",
+    "plot_models_side_by_side",
     "plot_people",
+    "plot_speed_comparison",
     "plot_timings",
     "plot_trajectories",
     "show_heatmap_channels",
@@ -1171,3 +1175,212 @@ def plot_trajectories(
         ax_path.legend(loc="upper left", fontsize=9)
     fig.suptitle(f"Trajectory of the {name} ({_people(len(tracks))}, {len(data)} frames)", fontsize=13)
     return fig
+
+
+# --------------------------------------------------------------------------- comparing models
+
+
+def _skeleton_lines(
+    ax, person: Person, color, limbs: Sequence[int], linewidth: float, linestyle: str = "-"
+) -> None:
+    """One person's limbs and keypoints in a single colour."""
+    kp = person.keypoints
+    for k in limbs:
+        a, b = LIMBS[int(k), 0], LIMBS[int(k), 1]
+        if person.present[a] and person.present[b]:
+            ax.plot(
+                [kp[a, 0], kp[b, 0]], [kp[a, 1], kp[b, 1]], color=color, lw=linewidth, ls=linestyle, zorder=2
+            )
+    pts = kp[person.present]
+    ax.scatter(pts[:, 0], pts[:, 1], s=16, color=color, edgecolors="black", linewidths=0.5, zorder=3)
+
+
+#: colours of the models in the overlay column of ``plot_models_side_by_side``
+MODEL_COLORS = ("#e6194b", "#4363d8", "#3cb44b", "#f58231", "#911eb4", "#42d4f4")
+
+
+def plot_models_side_by_side(
+    images,
+    results: Mapping[str, Sequence[Any]],
+    *,
+    zoom: bool = True,
+    overlay: bool = True,
+    limbs: Sequence[int] = RENDER_LIMBS,
+    linewidth: float = 2.0,
+    fig=None,
+):
+    """The same images under several models: one row per image, one column per model.
+
+    Args:
+        images: BGR uint8 images (H, W, 3), as a list or a {name: image} mapping (names label the rows).
+        results: {model label: one entry per image}, each entry a list of Person or an InferenceResult.
+        zoom: zoom each row on the people all models found together (``people_box`` of their union),
+            the same region in every column; False shows whole images.
+        overlay: add a last column with every model's skeletons on the image, one colour per model
+            (``MODEL_COLORS`` in the order of ``results``), to see where the keypoints differ.
+        limbs: the limbs to draw.
+        linewidth: limb line width in points.
+        fig: Figure to fill, or None for a new one.
+
+    Returns:
+        The Figure. In the model columns each person has its own colour (by list index, as
+        ``plot_people``); the title gives the people count and each person's number of parts.
+    """
+    if isinstance(images, Mapping):
+        names, imgs = list(images), list(images.values())
+    else:
+        imgs = list(images)
+        names = [f"image {i}" for i in range(len(imgs))]
+    labels = list(results)
+    if not labels:
+        raise ValueError("results is empty: give at least one model's people")
+    people = {m: [_people_list(r) for r in results[m]] for m in labels}
+    for m in labels:
+        if len(people[m]) != len(imgs):
+            raise ValueError(f"results[{m!r}] has {len(people[m])} entries for {len(imgs)} images")
+    ncols = len(labels) + (1 if overlay and len(labels) > 1 else 0)
+    views = []
+    for i, img in enumerate(imgs):
+        size = (int(img.shape[1]), int(img.shape[0]))
+        box = people_box([p for m in labels for p in people[m][i]], image_size=size) if zoom else None
+        views.append((size, box))
+    col_width = min(FIGURE_WIDTH / ncols, 5.0) if ncols > 1 else 6.0
+    heights = [col_width * _aspect(size, box) + 0.55 for size, box in views]
+    if fig is None:
+        plt = _pyplot()
+        fig = plt.figure(figsize=(col_width * ncols + 0.4, sum(heights)), layout="constrained")
+    else:
+        fig.clear()
+    axes = fig.subplots(len(imgs), ncols, squeeze=False, gridspec_kw={"height_ratios": heights})
+    for i, img in enumerate(imgs):
+        size, box = views[i]
+        for j, m in enumerate(labels):
+            ax = axes[i, j]
+            found = people[m][i]
+            plot_people(img, found, limbs=limbs, linewidth=linewidth, legend=False, zoom=box, ax=ax)
+            parts = ", ".join(str(p.num_parts) for p in found)
+            second = f"parts per person: {parts}" if found else " "
+            ax.set_title(f"{m}: {_people(len(found))}\n{second}", fontsize=10)
+        if ncols > len(labels):
+            ax = show_image(img, zoom=box, ax=axes[i, -1])
+            for j, m in enumerate(labels):
+                color = MODEL_COLORS[j % len(MODEL_COLORS)]
+                for p in people[m][i]:
+                    _skeleton_lines(ax, p, color, limbs, linewidth, "-" if j == 0 else "--")
+            line = _mpl().lines.Line2D
+            handles = [
+                line([], [], color=MODEL_COLORS[j % len(MODEL_COLORS)], lw=2, ls="-" if j == 0 else "--")
+                for j in range(len(labels))
+            ]
+            ax.legend(handles, labels, loc="best", fontsize=8, framealpha=0.85)
+            ax.set_title("all models, one colour each\n ", fontsize=10)
+        for j in range(ncols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("")
+            ax.set_ylabel(names[i] if j == 0 else "", fontsize=11)
+    return fig
+
+
+def people_distance_table(
+    reference, other, *, min_shared: int = 3, names: tuple[str, str] = ("a", "b")
+) -> Table:
+    """Match two detections of one image person to person and measure how far apart their keypoints lie.
+
+    People are paired greedily, closest first, by their mean keypoint distance over the parts both
+    found; a pair needs ``min_shared`` such parts.
+
+    Args:
+        reference: the people of one model (list of Person, InferenceResult or (N, 18, 3) keypoints).
+        other: the people of the other model on the same image, same coordinates (image pixels).
+        min_shared: fewest common parts for two people to be matched.
+        names: short names of the two models for the column headings.
+
+    Returns:
+        A ``Table`` with a row per matched pair: (person in ``reference``, person in ``other``,
+        parts found by both, only by the first, only by the second, median and maximum distance in
+        image pixels, the part at the maximum); then a row per unmatched person, with "-" for the
+        other side and NaN distances.
+    """
+    a, b = _people_list(reference), _people_list(other)
+    pairs = []
+    for i, pa in enumerate(a):
+        for j, pb in enumerate(b):
+            both = pa.present & pb.present
+            if both.sum() >= min_shared:
+                d = np.hypot(*(pa.keypoints[both, :2] - pb.keypoints[both, :2]).T)
+                pairs.append((float(d.mean()), i, j))
+    used_a, used_b, rows = set(), set(), []
+    for _, i, j in sorted(pairs):
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        pa, pb = a[i], b[j]
+        both = pa.present & pb.present
+        d = np.full(NUM_PARTS, np.nan)
+        d[both] = np.hypot(*(pa.keypoints[both, :2] - pb.keypoints[both, :2]).T)
+        worst = int(np.nanargmax(d))
+        only_a, only_b = int((pa.present & ~pb.present).sum()), int((pb.present & ~pa.present).sum())
+        median, worst_d = float(np.nanmedian(d)), float(d[worst])
+        rows.append((i, j, int(both.sum()), only_a, only_b, median, worst_d, PART_NAMES[worst]))
+    nan = math.nan
+    rows += [(i, "-", 0, a[i].num_parts, 0, nan, nan, "-") for i in range(len(a)) if i not in used_a]
+    rows += [("-", j, 0, 0, b[j].num_parts, nan, nan, "-") for j in range(len(b)) if j not in used_b]
+    na, nb = names
+    columns = [
+        f"person ({na})", f"person ({nb})", "parts in both", f"only {na}", f"only {nb}",
+        "median dist (px)", "max dist (px)", "part at max",
+    ]  # fmt: skip
+    unmatched_a, unmatched_b = len(a) - len(used_a), len(b) - len(used_b)
+    caption = f"{len(used_a)} matched, {unmatched_a} only in {na}, {unmatched_b} only in {nb}"
+    return Table(columns, rows, caption)
+
+
+def plot_speed_comparison(
+    timings: Mapping[str, Sequence[Mapping[str, float]]], *, title: str | None = None, ax=None
+):
+    """Milliseconds per image of several models or settings: one stacked bar each, split by stage.
+
+    Args:
+        timings: {label: list of ``InferenceResult.timings`` dicts} (several runs each); every
+            segment is that stage's median over the runs.
+        title: Axes title.
+        ax: Axes to draw into, or None for a new figure.
+
+    Returns:
+        The Axes; each bar is labelled with the median of the runs' totals (which may differ a little from
+        the sum of the stage medians) and the frames per second it allows.
+    """
+    labels = list(timings)
+    if not labels or any(len(timings[k]) == 0 for k in labels):
+        raise ValueError("timings needs at least one run per label")
+    stages = [k for k in timings[labels[0]][0] if k != "total"]
+    med = np.array([[np.median([float(r[s]) for r in timings[k]]) for s in stages] for k in labels])
+    totals = [
+        float(np.median([float(r["total"]) if "total" in r else sum(r[s] for s in stages) for r in runs]))
+        for runs in timings.values()
+    ]
+    ax = _new_axes(ax, 0.0, extra_height=0.55 * len(labels) + 1.6)
+    ypos = np.arange(len(labels))[::-1]
+    left = np.zeros(len(labels))
+    stage_colors = ("#a9a9a9", "#4363d8", "#f58231", "#3cb44b", "#911eb4", "#42d4f4")
+    for s, stage in enumerate(stages):
+        color = stage_colors[s % len(stage_colors)]
+        ax.barh(ypos, med[:, s], left=left, color=color, label=_TIMING_LABELS.get(stage, stage))
+        left += med[:, s]
+    right = float(max(left))
+    for y, end, total in zip(ypos, left, totals):
+        label = f" total {total:.0f} ms = {1000 / total:.1f} FPS"
+        ax.text(end + 0.01 * right, y, label, va="center", fontsize=10)
+    ax.set_yticks(ypos, labels)
+    ax.set_xlim(0, right * 1.35)
+    ax.set_xlabel("milliseconds per image (median of each stage over the runs)")
+    below = _mpl().transforms.offset_copy(ax.transAxes, fig=ax.figure, y=-0.5, units="inches")
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=min(len(stages), 4),
+        fontsize=8, frameon=False,
+    )  # fmt: skip
+    ax.set_title(title if title is not None else "Time per image by stage (medians over the runs)")
+    return ax

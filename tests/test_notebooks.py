@@ -20,6 +20,7 @@ EXPECTED = [
     "10_Pose_Estimation_Images.ipynb",
     "20_Pose_Estimation_Video.ipynb",
     "30_Pose_Estimation_Camera.ipynb",
+    "40_Model_Comparison.ipynb",
 ]
 FRAME_BUDGET = "8"  # frames per video loop when the notebooks run as tests
 CELL_TIMEOUT = 600  # seconds

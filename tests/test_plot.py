@@ -273,3 +273,71 @@ def test_ax_argument_draws_into_the_given_axes(image, heatmaps):
     _fig, axes = plt.subplots(1, 2)
     out = plot.show_heatmap_overlay(image, heatmaps, 1, ax=axes[1], colorbar=False)
     assert out is axes[1] and len(axes[1].get_images()) == 2 and not axes[0].get_images()
+
+
+def test_models_side_by_side_one_row_per_image_one_column_per_model(image):
+    left = [person({1: (10, 20), 2: (30, 20), 3: (30, 40)})]
+    right = [person({1: (12, 20), 2: (30, 24), 3: (30, 40)}), person({0: (100, 50), 1: (100, 60)})]
+    fig = plot.plot_models_side_by_side(
+        {"first": image, "second": image}, {"model a": [left, []], "model b": [right, right]}
+    )
+    axes = fig.axes
+    assert len(axes) == 6  # 2 images x (2 models + the overlay column)
+    assert axes[0].get_ylabel() == "first" and axes[3].get_ylabel() == "second"
+    assert axes[0].get_title() == "model a: 1 person\nparts per person: 3"
+    assert axes[1].get_title().startswith("model b: 2 people\nparts per person: 3, 2")
+    assert axes[3].get_title().startswith("model a: 0 people")
+    overlay = axes[2]
+    assert [t.get_text() for t in overlay.get_legend().get_texts()] == ["model a", "model b"]
+    styles = {line.get_linestyle() for line in overlay.get_lines()}
+    assert styles == {"-", "--"}  # first model solid, second dashed
+    x0, x1 = axes[0].get_xlim()
+    assert axes[1].get_xlim() == (x0, x1) and x1 - x0 < WIDTH  # same zoom in every column of a row
+    one = plot.plot_models_side_by_side([image], {"only": [left]}, zoom=False)
+    assert len(one.axes) == 1 and one.axes[0].get_xlim() == (-0.5, WIDTH - 0.5)
+    with pytest.raises(ValueError, match="2 entries for 1 images"):
+        plot.plot_models_side_by_side([image], {"a": [left, left]})
+    with pytest.raises(ValueError, match="empty"):
+        plot.plot_models_side_by_side([image], {})
+
+
+def test_people_distance_table_matches_closest_people_first():
+    a = [person({1: (10, 10), 2: (20, 10), 3: (30, 10), 4: (40, 10)}), person({1: (200, 10), 2: (210, 10)})]
+    b = [
+        person({1: (500, 10), 2: (500, 20), 3: (500, 30)}),  # shares 3 parts with a[0], but far away
+        person({1: (13, 14), 2: (20, 10), 3: (30, 10), 5: (50, 50)}),  # a[0] again, Neck 5 px away
+    ]
+    t = plot.people_distance_table(a, b, names=("x", "y"))
+    assert t.columns[:2] == ["person (x)", "person (y)"]
+    first = t.rows[0]
+    assert first[:5] == (0, 1, 3, 1, 1)  # 3 parts in both, RWrist only in a[0], LShoulder only in b[1]
+    assert first[5] == pytest.approx(0.0) and first[6] == pytest.approx(5.0) and first[7] == "Neck"
+    # b[1] is closer to a[0] than b[0] is; a[1] shares only 2 parts with anyone
+    assert t.rows[1][:5] == (1, "-", 0, 2, 0) and np.isnan(t.rows[1][5]) and t.rows[1][7] == "-"
+    assert t.rows[2][:5] == ("-", 0, 0, 0, 3)
+    assert t.caption == "1 matched, 1 only in x, 1 only in y"
+    assert len(plot.people_distance_table(a, b, min_shared=4)) == 4  # nobody shares 4 parts: all unmatched
+    assert len(plot.people_distance_table([], [])) == 0
+
+
+def test_plot_speed_comparison_stacks_stage_medians():
+    runs = [
+        {"preprocess": 1.0, "network": n, "postprocess": 10.0, "paf": 1.0, "total": n + 12.0}
+        for n in (100.0, 140.0, 120.0)
+    ]
+    small = [{**r, "network": 30.0, "total": 42.0} for r in runs]
+    ax = plot.plot_speed_comparison({"big": runs, "small": small})
+    assert len(ax.patches) == 8  # 2 labels x 4 stages
+    assert [c.get_label() for c in ax.containers] == [
+        "preprocess (stretch to input size)", "network (CNN forward pass)", "upsample + smooth + peaks",
+        "PAF grouping into people",
+    ]  # fmt: skip
+    network = ax.containers[1]
+    assert [b.get_width() for b in network] == [120.0, 30.0]  # medians, "big" on top
+    assert [b.get_x() for b in network] == [1.0, 1.0]  # stacked after preprocess
+    ticks = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
+    assert ticks[network[0].get_y() + network[0].get_height() / 2] == "big"
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [" total 132 ms = 7.6 FPS", " total 42 ms = 23.8 FPS"]
+    with pytest.raises(ValueError, match="at least one run"):
+        plot.plot_speed_comparison({"a": []})
