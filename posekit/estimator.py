@@ -154,9 +154,10 @@ class PoseEstimator:
     def replica(self, num_threads: int | None = 1) -> PoseEstimator:
         """A second estimator sharing this one's model and settings, with its own network runner.
 
-        Used to run several frames at once (``posekit.video.process_video(workers=...)``): on few
-        cores, two single-threaded TFLite interpreters on alternate frames outrun one two-threaded
-        interpreter (``benchmarks/bench_video.py``). The "tf" backend shares one thread-safe function.
+        Used to run several frames at once (``posekit.video.process_video(workers=...)``), each replica
+        with a single-threaded TFLite interpreter; ``benchmarks/bench_video.py`` measures whether that
+        beats one multi-threaded interpreter on a given machine. The "tf" backend shares one
+        thread-safe function.
         """
         import copy
 

@@ -894,7 +894,8 @@ def process_video(
         queue_size: frames held by each queue between threads.
         workers: frames in the network at once (pipelined only). With more than 1, each worker is a
             single-threaded replica of the estimator (``PoseEstimator.replica``) and frames stay in
-            order; on a 2-core machine 2 workers outrun one 2-thread interpreter (bench_video.py).
+            order. Frame-level parallelism can beat one multi-threaded interpreter on machines with
+            more cores; on the 2-core benchmark machine it did not (``benchmarks/bench_video.py``).
         on_frame: ``on_frame(frame_index, frame_bgr, result, drawn_bgr)`` after each frame is
             written (from the writer thread when pipelined); ``result.people`` carry the
             tracked ids. Raising ``KeyboardInterrupt`` there stops the run like Ctrl-C.

@@ -52,7 +52,7 @@ def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--sequential", action="store_true", help="run in one thread (no decode/write overlap)")
     p.add_argument(
         "--workers", type=_workers, default=1, metavar="N",
-        help="frames in the network at once, each on a single-threaded copy (default: 1; 2 is faster on 2 cores)",
+        help="frames in the network at once, each on a single-threaded copy of the model (default: 1)",
     )  # fmt: skip
     add_model_arguments(p)
 
