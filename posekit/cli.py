@@ -10,7 +10,6 @@ line ``posekit: error: ...`` on stderr and exits with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -161,46 +160,13 @@ def _extra_commands():
     return regs
 
 
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Point fd 2 at /dev/null for a moment: TensorFlow/TFLite's C++ start-up lines bypass Python.
-
-    Only around set-up steps (imports, interpreter creation) in this command-line process; Python
-    exceptions raised inside still reach the user after it.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-
-
 def load_estimator(args: argparse.Namespace, **kwargs):
     """The PoseEstimator for --model/--resize, built without TensorFlow's native log lines."""
+    from ._quiet import quiet_native_stderr
     from .estimator import PoseEstimator
 
-    with quiet_native_stderr():
+    with quiet_native_stderr():  # TFLite prints its delegate line while the estimator warms up
         return PoseEstimator(args.model, input_size=args.resize, **kwargs)
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up log lines (oneDNN, CUDA probing) kept off stderr.
-
-    Those lines are printed before TF_CPP_MIN_LOG_LEVEL takes effect, so stderr (fd 2) is pointed
-    at /dev/null for the import and the device probe only; Python errors still reach the user.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    with quiet_native_stderr():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         # Commands that must fail fast on bad input (video, camera) set needs_tensorflow=False and
         # import it themselves once their input has opened.
         if getattr(args, "needs_tensorflow", args.command != "fetch"):
-            _import_tensorflow_quietly()
+            from ._quiet import import_tensorflow
+
+            import_tensorflow()
         return int(args.func(args) or 0)
     except (CliError, ImageError, ModelError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"posekit: error: {exc}", file=sys.stderr)

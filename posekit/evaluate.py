@@ -236,8 +236,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_annotations(args.annotations)
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"image folder not found: {args.images}")
-    cli._import_tensorflow_quietly()
+    from ._quiet import import_tensorflow
     from .estimator import PoseEstimator
+
+    import_tensorflow()
 
     options: dict[str, Any] = {}
     if args.scales is not None:

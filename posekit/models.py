@@ -560,6 +560,9 @@ def load_model(
         ModelNotProvidedError: ``cmu`` or ``mobilenet_v2_large`` by name without the graph in the cache.
         ModelError: the graph does not fit the architecture (missing constant, wrong shape).
     """
+    from ._quiet import import_tensorflow
+
+    import_tensorflow()  # the session's first TensorFlow import, without its native start-up lines
     graph_path, arch = resolve(model, architecture)
     full = ARCHITECTURES[arch].build()
     cache = cache_dir(model, architecture) / "weights.npz"

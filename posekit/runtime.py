@@ -86,11 +86,14 @@ class _TfliteRunner:
     """Runs a fixed-size TFLite model; batches run image by image."""
 
     def __init__(self, path: Path, num_threads: int | None) -> None:
+        from ._quiet import quiet_native_stderr
+
         interpreter_cls = _interpreter_class()
-        with warnings.catch_warnings():  # TensorFlow's own interpreter warns that LiteRT replaces it
+        # TensorFlow's own interpreter warns that LiteRT replaces it; XNNPACK prints an INFO line natively
+        with warnings.catch_warnings(), quiet_native_stderr():
             warnings.simplefilter("ignore")
             self.interpreter = interpreter_cls(model_path=str(path), num_threads=num_threads or os.cpu_count())
-        self.interpreter.allocate_tensors()
+            self.interpreter.allocate_tensors()
         inp = self.interpreter.get_input_details()[0]
         self.input_index = inp["index"]
         self.input_shape = tuple(int(v) for v in inp["shape"])
