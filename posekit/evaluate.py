@@ -188,16 +188,6 @@ def evaluate(
 # --------------------------------------------------------------------------- command line
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 def _scales(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())
@@ -210,14 +200,14 @@ def _scales(text: str) -> tuple[float, ...]:
 
 def register(subparsers) -> None:
     """Add the ``evaluate`` subcommand to the ``posekit`` parser."""
-    from .cli import add_model_arguments
+    from .cli import add_model_arguments, positive_int
 
     p = subparsers.add_parser("evaluate", help="COCO keypoint AP of a model on annotated images")
     p.add_argument("--annotations", required=True, metavar="FILE", help="COCO keypoint annotations JSON")
     p.add_argument("--images", required=True, metavar="DIR", help="folder of the annotated images")
     add_model_arguments(p)
     p.add_argument("--architecture", metavar="ARCH", help="architecture of a --model file")
-    p.add_argument("--max-images", type=_positive_int, metavar="N", help="evaluate the first N images only")
+    p.add_argument("--max-images", type=positive_int, metavar="N", help="evaluate the first N images only")
     p.add_argument("--scales", type=_scales, metavar="S,S,..", help="multi-scale inference, e.g. 1,0.75,1.25")
     p.add_argument("--refine-peaks", action="store_true", help="sub-pixel keypoint refinement")
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")

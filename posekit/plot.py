@@ -225,6 +225,19 @@ def _aspect(size: tuple[int, int], zoom: Box | None) -> float:
     return (y1 - y0) / (x1 - x0)
 
 
+def _image_or_canvas(image, image_size, zoom, ax):
+    """Axes showing ``image``, or an empty canvas in ``image_size`` pixel coordinates when it is None."""
+    if image is not None:
+        return show_image(image, zoom=zoom, ax=ax)
+    if image_size is None:
+        raise ValueError("give an image or image_size=(width, height)")
+    size = (int(image_size[0]), int(image_size[1]))
+    ax = _new_axes(ax, _aspect(size, zoom))
+    _set_view(ax, size, zoom)
+    ax.set_aspect("equal")
+    return ax
+
+
 def _set_view(ax, size: tuple[int, int], zoom: Box | None) -> None:
     x0, y0, x1, y1 = _view(size, zoom)
     ax.set_xlim(x0, x1)
@@ -829,15 +842,7 @@ def plot_keypoints_scatter(
         The Axes.
     """
     people = _people_list(people)
-    if image is not None:
-        ax = show_image(image, zoom=zoom, ax=ax)
-    else:
-        if image_size is None:
-            raise ValueError("give an image or image_size=(width, height)")
-        size = (int(image_size[0]), int(image_size[1]))
-        ax = _new_axes(ax, _aspect(size, zoom))
-        _set_view(ax, size, zoom)
-        ax.set_aspect("equal")
+    ax = _image_or_canvas(image, image_size, zoom, ax)
     n = 0
     for person in people:
         for i in np.flatnonzero(person.present):
@@ -898,14 +903,7 @@ def plot_people(
     from .draw import person_color
 
     people = _people_list(people)
-    if image is not None:
-        ax = show_image(image, zoom=zoom, ax=ax)
-    else:
-        if image_size is None:
-            raise ValueError("give an image or image_size=(width, height)")
-        size = (int(image_size[0]), int(image_size[1]))
-        ax = _new_axes(ax, _aspect(size, zoom))
-        _set_view(ax, size, zoom)
+    ax = _image_or_canvas(image, image_size, zoom, ax)
     for index, person in enumerate(people):
         pid = person.person_id if person.person_id >= 0 else index
         color = _rgb01(person_color(pid))

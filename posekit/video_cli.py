@@ -16,21 +16,11 @@ import argparse
 import os
 import sys
 
-from .cli import CliError, add_model_arguments, load_estimator
+from .cli import CliError, add_model_arguments, load_estimator, positive_int
 
 __all__ = ["register", "cmd_video", "cmd_camera"]
 
 EXIT_INTERRUPTED = 130
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
 
 
 def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
@@ -42,29 +32,19 @@ def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
     look = p.add_mutually_exclusive_group()
     look.add_argument("--no-background", action="store_true", help="draw the skeletons on black")
     look.add_argument("--side-by-side", action="store_true", help="write original | skeleton, twice as wide")
-    p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after processing N frames")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing N frames")
     p.add_argument(
-        "--every", type=_positive_int, default=1, metavar="N", help="process every N-th frame only"
+        "--every", type=positive_int, default=1, metavar="N", help="process every N-th frame only"
     )
     p.add_argument("--no-track", action="store_true", help="no person ids across frames (person_id -1)")
     p.add_argument("--smooth", action="store_true", help="One-Euro-smooth the tracked keypoints")
     p.add_argument("--out-fps", type=float, metavar="FPS", help="frame rate of the written video")
     p.add_argument("--sequential", action="store_true", help="run in one thread (no decode/write overlap)")
     p.add_argument(
-        "--workers", type=_workers, default=1, metavar="N",
+        "--workers", type=positive_int, default=1, metavar="N",
         help="frames in the network at once, each on a single-threaded copy of the model (default: 1)",
     )  # fmt: skip
     add_model_arguments(p)
-
-
-def _workers(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return n
 
 
 def register(subparsers) -> None:
