@@ -96,7 +96,7 @@ def child(which: str, images: list[str], repeats: int) -> None:
             return res.keypoints, res.timings
 
     out = {"timings": {s: [] for s in STAGES}, "keypoints": {}}
-    for name, image in frames.items():
+    for image in frames.values():
         run(image)  # warm-up per image size
     for _ in range(repeats):
         for name, image in frames.items():

@@ -10,6 +10,7 @@ for the original's SWIG module: same algorithm, same constants).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -27,7 +28,7 @@ class OriginalPath:
         self.input_size = input_size
         self.graph = tf.Graph()
         gd = tf.compat.v1.GraphDef()
-        gd.ParseFromString(open(graph_path, "rb").read())
+        gd.ParseFromString(Path(graph_path).read_bytes())
         with self.graph.as_default():
             tf.compat.v1.import_graph_def(gd, name="TfPoseEstimator")
             self.image = self.graph.get_tensor_by_name("TfPoseEstimator/image:0")

@@ -58,8 +58,6 @@ __all__ = [
     "build_mobilenet_v2_large",
     "build_cmu",
     "mobilenet_v2_channels",
-    "BatchStatNorm",
-    "ResizeBilinearLike",
 ]
 
 NUM_STAGES = 6

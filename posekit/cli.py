@@ -48,7 +48,7 @@ def _positive_float(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not v > 0 or v != v or v == float("inf"):
+    if not 0 < v < float("inf"):  # also refuses NaN
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return v
 

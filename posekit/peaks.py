@@ -82,7 +82,6 @@ def smooth(heatmaps: np.ndarray, size: int = 25, nsig: float = 3.0) -> np.ndarra
     src = np.ascontiguousarray(heatmaps, dtype=np.float32)
     # OpenCV filters all channels of an (H, W, C) array in one call (rows, then columns).
     return cv2.sepFilter2D(src, cv2.CV_32F, g, g, anchor=anchor, borderType=cv2.BORDER_CONSTANT).reshape(src.shape)
-    return out
 
 
 def smooth_upsampled(fields: np.ndarray, size: tuple[int, int], ksize: int = 25, nsig: float = 3.0) -> np.ndarray:

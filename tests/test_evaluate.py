@@ -13,7 +13,7 @@ pytest.importorskip("pycocotools", reason="COCO evaluation needs pycocotools (pi
 
 from posekit.cli import main  # noqa: E402
 from posekit.evaluate import METRICS, evaluate, evaluate_predictions, load_annotations  # noqa: E402
-from posekit.export import COCO_FROM_POSEKIT, COCO_KEYPOINT_NAMES, coco_results  # noqa: E402
+from posekit.export import COCO_KEYPOINT_NAMES, coco_results  # noqa: E402
 
 CATEGORIES = [
     {
