@@ -106,25 +106,9 @@ def shrunk(image, factor=0.5):
 
 def pseudo_gt(frames):
     """COCO ground truth from (image_id, people) of the default on full-size images."""
-    from posekit.export import COCO_KEYPOINT_NAMES, coco_results
+    from posekit.evaluate import ground_truth_from_people
 
-    images, anns = [], []
-    for img_id, people in frames:
-        images.append({"id": img_id, "file_name": f"{img_id}.jpg"})
-        for r in coco_results([(img_id, people)]):
-            kp = np.array(r["keypoints"]).reshape(17, 3)
-            shown = kp[:, 2] > 0
-            kp[shown, 2] = 2
-            x0, y0 = kp[shown, :2].min(axis=0)
-            x1, y1 = kp[shown, :2].max(axis=0)
-            bbox = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
-            anns.append({
-                "id": len(anns) + 1, "image_id": img_id, "category_id": 1, "iscrowd": 0,
-                "keypoints": kp.ravel().tolist(), "num_keypoints": int(shown.sum()), "bbox": bbox,
-                "area": max(1.0, bbox[2] * bbox[3]),
-            })  # fmt: skip
-    cat = {"id": 1, "name": "person", "keypoints": list(COCO_KEYPOINT_NAMES), "skeleton": []}
-    return {"images": images, "annotations": anns, "categories": [cat]}
+    return ground_truth_from_people(frames)
 
 
 def main(argv=None) -> int:

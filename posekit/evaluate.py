@@ -35,7 +35,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["METRICS", "evaluate", "evaluate_predictions", "load_annotations", "register", "cmd_evaluate"]
+import numpy as np
+
+__all__ = [
+    "METRICS",
+    "evaluate",
+    "evaluate_predictions",
+    "ground_truth_from_people",
+    "load_annotations",
+    "register",
+    "cmd_evaluate",
+]
 
 #: The ten numbers of COCO's keypoint summary, in pycocotools' order (``COCOeval.stats``).
 METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
@@ -77,6 +87,45 @@ def load_annotations(annotations: str | os.PathLike | dict[str, Any]) -> dict[st
     if not isinstance(data.get("categories"), list):
         raise ValueError(f"{name} has no 'categories' list (COCO keypoint files name the person category)")
     return data
+
+
+def ground_truth_from_people(frames, *, images: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """COCO keypoint ground truth made from people, e.g. a trusted setting's output.
+
+    For consistency checks without labels (does an option or a smaller image find the same people?) and
+    for tests: evaluating the same people against it gives AP 1.0. Every found keypoint is "visible"
+    (v = 2); the box spans the keypoints; the area is the box's (at least 1).
+
+    Args:
+        frames: iterable of (image_id, people) with people a list of ``Person``.
+        images: optional {image_id: extra fields of the COCO image entry (file_name, width, height)};
+            file_name defaults to "<image_id>.jpg".
+
+    Returns:
+        A COCO annotations dict (images, annotations, categories) for ``evaluate_predictions``.
+    """
+    from .export import COCO_KEYPOINT_NAMES, coco_results
+
+    entries, anns = [], []
+    for image_id, people in frames:
+        entries.append({"id": image_id, "file_name": f"{image_id}.jpg", **(images or {}).get(image_id, {})})
+        for r in coco_results([(image_id, people)]):
+            kp = np.array(r["keypoints"], dtype=np.float64).reshape(17, 3)
+            shown = kp[:, 2] > 0
+            if not shown.any():
+                continue
+            kp[shown, 2] = 2
+            x0, y0 = kp[shown, :2].min(axis=0)
+            x1, y1 = kp[shown, :2].max(axis=0)
+            bbox = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+            anns.append({
+                "id": len(anns) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                "keypoints": kp.ravel().tolist(), "num_keypoints": int(shown.sum()), "bbox": bbox,
+                "area": max(1.0, bbox[2] * bbox[3]),
+            })  # fmt: skip
+    category = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINT_NAMES),
+                "skeleton": []}  # fmt: skip
+    return {"images": entries, "annotations": anns, "categories": [category]}
 
 
 def evaluate_predictions(

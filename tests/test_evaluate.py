@@ -12,7 +12,13 @@ from conftest import IMAGES
 pytest.importorskip("pycocotools", reason="COCO evaluation needs pycocotools (pip install pycocotools)")
 
 from posekit.cli import main  # noqa: E402
-from posekit.evaluate import METRICS, evaluate, evaluate_predictions, load_annotations  # noqa: E402
+from posekit.evaluate import (  # noqa: E402
+    METRICS,
+    evaluate,
+    evaluate_predictions,
+    ground_truth_from_people,
+    load_annotations,
+)
 from posekit.export import COCO_KEYPOINT_NAMES, coco_results  # noqa: E402
 
 CATEGORIES = [
@@ -142,25 +148,14 @@ FILES = ("basketball1.png", "person.jpg")
 
 def annotations_from_predictions(estimator, folder):
     """Ground truth made of posekit's own predictions on bundled images (so AP must be 1.0)."""
-    images, anns = [], []
+    frames, info = [], {}
     for img_id, name in enumerate(FILES, start=1):
         shutil.copy(IMAGES / name, folder / name)
         result = estimator.inference(str(IMAGES / name))
         w, h = result.image_size
-        images.append({"id": img_id, "file_name": name, "width": w, "height": h})
-        for r in coco_results([(img_id, result.people)]):
-            kp = np.array(r["keypoints"]).reshape(17, 3)
-            shown = kp[:, 2] > 0
-            kp[shown, 2] = 2
-            x0, y0 = kp[shown, :2].min(axis=0)
-            x1, y1 = kp[shown, :2].max(axis=0)
-            bbox = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
-            anns.append({
-                "id": len(anns) + 1, "image_id": img_id, "category_id": 1, "iscrowd": 0,
-                "keypoints": kp.ravel().tolist(), "num_keypoints": int(shown.sum()),
-                "bbox": bbox, "area": bbox[2] * bbox[3],
-            })  # fmt: skip
-    return {"images": images, "annotations": anns, "categories": CATEGORIES}
+        info[img_id] = {"file_name": name, "width": w, "height": h}
+        frames.append((img_id, result.people))
+    return ground_truth_from_people(frames, images=info)
 
 
 def test_evaluate_estimator_on_its_own_predictions(estimator, tmp_path):
@@ -212,3 +207,21 @@ def test_cli_evaluate_errors(tmp_path, capsys, args, message):
     assert main(["evaluate", *(a.replace("{ann}", str(ann)) for a in args)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("posekit: error: ") and message in err[0]
+
+
+def test_ground_truth_from_people_fields():
+    from posekit import Person
+
+    kp = np.full((18, 3), np.nan, np.float32)
+    kp[:, 2] = 0
+    kp[0] = (10, 20, 0.9)  # nose
+    kp[5] = (30, 60, 0.8)  # left shoulder
+    none = np.zeros((18, 3), np.float32)
+    none[:, :2] = np.nan
+    empty = Person(none, 0.5)
+    gt = ground_truth_from_people([(7, [Person(kp, 1.2), empty])], images={7: {"file_name": "a.png"}})
+    assert gt["images"] == [{"id": 7, "file_name": "a.png"}]
+    (ann,) = gt["annotations"]  # the person without keypoints gives no annotation
+    k = np.array(ann["keypoints"]).reshape(17, 3)
+    assert k[0].tolist() == [10, 20, 2] and k[COCO_KEYPOINT_NAMES.index("left_shoulder")].tolist() == [30, 60, 2]
+    assert ann["num_keypoints"] == 2 and ann["bbox"] == [10.0, 20.0, 20.0, 40.0] and ann["area"] == 800.0
