@@ -120,9 +120,6 @@ def main(argv=None) -> int:
     parser.add_argument("--no-ap", action="store_true", help="skip the small-people AP (needs pycocotools)")
     args = parser.parse_args(argv)
 
-    from posekit.cli import _import_tensorflow_quietly
-
-    _import_tensorflow_quietly()
     from posekit import PoseEstimator
     from posekit.export import coco_results
 
