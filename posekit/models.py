@@ -174,14 +174,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _unknown(name: str) -> UnknownModelError:
+    valid = ", ".join(sorted(MODELS))
+    return UnknownModelError(f"unknown model {name!r}: valid names are {valid}, or pass the path of a frozen graph file")
+
+
 def _spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        valid = ", ".join(sorted(MODELS))
-        raise UnknownModelError(
-            f"unknown model {name!r}: valid names are {valid}, or pass the path of a frozen graph file"
-        ) from None
+    if name not in MODELS:
+        raise _unknown(name)
+    return MODELS[name]
 
 
 def _not_provided(spec: ModelSpec, target: Path) -> ModelNotProvidedError:
@@ -364,8 +365,7 @@ def resolve(model: str | os.PathLike, architecture: str | None = None) -> tuple[
         return path, architecture or detect_architecture(path)
     if path.suffix in (".pb",) or os.sep in model:
         raise UnknownModelError(f"model file not found: {model}")
-    _spec(model)  # raises with the list of valid names
-    raise AssertionError("unreachable")
+    raise _unknown(model)
 
 
 # --------------------------------------------------------------------------- Keras architecture
