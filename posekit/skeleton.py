@@ -23,6 +23,7 @@ __all__ = [
     "NUM_LIMBS",
     "NUM_PAFS",
     "PART_NAMES",
+    "HEATMAP_NAMES",
     "LIMBS",
     "LIMB_NAMES",
     "RENDER_LIMBS",
@@ -60,6 +61,8 @@ NUM_LIMBS = 19  #: limbs (part pairs) with a Part Affinity Field
 NUM_PAFS = 38  #: PAF channels: an x and a y component per limb
 
 PART_NAMES: tuple[str, ...] = tuple(p.name for p in CocoPart)[:NUM_PARTS]
+#: Names of the 19 heatmap channels: the 18 parts, then "Background".
+HEATMAP_NAMES: tuple[str, ...] = tuple(p.name for p in CocoPart)
 
 #: Limb table, int32 (19, 4): part_a, part_b, PAF channel of the x component,
 #: PAF channel of the y component (channels index the 38-channel PAF block).
