@@ -30,7 +30,7 @@ from typing import Any, Union
 import numpy as np
 
 from .person import InferenceResult, Person
-from .skeleton import LIMB_NAMES, LIMBS, NUM_HEATMAPS, NUM_LIMBS, NUM_PARTS, PART_NAMES
+from .skeleton import LIMB_NAMES, LIMBS, NUM_HEATMAPS, NUM_LIMBS, NUM_PARTS, PART_NAMES, RENDER_LIMBS
 
 __all__ = ["LiveView", "PoseExplorer", "VideoPlayer", "channel_options", "encode_image", "open_camera"]
 
@@ -237,7 +237,7 @@ class PoseExplorer:
             self._cache[name] = (bgr, self.estimator.inference(bgr, upsample=self.upsample))
 
     def _regroup(self) -> None:
-        from . import plot
+        from .plot._base import _people
         from .estimator import fields_to_people
 
         r = self.result
@@ -248,7 +248,7 @@ class PoseExplorer:
         ms = (time.perf_counter() - t0) * 1e3
         n_peaks = int((self.peaks[:, :, :NUM_PARTS] > self.threshold.value).sum())
         self.status.value = (
-            f"<b>{plot._people(len(self.people))}</b> from {n_peaks} peaks above {self.threshold.value:.2f} "
+            f"<b>{_people(len(self.people))}</b> from {n_peaks} peaks above {self.threshold.value:.2f} "
             f"(peaks + grouping re-run in {ms:.0f} ms; "
             f"network {r.timings['network']:.0f} ms, run once per image)"
         )
@@ -297,12 +297,13 @@ class PoseExplorer:
         from matplotlib.figure import Figure
 
         from . import plot
+        from .plot._base import _aspect, _people
 
         r, bgr = self.result, self.bgr
         kind, index = self.channel.value
         size = r.image_size
         zoom = plot.people_box(self.people, image_size=size) if self.zoom.value and self.people else None
-        aspect = plot._aspect(size, zoom)
+        aspect = _aspect(size, zoom)
         fig = Figure(
             figsize=(self.figure_width, min(max(self.figure_width * 0.8 * aspect + 0.8, 3.5), 9.0)),
             layout="constrained",
@@ -338,7 +339,7 @@ class PoseExplorer:
                 title=self.current_title,
             )
         if self.show_people.value and self.people:
-            limbs = [int(index)] if kind == "paf" else plot.RENDER_LIMBS
+            limbs = [int(index)] if kind == "paf" else RENDER_LIMBS
             plot.plot_people(
                 None,
                 self.people,
@@ -354,7 +355,7 @@ class PoseExplorer:
         n_peaks = sum(int((self.peaks[:, :, p] > threshold).sum()) for p in parts)
         ax.set_title(
             f"{self.image.value}: {self.current_title} ({n_peaks} peaks > {threshold:.2f}, "
-            f"{plot._people(len(self.people))})"
+            f"{_people(len(self.people))})"
         )
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", pad_inches=0.1)

@@ -1,0 +1,80 @@
+"""matplotlib views of what the network sees: heatmaps, PAFs, peaks and people.
+
+The package is split by subject — ``fields`` (image, heatmaps, PAFs, stages, peaks), ``people``
+(keypoints, skeletons, trajectories), ``timings``, ``compare`` (models side by side) and ``tables`` —
+and every public name is available as ``posekit.plot.X``.
+
+Conventions shared by every function here:
+
+* Images in are **BGR uint8 (H, W, 3)** (or gray (H, W)), as OpenCV reads them; they are
+  converted to RGB for display.
+* Plots are drawn in **original-image pixel coordinates** (x right, y down). A field pixel
+  (col, row) of an (H, W, C) heatmap or PAF lies at image pixel (col / W * width,
+  row / H * height), the mapping ``fields_to_people`` uses for keypoints, so peaks and
+  keypoints sit exactly on the heatmap maxima they came from.
+* Single-panel functions take ``ax=`` (an Axes to draw into) and return the Axes;
+  multi-panel functions take ``fig=`` (a Figure to fill) and return the Figure. Without
+  them a new pyplot figure is made, 10 inches wide. Passing a ``matplotlib.figure.Figure``
+  built without pyplot (as ``posekit.widgets`` does) keeps the figure out of notebook output.
+* Tables (``keypoints_table``) are small ``Table`` objects that print as text and show as
+  HTML in Jupyter; there is no pandas dependency.
+
+matplotlib is imported on first use; without it these functions raise an ImportError with
+the install hint.
+"""
+
+from __future__ import annotations
+
+from ._base import (
+    FIGURE_WIDTH,
+    HEATMAP_CMAP,
+    PAF_CMAP,
+    channel_title,
+    field_extent,
+    heatmap_channel,
+    people_box,
+    show_image,
+    to_rgb,
+)
+from .compare import MODEL_COLORS, plot_models_side_by_side
+from .fields import (
+    compare_stages,
+    peak_list,
+    show_heatmap_channels,
+    show_heatmap_overlay,
+    show_paf_arrows,
+    show_paf_components,
+    show_peaks,
+)
+from .people import plot_keypoints_scatter, plot_people, plot_trajectories
+from .tables import Table, keypoints_table, people_distance_table
+from .timings import plot_speed_comparison, plot_timings
+
+__all__ = [
+    "HEATMAP_CMAP",
+    "PAF_CMAP",
+    "FIGURE_WIDTH",
+    "MODEL_COLORS",
+    "Table",
+    "channel_title",
+    "compare_stages",
+    "field_extent",
+    "heatmap_channel",
+    "keypoints_table",
+    "peak_list",
+    "people_box",
+    "people_distance_table",
+    "plot_keypoints_scatter",
+    "plot_models_side_by_side",
+    "plot_people",
+    "plot_speed_comparison",
+    "plot_timings",
+    "plot_trajectories",
+    "show_heatmap_channels",
+    "show_heatmap_overlay",
+    "show_image",
+    "show_paf_arrows",
+    "show_paf_components",
+    "show_peaks",
+    "to_rgb",
+]
