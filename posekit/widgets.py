@@ -63,6 +63,35 @@ def encode_image(image: np.ndarray, fmt: str = "jpeg", *, quality: int = 85) -> 
     return buf.tobytes()
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 peak" / "3 peaks"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _ui_event_poller():
+    """``jupyter_ui_poll.ui_events`` when running in a Jupyter kernel, else None (plain Python, tests)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
+    try:
+        from jupyter_ui_poll import ui_events
+    except ImportError:
+        import warnings
+
+        warnings.warn(
+            "LiveView.join cannot hear the Stop button while it waits: pip install jupyter-ui-poll "
+            "(or pip install 'posekit[notebooks]')",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return ui_events
+
+
 def channel_options() -> list[tuple[str, ChannelValue]]:
     """(label, value) pairs of the explorer's channel selector.
 
@@ -155,8 +184,8 @@ class PoseExplorer:
         self.people: list[Person] = []
         self.peaks: np.ndarray | None = None
 
-        style = {"description_width": "110px"}
-        wide = w.Layout(width="420px")
+        style = {"description_width": "100px"}
+        wide = w.Layout(width="340px")
         self.image = w.Dropdown(options=list(self._sources), description="Image", style=style, layout=wide)
         self.channel = w.Dropdown(
             options=channel_options(), value=("heatmap", "max"), description="Show", style=style, layout=wide
@@ -176,11 +205,19 @@ class PoseExplorer:
             continuous_update=False,
         )
         self.show_people = w.Checkbox(value=True, description="Draw skeletons", indent=False)
-        self.zoom = w.Checkbox(value=False, description="Zoom to people", indent=False)
+        self.zoom = w.Checkbox(value=False, description="Zoom to the person", indent=False)
         self.person = w.Dropdown(options=[], description="Person", style=style, layout=wide)
         self.table = w.HTML()
-        self.status = w.HTML()
-        self.view = w.Image(format="png", layout=w.Layout(width=f"{int(self.figure_width * 80)}px"))
+        self.status = w.HTML(layout=w.Layout(width="340px"))
+        # The figure sits right of the controls so both are on screen together; the person's
+        # keypoint table (18 rows) is folded away in an accordion under the controls.
+        self.view = w.Image(
+            format="png",
+            layout=w.Layout(width="auto", max_width=f"{int(self.figure_width * 80)}px", flex="1 1 0%",
+                            min_width="320px", object_fit="contain"),
+        )  # fmt: skip
+        self.table_box = w.Accordion(children=[self.table], selected_index=None, layout=w.Layout(width="340px"))
+        self.table_box.set_title(0, "Keypoints of the person")
         controls = w.VBox(
             [
                 self.image,
@@ -188,14 +225,14 @@ class PoseExplorer:
                 self.opacity,
                 self.threshold,
                 w.HBox([self.show_people, self.zoom]),
-                self.status,
                 self.person,
-                self.table,
+                self.status,
+                self.table_box,
             ],
-            layout=w.Layout(min_width="440px"),
+            layout=w.Layout(width="350px", flex="0 0 350px"),
         )
         self.ui = w.HBox(
-            [controls, self.view], layout=w.Layout(flex_flow="row wrap", align_items="flex-start")
+            [controls, self.view], layout=w.Layout(flex_flow="row", align_items="flex-start", width="100%")
         )
 
         self._load()
@@ -248,7 +285,7 @@ class PoseExplorer:
         ms = (time.perf_counter() - t0) * 1e3
         n_peaks = int((self.peaks[:, :, :NUM_PARTS] > self.threshold.value).sum())
         self.status.value = (
-            f"<b>{_people(len(self.people))}</b> from {n_peaks} peaks above {self.threshold.value:.2f} "
+            f"<b>{_people(len(self.people))}</b> from {_count(n_peaks, 'peak')} above {self.threshold.value:.2f} "
             f"(peaks + grouping re-run in {ms:.0f} ms; "
             f"network {r.timings['network']:.0f} ms, run once per image)"
         )
@@ -302,7 +339,13 @@ class PoseExplorer:
         r, bgr = self.result, self.bgr
         kind, index = self.channel.value
         size = r.image_size
-        zoom = plot.people_box(self.people, image_size=size) if self.zoom.value and self.people else None
+        chosen = self.person.value
+        zoom = None
+        if self.zoom.value and self.people:
+            # the chosen person (all people when none is chosen): a box around everyone is often
+            # the whole image (e.g. two players at both edges), which would zoom to nothing
+            who = [self.people[chosen]] if chosen is not None else self.people
+            zoom = plot.people_box(who, image_size=size)
         aspect = _aspect(size, zoom)
         fig = Figure(
             figsize=(self.figure_width, min(max(self.figure_width * 0.8 * aspect + 0.8, 3.5), 9.0)),
@@ -354,7 +397,7 @@ class PoseExplorer:
         self.current_kind, self.current_index = kind, index
         n_peaks = sum(int((self.peaks[:, :, p] > threshold).sum()) for p in parts)
         ax.set_title(
-            f"{self.image.value}: {self.current_title} ({n_peaks} peaks > {threshold:.2f}, "
+            f"{self.image.value}: {self.current_title} ({_count(n_peaks, 'peak')} > {threshold:.2f}, "
             f"{_people(len(self.people))})"
         )
         buf = io.BytesIO()
@@ -491,10 +534,14 @@ class LiveView:
             **options: more ``process_video`` keyword arguments: ``out``, ``csv``,
                 ``background=False`` (skeletons on black), ``side_by_side``, ``every`` ...
         """
-        from .video import process_video
+        from .video import FrameSource, open_source, process_video
 
         if self.running:
             raise RuntimeError("this LiveView is already running; call stop() and join() first")
+        reopened = None
+        if isinstance(source, FrameSource) and source.kind == "file" and source.frames_read > 0:
+            # a file already played (e.g. the cell is run a second time): play it again from the start
+            source = reopened = open_source(source.name)
         if "max_frames" in options:
             raise TypeError("set the frame budget with LiveView(max_frames=...)")
         self.frames = []
@@ -529,6 +576,9 @@ class LiveView:
                     reason = "budget"
             except Exception as exc:  # noqa: BLE001 - shown in the status line and kept in .error
                 reason, self.error = "error", exc
+            finally:
+                if reopened is not None:
+                    reopened.close()
             self._finish(reason, len(self.frames), time.perf_counter() - t0)
 
         if thread:
@@ -546,6 +596,8 @@ class LiveView:
             "end": "end of the frames",
             "error": f"error: {self.error!r}",
         }[reason]
+        if reason == "end" and shown == 0:
+            why = "the source gave no frames (a camera closed with source.close()? re-run the cell that opens it)"
         self.status.value = f"done: {shown} frames in {elapsed:.1f} s ({self.fps:.1f} FPS), {why}"
         self.stop_button.disabled = True
 
@@ -577,9 +629,23 @@ class LiveView:
         self._finish(reason, shown, time.perf_counter() - t0)
 
     def join(self, timeout: float | None = None) -> str | None:
-        """Wait for a background run to end; return ``stop_reason`` (None if still running)."""
-        if self._thread is not None:
+        """Wait for a background run to end; return ``stop_reason`` (None if still running).
+
+        Inside a Jupyter kernel the wait keeps handling widget events (with ``jupyter_ui_poll``),
+        so a click on Stop while a cell waits here — e.g. after Run All — ends the loop within a
+        frame; a plain ``thread.join`` would keep the kernel busy and the click unheard.
+        """
+        if self._thread is None:
+            return self.stop_reason
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        poll_events = _ui_event_poller()
+        if poll_events is None:
             self._thread.join(timeout)
+            return self.stop_reason
+        with poll_events() as poll:
+            while self._thread.is_alive() and (deadline is None or time.monotonic() < deadline):
+                poll(20)  # deliver pending comm messages (button clicks) to the widgets
+                self._thread.join(0.02)
         return self.stop_reason
 
     def _repr_mimebundle_(self, **kwargs):
