@@ -36,8 +36,11 @@ test: model
 	$(PY) -m pytest
 	POSEKIT_PURE_PYTHON=1 $(PY) -m pytest -m "not notebooks" -q tests/test_paf.py tests/test_estimator.py
 
+# Bound to this machine only; as root (common in containers) JupyterLab needs --allow-root.
+LAB_FLAGS := --ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 bench: model
 	$(PY) benchmarks/bench_image.py
