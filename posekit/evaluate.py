@@ -1,9 +1,5 @@
 """COCO keypoint evaluation (AP by Object Keypoint Similarity) with ``pycocotools``.
 
-    posekit evaluate --annotations person_keypoints_val2017.json --images val2017/ [--model NAME|FILE]
-                     [--architecture ARCH] [--resize WxH] [--upsample R] [--max-images N]
-                     [--scales 1,0.75,1.25] [--refine-peaks] [--json OUT] [--results FILE]
-
 18 -> 17 keypoints
     posekit (like OpenPose's COCO model) predicts 18 parts: COCO's 17 plus a **neck** (part 1),
     which COCO does not annotate. Results are written with ``posekit.export.to_coco_keypoints``:
@@ -18,16 +14,15 @@ Images
     first N and restricts the evaluation to them. Files are read from ``images_dir / file_name``.
 
 pycocotools is an optional dependency: ``pip install pycocotools`` (or ``posekit[eval]``).
+The ``posekit evaluate`` command is ``posekit.cli.evaluate``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import io
 import json
-import math
 import os
 import sys
 import time
@@ -43,15 +38,15 @@ __all__ = [
     "evaluate_predictions",
     "ground_truth_from_people",
     "load_annotations",
-    "register",
-    "cmd_evaluate",
+    "require_pycocotools",
 ]
 
 #: The ten numbers of COCO's keypoint summary, in pycocotools' order (``COCOeval.stats``).
 METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
-def _pycocotools():
+def require_pycocotools():
+    """pycocotools' (COCO, COCOeval); ImportError with the install hint when it is missing."""
     try:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
@@ -149,7 +144,7 @@ def evaluate_predictions(
         or -1.0 where COCO defines none (e.g. APm without any medium-sized person).
         With no results at all every metric is 0.0.
     """
-    COCO, COCOeval = _pycocotools()
+    COCO, COCOeval = require_pycocotools()
     gt_data = load_annotations(annotations)
     if image_ids is None:
         image_ids = (img["id"] for img in gt_data["images"])
@@ -232,97 +227,3 @@ def evaluate(
     metrics = evaluate_predictions(data, results, image_ids=ids, verbose=verbose)
     counts = {"images": len(images), "detections": len(results), "seconds": seconds}
     return {**metrics, **counts, "results": results}
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _scales(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected scales like 1,0.75,1.25, got {text!r}") from None
-    if not values or not all(v > 0 and math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive scales like 1,0.75,1.25, got {text!r}")
-    return values
-
-
-def register(subparsers) -> None:
-    """Add the ``evaluate`` subcommand to the ``posekit`` parser."""
-    from .cli import add_model_arguments, positive_int
-
-    p = subparsers.add_parser("evaluate", help="COCO keypoint AP of a model on annotated images")
-    p.add_argument("--annotations", required=True, metavar="FILE", help="COCO keypoint annotations JSON")
-    p.add_argument("--images", required=True, metavar="DIR", help="folder of the annotated images")
-    add_model_arguments(p)
-    p.add_argument("--architecture", metavar="ARCH", help="architecture of a --model file")
-    p.add_argument("--max-images", type=positive_int, metavar="N", help="evaluate the first N images only")
-    p.add_argument("--scales", type=_scales, metavar="S,S,..", help="multi-scale inference, e.g. 1,0.75,1.25")
-    p.add_argument("--refine-peaks", action="store_true", help="sub-pixel keypoint refinement")
-    p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
-    p.add_argument("--results", metavar="FILE", help="write the detections as COCO results JSON")
-    p.add_argument("--backend", default="auto", choices=("auto", "tf", "tflite"), help="network engine")
-    p.set_defaults(func=cmd_evaluate, needs_tensorflow=False)
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from . import cli
-
-    try:
-        _pycocotools()  # fail before the model loads
-    except ImportError as exc:
-        raise cli.CliError(str(exc)) from None
-    data = load_annotations(args.annotations)
-    if not Path(args.images).is_dir():
-        raise FileNotFoundError(f"image folder not found: {args.images}")
-    from ._quiet import import_tensorflow
-    from .estimator import PoseEstimator
-
-    import_tensorflow()
-
-    options: dict[str, Any] = {}
-    if args.scales is not None:
-        options["scales"] = args.scales
-    if args.refine_peaks:
-        options["refine_peaks"] = True
-    est = PoseEstimator(
-        args.model, input_size=args.resize, architecture=args.architecture, backend=args.backend, **options
-    )
-    total = min(len(data["images"]), args.max_images or len(data["images"]))
-    show = sys.stderr.isatty()
-
-    def progress(done: int, n: int) -> None:
-        if show:
-            print(f"\r{done}/{n} images", end="" if done < n else "\n", file=sys.stderr, flush=True)
-
-    print(f"evaluating {args.model} on {total} images of {args.annotations}")
-    res = evaluate(
-        data, args.images, est, max_images=args.max_images, upsample=args.upsample, progress=progress
-    )
-    print(
-        f"{res['images']} images, {res['detections']} people found in {res['seconds']:.1f} s "
-        f"({res['seconds'] / max(1, res['images']) * 1e3:.0f} ms per image)"
-    )
-    for k in METRICS:
-        print(f"{k:5s} {res[k]:.3f}")
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "model": os.fspath(args.model),
-            "input_size": list(args.resize) if args.resize else None,
-            "upsample": args.upsample,
-            "scales": list(args.scales) if args.scales else None,
-            "refine_peaks": bool(args.refine_peaks),
-            **{k: res[k] for k in (*METRICS, "images", "detections", "seconds")},
-        }
-        out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-        print(f"wrote {out}")
-    if args.results:
-        from .export import write_coco_results
-
-        out = Path(args.results)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_coco_results(out, res["results"])
-        print(f"wrote {out}")
-    return 0

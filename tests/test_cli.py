@@ -64,10 +64,8 @@ def test_bad_input_is_one_line_without_traceback(args, message, graph_path):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    # argparse errors print usage first; our own errors are exactly one line
-    assert lines[-1].startswith("posekit") and message in lines[-1]
-    if not args[-1].startswith("-") and "--resize" not in args and "--upsample" not in args:
-        assert len(lines) == 1
+    # argument errors too: one line, no usage block
+    assert len(lines) == 1 and lines[0].startswith("posekit: error: ") and message in lines[0], proc.stderr
 
 
 def test_unwritable_output_is_reported(tmp_path, graph_path, capsys):

@@ -1,4 +1,4 @@
-"""The ``posekit video`` and ``posekit camera`` commands (registered by ``posekit.cli``).
+"""The ``posekit video`` and ``posekit camera`` commands.
 
     posekit video IN [--out OUT.mp4] [--json-dir DIR] [--coco FILE] [--csv FILE]
                      [--no-background | --side-by-side] [--max-frames N] [--every N] ...
@@ -7,7 +7,9 @@
 A source that cannot be opened (missing file, not a video, no camera at that index,
 unreachable stream) is reported in one line before the model loads, with exit status 2.
 Ctrl-C stops the run with every output file complete: ``video`` then exits with 130,
-``camera`` (where Ctrl-C is the normal way to stop) with 0.
+``camera`` (where Ctrl-C is the normal way to stop) with 0; SIGTERM stops either the same way
+and exits with 143. A live source that ends by itself (a stream whose server goes away, an
+unplugged camera) ends the run normally, with one line ``stream ended after N frames``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ import argparse
 import os
 import sys
 
-from .cli import CliError, add_model_arguments, load_estimator, positive_int
+from ._args import CliError, Stopped, add_model_arguments, load_estimator, positive_float, positive_int
 
 __all__ = ["register", "cmd_video", "cmd_camera"]
-
-EXIT_INTERRUPTED = 130
 
 
 def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
@@ -38,7 +38,7 @@ def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
     )
     p.add_argument("--no-track", action="store_true", help="no person ids across frames (person_id -1)")
     p.add_argument("--smooth", action="store_true", help="One-Euro-smooth the tracked keypoints")
-    p.add_argument("--out-fps", type=float, metavar="FPS", help="frame rate of the written video")
+    p.add_argument("--out-fps", type=positive_float, metavar="FPS", help="frame rate of the written video")
     p.add_argument("--sequential", action="store_true", help="run in one thread (no decode/write overlap)")
     p.add_argument(
         "--workers", type=positive_int, default=1, metavar="N",
@@ -57,9 +57,7 @@ def register(subparsers) -> None:
         "--progress", dest="progress", action="store_true", default=None, help="always show progress"
     )
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
-    # needs_tensorflow=False: cli.main need not import TensorFlow before the command runs; the
-    # source is opened first, so a bad input is reported at once, then TensorFlow loads.
-    p.set_defaults(func=cmd_video, needs_tensorflow=False)
+    p.set_defaults(func=cmd_video)
 
     p = subparsers.add_parser("camera", help="live pose estimation from a camera or stream")
     p.add_argument(
@@ -67,7 +65,7 @@ def register(subparsers) -> None:
     )
     _add_output_arguments(p, out_help="also record the annotated video (e.g. camera.mp4)")
     p.add_argument("--no-window", action="store_true", help="do not open a window (headless, recording only)")
-    p.set_defaults(func=cmd_camera, progress=None, needs_tensorflow=False)
+    p.set_defaults(func=cmd_camera, progress=None)
 
 
 def _quiet_ffmpeg() -> None:
@@ -76,16 +74,14 @@ def _quiet_ffmpeg() -> None:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    from .video import check_video_path
+    from ..video import check_video_path
 
     if args.out:
         check_video_path(args.out)
-    if args.out_fps is not None and not args.out_fps > 0:
-        raise CliError(f"--out-fps must be positive, got {args.out_fps}")
 
 
 def _run(args: argparse.Namespace, src, *, show: bool):
-    from .video import process_video
+    from ..video import process_video
 
     est = load_estimator(args)  # imports TensorFlow with its C++ start-up lines kept off stderr
     return process_video(
@@ -110,9 +106,20 @@ def _run(args: argparse.Namespace, src, *, show: bool):
     )
 
 
-def _report(summary) -> None:
+def _source_ended(args: argparse.Namespace, src, summary, *, show: bool) -> bool:
+    """True when a live source stopped delivering frames (rather than Ctrl-C, --max-frames or the window)."""
+    if not src.is_live or summary.interrupted:
+        return False
+    if args.max_frames is not None and summary.frames_processed >= args.max_frames:
+        return False
+    return not show  # with a window, q or Esc also ends the run without a reason to tell them apart
+
+
+def _report(summary, *, ended: str | None = None) -> None:
     """Print what was done and written, one line each."""
     s = summary
+    if ended:
+        print(f"{ended} ended after {s.frames_read} frames")
     most = max(s.people_per_frame, default=0)
     ids = f", {len(s.person_ids)} person ids" if s.person_ids else ""
     print(
@@ -129,8 +136,20 @@ def _report(summary) -> None:
         print(f"wrote {s.csv}")
 
 
+def _finish(args: argparse.Namespace, src, summary, *, show: bool, ctrl_c_is_normal: bool) -> int:
+    """Report the run; an interrupted run raises ``Stopped`` (``posekit.cli.main`` chooses the exit status)."""
+    ended = src.kind if _source_ended(args, src, summary, show=show) else None
+    _report(summary, ended=ended)
+    if summary.interrupted:
+        raise Stopped(
+            f"after {summary.frames_processed} frames; the files written are complete",
+            ctrl_c_is_normal=ctrl_c_is_normal,
+        )
+    return 0
+
+
 def cmd_video(args: argparse.Namespace) -> int:
-    from .video import open_source
+    from ..video import open_source
 
     if not (args.out or args.json_dir or args.coco or args.csv):
         raise CliError("nothing to write: give --out FILE, --json-dir DIR, --coco FILE and/or --csv FILE")
@@ -140,18 +159,11 @@ def cmd_video(args: argparse.Namespace) -> int:
         if src.is_live:
             print(f"{src.name} is a live source; `posekit camera` shows it in a window", file=sys.stderr)
         summary = _run(args, src, show=False)
-    _report(summary)
-    if summary.interrupted:
-        print(
-            f"posekit: interrupted after {summary.frames_processed} frames; the files written are complete",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    return 0
+    return _finish(args, src, summary, show=False, ctrl_c_is_normal=False)
 
 
 def cmd_camera(args: argparse.Namespace) -> int:
-    from .video import has_gui, open_source
+    from ..video import has_gui, open_source
 
     _check_outputs(args)
     show = not args.no_window
@@ -167,5 +179,4 @@ def cmd_camera(args: argparse.Namespace) -> int:
         stop = "Ctrl-C or q" if show else "Ctrl-C"
         print(f"{src.name}: {src.size[0]}x{src.size[1]}; {stop} stops", file=sys.stderr)
         summary = _run(args, src, show=show)
-    _report(summary)
-    return 0
+    return _finish(args, src, summary, show=show, ctrl_c_is_normal=True)

@@ -1,0 +1,162 @@
+"""What the ``posekit`` commands share: the one-line error, exit codes, argument types, the model options.
+
+Every argument type raises ``argparse.ArgumentTypeError`` with a sentence that ends up after
+``posekit: error: argument --NAME: ``; every float goes through ``positive_float``, which refuses
+``inf`` and ``nan`` (a frame rate of ``inf`` makes OpenCV's video writer spin forever).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import NoReturn
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "CliError",
+    "Stopped",
+    "OneLineParser",
+    "positive_int",
+    "positive_float",
+    "fraction",
+    "size",
+    "upsample",
+    "scales",
+    "add_model_arguments",
+    "load_estimator",
+]
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+ENGINES = ("auto", "tf", "tflite")
+
+
+class CliError(Exception):
+    """An error to report in one line and exit with status 2."""
+
+
+class Stopped(Exception):
+    """A run stopped early by Ctrl-C or SIGTERM with every output file complete.
+
+    ``posekit.cli.main`` turns it into ``posekit: interrupted after ...`` (exit 130) or
+    ``posekit: terminated after ...`` (exit 143); with ``ctrl_c_is_normal`` (the camera, which one
+    stops with Ctrl-C) a Ctrl-C exits 0.
+    """
+
+    def __init__(self, detail: str, *, ctrl_c_is_normal: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.ctrl_c_is_normal = ctrl_c_is_normal
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, ``posekit: error: ...``, and exit status 2.
+
+    ``add_subparsers`` makes its subparsers of the same class, so every command inherits this;
+    ``--help`` is untouched.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        print(f"posekit: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _finite(text: str, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (not a finite number)")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (``inf``, ``nan`` and ``-inf`` are refused)."""
+    v = _finite(text, "a positive number")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def fraction(text: str) -> float:
+    """argparse type: a finite number in [0, 1]."""
+    v = _finite(text, "a number from 0 to 1")
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return v
+
+
+def size(text: str) -> tuple[int, int]:
+    """argparse type: WIDTHxHEIGHT within the bounds ``posekit.preprocess.parse_size`` enforces."""
+    from ..preprocess import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def upsample(text: str) -> float:
+    """argparse type: the upsample factor of the fields, a positive finite number the post-processing accepts."""
+    return positive_float(text)
+
+
+def scales(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated positive scales, e.g. ``1,0.75,1.25``."""
+    from ..refine import check_scales
+
+    try:
+        values = check_scales(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected positive scales like 1,0.75,1.25, got {text!r}") from None
+    return values
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """--model, --architecture, --resize, --upsample, --engine: shared by the commands that run the network."""
+    from ..architectures import ARCHITECTURES
+
+    p.add_argument("--model", default="mobilenet_thin", help="model name or frozen graph file (default: %(default)s)")
+    p.add_argument(
+        "--architecture", choices=sorted(ARCHITECTURES), metavar="NAME",
+        help=f"architecture of a --model file when it cannot be detected ({', '.join(sorted(ARCHITECTURES))})",
+    )  # fmt: skip
+    p.add_argument(
+        "--resize", type=size, default=(432, 368), metavar="WxH",
+        help="network input size the image is stretched to (default: 432x368)",
+    )  # fmt: skip
+    p.add_argument(
+        "--upsample", type=upsample, default=4.0, metavar="R",
+        help="upsample factor of the fields before peak finding (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument("--engine", choices=ENGINES, default="auto", help="network engine (default: %(default)s)")
+    p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # the old name
+
+
+def load_estimator(args: argparse.Namespace, **kwargs):
+    """The PoseEstimator for the model options, built without TensorFlow's native log lines."""
+    from .._quiet import import_tensorflow, quiet_native_stderr
+    from ..estimator import PoseEstimator
+
+    import_tensorflow()
+    with quiet_native_stderr():  # TFLite prints its delegate line while the estimator warms up
+        return PoseEstimator(
+            args.model, input_size=args.resize, architecture=args.architecture, backend=args.engine, **kwargs
+        )
