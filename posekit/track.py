@@ -1,4 +1,4 @@
-"""Tracking people across video frames, and One-Euro smoothing of their keypoints.
+"""Tracking people across video frames, and One-Euro filtering of their keypoints over time.
 
 ``Tracker.update`` takes the people found in one frame and returns them with a
 ``person_id`` that persists across frames:
@@ -10,16 +10,18 @@
   pixel distance between the predicted and the detected keypoint and ``scale`` the
   larger side of the track's last bounding box (at least ``min_scale`` pixels). It is
   in [0, 1]; no keypoint in common gives 0.
-* Pairs are matched greedily, highest similarity x keypoints in common first
-  (Hungarian matching is not in NumPy and greedy is what OKS-based trackers commonly
-  use); a pair below ``min_similarity`` is never matched.
+* Pairs are matched greedily (``posekit.match.greedy_match``), highest similarity x
+  keypoints in common first (greedy is what OKS-based trackers commonly use); a pair
+  below ``min_similarity`` is never matched.
 * A detection left unmatched starts a new track; ids count up from 0 and are never
   reused. A track not matched for more than ``max_age_frames`` frames is dropped,
   so a person lost longer than that comes back with a new id.
 
-Optional One-Euro smoothing (Casiez et al., CHI 2012) filters every keypoint
-coordinate of every track: one ``OneEuroFilter`` per person_id over its (18, 2) x, y
-array, which is the same as one filter per (person_id, keypoint) coordinate.
+Optional One-Euro filtering (Casiez et al., CHI 2012; ``Tracker(one_euro=OneEuroParams())``)
+filters every keypoint coordinate of every track over time: one ``OneEuroFilter`` per
+person_id over its (18, 2) x, y array, which is the same as one filter per (person_id,
+keypoint) coordinate. (In posekit "smooth" means the Gaussian on the heatmaps,
+``peaks.smooth``; the filter over time is called One-Euro everywhere.)
 
 Coordinates are (x, y) in original-image pixels, as in ``Person.keypoints``.
 """
@@ -28,10 +30,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
 
+from .match import greedy_match
 from .person import Person
 
 __all__ = ["TrackerParams", "OneEuroParams", "OneEuroFilter", "Tracker", "keypoint_similarity"]
@@ -179,37 +183,60 @@ class _Track:
 
 
 class Tracker:
-    """Give people persistent ids across the frames of a video.
+    """Give people persistent ids across the frames of a video, optionally One-Euro filtered.
 
     Example::
 
-        tracker = Tracker()
+        tracker = Tracker(one_euro=OneEuroParams(min_cutoff=1.0, beta=0.05))
         for i, frame in iter_frames("videos/vtest_pair.mp4"):
             people = tracker.update(estimator.inference(frame).people, frame_index=i)
 
+    ``process_video(source, estimator, tracker=Tracker(...))`` runs one on a video. A tracker
+    keeps its tracks from call to call: ``reset()`` it before an unrelated video.
+
     Args:
         params: matching thresholds and the timeout for lost people.
-        smoothing: One-Euro parameters to smooth keypoints, or None (default) for raw keypoints.
-        fps: frames per second, to turn frame indices into seconds for the smoothing.
+        one_euro: One-Euro filter settings for the keypoints over time, or None (default) for
+            the raw keypoints.
+        fps: frames per second, to turn frame indices into seconds for the One-Euro filter;
+            None: the times given to ``update`` (``process_video`` gives the source's), else 30.
+        smoothing: deprecated name of ``one_euro``.
     """
 
     def __init__(
         self,
         params: TrackerParams = TrackerParams(),
         *,
+        one_euro: OneEuroParams | None = None,
+        fps: float | None = None,
         smoothing: OneEuroParams | None = None,
-        fps: float = 30.0,
     ) -> None:
         if not isinstance(params, TrackerParams):
             raise TypeError(f"params must be a TrackerParams, got {type(params).__name__}")
-        if not fps > 0:
+        if smoothing is not None:
+            warnings.warn(
+                "Tracker(smoothing=...) is deprecated; use Tracker(one_euro=OneEuroParams(...))",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if one_euro is not None:
+                raise TypeError("give one_euro or its deprecated name smoothing, not both")
+            one_euro = smoothing
+        if one_euro is not None and not isinstance(one_euro, OneEuroParams):
+            raise TypeError(f"one_euro must be a OneEuroParams or None, got {type(one_euro).__name__}")
+        if fps is not None and not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be positive, got {fps}")
         self.params = params
-        self.smoothing = smoothing
-        self.fps = float(fps)
+        self.one_euro = one_euro
+        self.fps = None if fps is None else float(fps)
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._frame = -1
+
+    @property
+    def smoothing(self) -> OneEuroParams | None:
+        """Deprecated name of ``one_euro``."""
+        return self.one_euro
 
     @property
     def active_ids(self) -> list[int]:
@@ -222,17 +249,21 @@ class Tracker:
         self._next_id = 0
         self._frame = -1
 
-    def update(self, people: Iterable[Person], frame_index: int | None = None) -> list[Person]:
+    def update(
+        self, people: Iterable[Person], frame_index: int | None = None, *, time_s: float | None = None
+    ) -> list[Person]:
         """Assign ids to the people of the next frame.
 
         Args:
             people: the people found in the frame (their ``person_id`` is ignored).
             frame_index: the frame's index in the source; None counts calls (0, 1, 2, ...).
                 Must increase from call to call.
+            time_s: the frame's time in seconds for the One-Euro filter; used when the
+                tracker has no ``fps`` (default: ``frame_index / 30``).
 
         Returns:
             New ``Person`` objects in the input order with ``person_id`` set (and
-            keypoints smoothed if ``smoothing`` is set); the inputs are not modified.
+            keypoints One-Euro filtered if ``one_euro`` is set); the inputs are not modified.
         """
         people = list(people)
         frame = self._frame + 1 if frame_index is None else int(frame_index)
@@ -243,7 +274,9 @@ class Tracker:
         # Frames missed so far: frame - last_seen - 1 before this frame is matched.
         self._tracks = [t for t in self._tracks if frame - t.last_seen - 1 <= p.max_age_frames]
 
-        # Similarity of every (track, detection) pair, then greedy matching.
+        # Similarity of every (track, detection) pair, then greedy matching: most similar first,
+        # weighted by the parts in common, so when the network splits a body the fuller piece
+        # continues the track and the fragment starts a new one.
         pairs = []
         for ti, track in enumerate(self._tracks):
             expected = track.predict(frame)
@@ -253,15 +286,11 @@ class Tracker:
                 if sim >= p.min_similarity and sim > 0:
                     shared = int(((expected[:, 2] > 0) & (person.keypoints[:, 2] > 0)).sum())
                     pairs.append((sim * shared, ti, di))
-        # Most similar first, weighted by the parts in common: when the network splits a
-        # body, the fuller piece continues the track and the fragment starts a new one.
-        pairs.sort(key=lambda s: (-s[0], s[1], s[2]))
-        track_of: dict[int, int] = {}
-        used_tracks: set[int] = set()
-        for _, ti, di in pairs:
-            if ti not in used_tracks and di not in track_of:
-                used_tracks.add(ti)
-                track_of[di] = ti
+        track_of = {di: ti for ti, di in greedy_match(pairs)}
+        if self.fps is not None:
+            t = frame / self.fps
+        else:
+            t = float(time_s) if time_s is not None else frame / 30.0
 
         out = []
         for di, person in enumerate(people):
@@ -271,14 +300,14 @@ class Tracker:
                 self._advance(track, kp, frame)
             else:
                 track = _Track(self._next_id, kp.copy(), np.zeros(2), frame)
-                if self.smoothing is not None:
-                    track.smoother = OneEuroFilter(self.smoothing)
+                if self.one_euro is not None:
+                    track.smoother = OneEuroFilter(self.one_euro)
                 self._next_id += 1
                 self._tracks.append(track)
             if track.smoother is not None:
                 kp = kp.copy()
                 xy = np.where(kp[:, 2:3] > 0, kp[:, :2], np.nan)
-                kp[:, :2] = track.smoother(xy, frame / self.fps)
+                kp[:, :2] = track.smoother(xy, t)
             out.append(dataclasses.replace(person, keypoints=kp, person_id=track.person_id))
         # ... and frame - last_seen after it (this frame counts as missed for unmatched tracks).
         self._tracks = [t for t in self._tracks if frame - t.last_seen <= p.max_age_frames]

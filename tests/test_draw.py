@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
 
-from posekit.draw import PERSON_COLORS_BGR, draw_fps, draw_people, draw_text_lines, person_color
+from posekit.draw import (
+    DEFAULT_SPEC,
+    PERSON_COLORS_BGR,
+    VIDEO_SPEC,
+    DrawingSpec,
+    compose_frame,
+    draw_fps,
+    draw_people,
+    draw_text_lines,
+    person_color,
+)
 from posekit.person import Person
+from posekit.preprocess import ImageError
 from posekit.skeleton import COLORS_BGR, LIMBS, CocoPart
 
 
@@ -206,21 +218,22 @@ def test_person_color_rejects_negative():
 
 
 @pytest.mark.parametrize(
-    ("image", "error", "message"),
+    ("image", "message"),
     [
-        ([[0, 0, 0]], TypeError, "image must be a numpy.ndarray, got list"),
-        (np.zeros((10, 10, 3), np.float32), TypeError, "image must have dtype uint8, got float32"),
-        (np.zeros((10, 10, 4), np.uint8), ValueError, r"got shape \(10, 10, 4\)"),
-        (np.zeros((10, 10, 3, 1), np.uint8), ValueError, r"got shape \(10, 10, 3, 1\)"),
-        (np.zeros((0, 10, 3), np.uint8), ValueError, r"got shape \(0, 10, 3\)"),
+        ([[0, 0, 0]], r"image must be a numpy array \(BGR uint8 as from cv2.imread\), got list"),
+        (np.zeros((10, 10, 3), np.float32), r"image must have dtype uint8 \(BGR 0..255\), got float32"),
+        (np.zeros((10, 10, 2), np.uint8), r"got \(10, 10, 2\)"),
+        (np.zeros((10, 10, 3, 1), np.uint8), r"got \(10, 10, 3, 1\)"),
+        (np.zeros((0, 10, 3), np.uint8), r"image is empty: shape \(0, 10, 3\)"),
     ],
 )
-def test_bad_image(image, error, message):
-    with pytest.raises(error, match=message):
+def test_bad_image(image, message):
+    # One image check for the whole package (preprocess.as_bgr), with one error text.
+    with pytest.raises(ImageError, match=message):
         draw_people(image, [])
-    with pytest.raises(error, match=message):
+    with pytest.raises(ImageError, match=message):
         draw_people(image, [], skeleton_only=True)
-    with pytest.raises(error, match=message):
+    with pytest.raises(ImageError, match=message):
         draw_fps(image, 10.0)
 
 
@@ -277,3 +290,63 @@ def test_draw_text_lines_stacks_lines():
     assert rows_two.max() > rows_one.max() + 10
     np.testing.assert_array_equal(two[: rows_one.max() + 1], one[: rows_one.max() + 1])
     assert drawn(draw_text_lines(black(120, 200), [])).sum() == 0
+
+
+# ------------------------------------------------------------------ DrawingSpec
+
+
+def test_spec_keyword_shortcuts_equal_the_spec():
+    people = [
+        make_person({CocoPart.Neck: (60, 50), CocoPart.RShoulder: (40, 52), CocoPart.Nose: (61, 30)}, 4)
+    ]
+    spec = DrawingSpec(
+        keypoint_radius=5, thickness=2, limbs=(0,), part_colors=[(1, 2, 3)], limb_colors=[(1, 2, 3)]
+    )
+    by_spec = draw_people(noise(), people, spec)
+    by_kw = draw_people(noise(), people, keypoint_radius=5, thickness=2, limbs=(0,), colors=[(1, 2, 3)])
+    np.testing.assert_array_equal(by_spec, by_kw)
+    assert (by_spec == (1, 2, 3)).all(axis=2).sum() > 20
+    np.testing.assert_array_equal(draw_people(noise(), people), draw_people(noise(), people, DEFAULT_SPEC))
+    on_black = draw_people(noise(), people, DrawingSpec(background=False))
+    np.testing.assert_array_equal(on_black, draw_people(noise(), people, skeleton_only=True))
+    assert on_black[199, 239].tolist() == [0, 0, 0]
+
+
+def test_spec_person_colours_and_labels():
+    tracked = make_person({CocoPart.Neck: (60, 80), CocoPart.RShoulder: (40, 82)}, person_id=2)
+    mine = ((10, 20, 30), (40, 50, 60), (70, 80, 90))
+    out = draw_people(black(), [tracked], DrawingSpec(color_by_person=True, person_colors=mine))
+    colours = {tuple(c) for c in out.reshape(-1, 3)} - {(0, 0, 0)}
+    assert colours == {(70, 80, 90)}  # person_id 2 -> third colour, nothing else
+    auto = draw_people(black(), [tracked], VIDEO_SPEC)  # tracked: by person, with a #2 label above
+    assert tuple(auto[80, 50]) == PERSON_COLORS_BGR[2]
+    assert drawn(auto[:70]).sum() > 10 and not drawn(draw_people(black(), [tracked])[:70]).any()
+    untracked = make_person({CocoPart.Neck: (60, 80), CocoPart.RShoulder: (40, 82)})
+    parts = draw_people(black(), [untracked], VIDEO_SPEC)  # none tracked: part colours, no label
+    assert tuple(parts[80, 50]) == COLORS_BGR[0] and not drawn(parts[:70]).any()
+
+
+def test_spec_is_frozen_and_validated():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_SPEC.thickness = 1
+    assert hash(DrawingSpec(part_colors=[[1, 2, 3]])) == hash(DrawingSpec(part_colors=((1, 2, 3),)))
+    with pytest.raises(ValueError, match=r"limb indices must be in \[0, 19\), got \[19\]"):
+        DrawingSpec(limbs=(0, 19))
+    with pytest.raises(ValueError, match="person_colors must hold at least one BGR triple"):
+        DrawingSpec(person_colors=())
+    with pytest.raises(ValueError, match="keypoint_radius must be >= 0 and thickness >= 1, got 3, 0"):
+        DrawingSpec(thickness=0)
+
+
+def test_compose_frame_follows_the_spec():
+    frame = noise(120, 160)
+    people = [make_person({CocoPart.Neck: (60, 80), CocoPart.RShoulder: (40, 82)}, person_id=1)]
+    plain = DrawingSpec(label_ids=False, color_by_person=False)
+    np.testing.assert_array_equal(compose_frame(frame, people, spec=plain), draw_people(frame, people))
+    np.testing.assert_array_equal(
+        compose_frame(frame, people, show_ids=False, color_by_person=False), draw_people(frame, people)
+    )
+    sbs = compose_frame(frame, people, side_by_side=True)
+    assert sbs.shape == (120, 320, 3)
+    np.testing.assert_array_equal(sbs[:, :160], frame)
+    np.testing.assert_array_equal(sbs[:, 160:], draw_people(frame, people, VIDEO_SPEC, skeleton_only=True))

@@ -198,9 +198,9 @@ def test_one_euro_params_validation():
         OneEuroParams(min_cutoff=0)
 
 
-def test_tracker_smoothing_off_by_default_and_on_when_asked():
+def test_tracker_one_euro_off_by_default_and_on_when_asked():
     rng = np.random.default_rng(3)
-    raw, smooth = Tracker(), Tracker(smoothing=OneEuroParams(beta=0.0), fps=10)
+    raw, smooth = Tracker(), Tracker(one_euro=OneEuroParams(beta=0.0), fps=10)
     jitter_raw, jitter_smooth = [], []
     for t in range(40):
         p = person_at(200, 200, rng)
@@ -214,9 +214,42 @@ def test_tracker_smoothing_off_by_default_and_on_when_asked():
     assert np.std(jitter_smooth) < 0.7 * np.std(jitter_raw)
 
 
-def test_tracker_smoothing_keeps_missing_parts_missing():
-    tracker = Tracker(smoothing=OneEuroParams())
+def test_tracker_one_euro_keeps_missing_parts_missing():
+    tracker = Tracker(one_euro=OneEuroParams())
     tracker.update([person_at(100, 100)])
     out = tracker.update([person_at(101, 100, drop=(4,))])[0]
     assert out.keypoints[4, 2] == 0 and np.isnan(out.keypoints[4, 0])
     assert np.isfinite(out.keypoints[np.arange(18) != 4, :2]).all()
+
+
+def test_tracker_smoothing_is_a_deprecated_alias_of_one_euro():
+    rng = np.random.default_rng(5)
+    frames = [person_at(200 + t, 200, rng) for t in range(12)]
+    with pytest.warns(DeprecationWarning, match=r"Tracker\(smoothing=...\) is deprecated"):
+        old = Tracker(smoothing=OneEuroParams(beta=0.0), fps=10)
+    new = Tracker(one_euro=OneEuroParams(beta=0.0), fps=10)
+    assert old.one_euro == old.smoothing == new.one_euro
+    for p in frames:
+        np.testing.assert_array_equal(old.update([p])[0].keypoints, new.update([p])[0].keypoints)
+    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
+        Tracker(one_euro=OneEuroParams(), smoothing=OneEuroParams())
+    with pytest.raises(TypeError, match="one_euro must be a OneEuroParams or None, got bool"):
+        Tracker(one_euro=True)
+    with pytest.raises(ValueError, match="fps must be positive, got inf"):
+        Tracker(fps=float("inf"))
+
+
+def test_one_euro_time_from_fps_or_from_update():
+    """Without fps the filter runs on the times given to update; with fps on frame / fps."""
+    rng = np.random.default_rng(7)
+    frames = [person_at(200 + 3 * t, 200, rng) for t in range(15)]
+    by_fps = Tracker(one_euro=OneEuroParams(beta=0.0), fps=10)
+    by_time = Tracker(one_euro=OneEuroParams(beta=0.0))
+    default = Tracker(one_euro=OneEuroParams(beta=0.0))  # frame / 30: 3x shorter steps, more lag
+    for i, p in enumerate(frames):
+        a = by_fps.update([p], frame_index=i)[0].keypoints
+        b = by_time.update([p], frame_index=i, time_s=i / 10)[0].keypoints
+        c = default.update([p], frame_index=i)[0].keypoints
+        np.testing.assert_allclose(a, b)
+    lag = lambda kp: float(np.nanmean(p.keypoints[:, 0] - kp[:, 0]))  # noqa: E731
+    assert lag(c) > 1.5 * lag(a) > 0
