@@ -3,7 +3,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -50,23 +52,50 @@ py::array checked_array(const py::handle& obj, const char* name, int ndim, const
     return a;
 }
 
+// The cancel hook given to the C++ core: at most every kSignalPeriod it takes the GIL and runs
+// Python's signal handlers (PyErr_CheckSignals), so Ctrl-C interrupts a long grouping. A short call
+// never takes the GIL. Handlers run only in the main thread; elsewhere the check is a no-op.
+class SignalCheck {
+public:
+    bool operator()() {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_ < kSignalPeriod) return false;
+        last_ = now;
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) {
+            raised_ = true;  // the handler's exception stays set in this thread's state
+            return true;
+        }
+        return false;
+    }
+    bool raised() const { return raised_; }
+
+private:
+    static constexpr std::chrono::milliseconds kSignalPeriod{20};
+    std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+    bool raised_ = false;
+};
+
 py::tuple group(const py::handle& peaks_obj, const py::handle& heat_obj, const py::handle& pafs_obj,
-                const py::handle& limbs_obj, double heat_threshold, double vector_score_threshold,
-                int vector_count_threshold, int part_count_threshold, double human_score_threshold,
-                int paf_steps, int start_limbs) {
+                const py::handle& limbs_obj, int num_parts, int start_limbs, double heat_threshold,
+                double vector_score_threshold, int vector_count_threshold, int part_count_threshold,
+                double human_score_threshold, int paf_steps, int max_peaks_per_part) {
     py::array peaks = checked_array<float>(peaks_obj, "peaks", 3, "float32");
     py::array heat = checked_array<float>(heat_obj, "heatmaps", 3, "float32");
     py::array pafs = checked_array<float>(pafs_obj, "pafs", 3, "float32");
     py::array limbs = checked_array<std::int32_t>(limbs_obj, "limbs", 2, "int32");
 
+    if (num_parts < 1) throw py::value_error("num_parts must be >= 1, got " + std::to_string(num_parts));
+    const std::string parts_str = std::to_string(num_parts);
     const py::ssize_t H = peaks.shape(0), W = peaks.shape(1);
-    if (peaks.shape(2) < pafprocess::kNumParts)
-        throw py::value_error("peaks must have at least 18 channels, got shape " + shape_str(peaks));
+    if (peaks.shape(2) < num_parts)
+        throw py::value_error("peaks must have at least " + parts_str + " channels, got shape " + shape_str(peaks));
     if (heat.shape(0) != H || heat.shape(1) != W)
         throw py::value_error("heatmaps must have the same height and width as peaks " + shape_str(peaks) +
                               ", got shape " + shape_str(heat));
-    if (heat.shape(2) < pafprocess::kNumParts)
-        throw py::value_error("heatmaps must have at least 18 channels, got shape " + shape_str(heat));
+    if (heat.shape(2) < num_parts)
+        throw py::value_error("heatmaps must have at least " + parts_str + " channels, got shape " +
+                              shape_str(heat));
     if (pafs.shape(0) != H || pafs.shape(1) != W)
         throw py::value_error("pafs must have the same height and width as peaks " + shape_str(peaks) +
                               ", got shape " + shape_str(pafs));
@@ -76,21 +105,26 @@ py::tuple group(const py::handle& peaks_obj, const py::handle& heat_obj, const p
     if (limbs.shape(1) != 4)
         throw py::value_error("limbs must have shape (L, 4) (part_a, part_b, paf_x, paf_y), got shape " +
                               shape_str(limbs));
+    if (limbs.shape(0) > (1 << 20)) throw py::value_error("limbs must have fewer than 2**20 rows");
     if (paf_steps < 1) throw py::value_error("paf_steps must be >= 1, got " + std::to_string(paf_steps));
+    if (max_peaks_per_part < 1)
+        throw py::value_error("max_peaks_per_part must be >= 1, got " + std::to_string(max_peaks_per_part));
 
+    pafprocess::Skeleton skeleton;
+    skeleton.num_parts = num_parts;
+    skeleton.start_limbs = start_limbs;
     const auto* lv = static_cast<const std::int32_t*>(limbs.data());
-    std::vector<pafprocess::Limb> table;
     for (py::ssize_t k = 0; k < limbs.shape(0); ++k) {
         const std::int32_t* r = lv + 4 * k;
         for (int j = 0; j < 2; ++j)
-            if (r[j] < 0 || r[j] >= pafprocess::kNumParts)
+            if (r[j] < 0 || r[j] >= num_parts)
                 throw py::value_error("limbs[" + std::to_string(k) + "] has part index " + std::to_string(r[j]) +
-                                      " outside 0..17");
+                                      " outside 0.." + std::to_string(num_parts - 1));
         for (int j = 2; j < 4; ++j)
             if (r[j] < 0 || r[j] >= pafs.shape(2))
                 throw py::value_error("limbs[" + std::to_string(k) + "] has PAF channel " + std::to_string(r[j]) +
                                       " but pafs has " + std::to_string(pafs.shape(2)) + " channels");
-        table.push_back({r[0], r[1], r[2], r[3]});
+        skeleton.limbs.push_back({r[0], r[1], r[2], r[3]});
     }
 
     const pafprocess::Field fp{static_cast<const float*>(peaks.data()), static_cast<int>(H), static_cast<int>(W),
@@ -106,53 +140,31 @@ py::tuple group(const py::handle& peaks_obj, const py::handle& heat_obj, const p
     params.part_count_threshold = part_count_threshold;
     params.human_score_threshold = human_score_threshold;
     params.paf_steps = paf_steps;
-    params.start_limbs = start_limbs;
+    params.max_peaks_per_part = max_peaks_per_part;
 
     pafprocess::Result res;
+    SignalCheck signals;
+    bool cancelled = false;
     {
         // The arrays stay referenced by this frame, so their memory is valid without the GIL.
         py::gil_scoped_release release;
-        res = pafprocess::group_people(fp, fh, ff, table, params);
+        try {
+            res = pafprocess::group_people(fp, fh, ff, skeleton, params, [&signals]() { return signals(); });
+        } catch (const pafprocess::Cancelled&) {
+            cancelled = true;
+        }
+    }
+    if (cancelled) {
+        if (signals.raised()) throw py::error_already_set();  // e.g. KeyboardInterrupt from Ctrl-C
+        throw std::runtime_error("pafprocess: grouping cancelled");
     }
 
     const py::ssize_t P = res.num_people();
-    py::array_t<float> keypoints({P, static_cast<py::ssize_t>(pafprocess::kNumParts), static_cast<py::ssize_t>(3)});
+    py::array_t<float> keypoints({P, static_cast<py::ssize_t>(num_parts), static_cast<py::ssize_t>(3)});
     py::array_t<float> scores({P});
     std::copy(res.keypoints.begin(), res.keypoints.end(), keypoints.mutable_data());
     std::copy(res.scores.begin(), res.scores.end(), scores.mutable_data());
     return py::make_tuple(keypoints, scores);
-}
-
-py::list find_peaks(const py::handle& peaks_obj, const py::handle& heat_obj, double heat_threshold) {
-    py::array peaks = checked_array<float>(peaks_obj, "peaks", 3, "float32");
-    py::array heat = checked_array<float>(heat_obj, "heatmaps", 3, "float32");
-    if (peaks.shape(2) < pafprocess::kNumParts)
-        throw py::value_error("peaks must have at least 18 channels, got shape " + shape_str(peaks));
-    if (heat.shape(0) != peaks.shape(0) || heat.shape(1) != peaks.shape(1) || heat.shape(2) < pafprocess::kNumParts)
-        throw py::value_error("heatmaps must have the height and width of peaks and >= 18 channels, got shape " +
-                              shape_str(heat));
-    const pafprocess::Field fp{static_cast<const float*>(peaks.data()), static_cast<int>(peaks.shape(0)),
-                               static_cast<int>(peaks.shape(1)), static_cast<int>(peaks.shape(2))};
-    const pafprocess::Field fh{static_cast<const float*>(heat.data()), static_cast<int>(heat.shape(0)),
-                               static_cast<int>(heat.shape(1)), static_cast<int>(heat.shape(2))};
-    std::vector<std::vector<pafprocess::Peak>> by_part;
-    {
-        py::gil_scoped_release release;
-        by_part = pafprocess::find_peaks(fp, fh, heat_threshold);
-    }
-    py::list out;
-    for (const auto& list : by_part) {
-        py::array_t<float> arr({static_cast<py::ssize_t>(list.size()), static_cast<py::ssize_t>(4)});
-        float* d = arr.mutable_data();
-        for (const auto& pk : list) {
-            *d++ = static_cast<float>(pk.id);
-            *d++ = static_cast<float>(pk.x);
-            *d++ = static_cast<float>(pk.y);
-            *d++ = pk.score;
-        }
-        out.append(arr);
-    }
-    return out;
 }
 
 }  // namespace
@@ -160,10 +172,9 @@ py::list find_peaks(const py::handle& peaks_obj, const py::handle& heat_obj, dou
 PYBIND11_MODULE(_pafprocess, m) {
     m.doc() = "Private C++ PAF grouping for posekit.paf; see pafprocess_cpp/README.md for the array contract.";
     m.def("group", &group, py::arg("peaks"), py::arg("heatmaps"), py::arg("pafs"), py::arg("limbs"),
-          py::arg("heat_threshold"), py::arg("vector_score_threshold"), py::arg("vector_count_threshold"),
-          py::arg("part_count_threshold"), py::arg("human_score_threshold"), py::arg("paf_steps"),
-          py::arg("start_limbs"),
-          "Group peaks into people. Returns (keypoints float32 (P, 18, 3), scores float32 (P,)).");
-    m.def("find_peaks", &find_peaks, py::arg("peaks"), py::arg("heatmaps"), py::arg("heat_threshold"),
-          "Peaks per part: list of 18 float32 (N, 4) arrays of (global id, x, y, score).");
+          py::arg("num_parts"), py::arg("start_limbs"), py::arg("heat_threshold"), py::arg("vector_score_threshold"),
+          py::arg("vector_count_threshold"), py::arg("part_count_threshold"), py::arg("human_score_threshold"),
+          py::arg("paf_steps"), py::arg("max_peaks_per_part"),
+          "Group peaks into people. Returns (keypoints float32 (P, num_parts, 3), scores float32 (P,)). "
+          "Ctrl-C (a Python signal) interrupts it.");
 }

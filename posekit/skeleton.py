@@ -26,6 +26,7 @@ __all__ = [
     "HEATMAP_NAMES",
     "LIMBS",
     "LIMB_NAMES",
+    "START_LIMBS",
     "RENDER_LIMBS",
     "COLORS_BGR",
 ]
@@ -94,6 +95,10 @@ LIMBS = np.array(
 LIMBS.setflags(write=False)
 
 LIMB_NAMES: tuple[str, ...] = tuple(f"{PART_NAMES[a]}-{PART_NAMES[b]}" for a, b, _, _ in LIMBS)
+
+#: Only limb rows below this index may start a new person in the PAF grouping; the two
+#: shoulder-ear limbs (17, 18) only join people that exist (tf-pose-estimation's rule).
+START_LIMBS = 17
 
 #: Limbs drawn by default: all but the two shoulder-ear limbs (17, 18), as OpenPose does.
 RENDER_LIMBS: tuple[int, ...] = tuple(range(17))

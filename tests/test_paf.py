@@ -473,8 +473,7 @@ def test_thresholds_are_arguments(backend):
     assert len(run(backend, peaks, heat, pafs)[0]) == 1
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_find_peak_list(backend):
+def test_find_peak_list():
     people = [stick_person(60, 92, 140), stick_person(150, 95, 130)]
     peaks, heat, _ = make_fields(people, (184, 216))
     lists = paf.find_peak_list(peaks, heat)
@@ -482,15 +481,18 @@ def test_find_peak_list(backend):
     ids = np.concatenate([p[:, 0] for p in lists])
     np.testing.assert_array_equal(ids, np.arange(36))
     for part, arr in enumerate(lists):
-        assert arr.dtype == np.float32 and arr.shape == (2, 4)
+        assert arr.dtype == np.float64 and arr.shape == (2, 4)
         want = sorted((pp[part][1], pp[part][0]) for pp in people)  # row, then column
         assert [(int(y), int(x)) for x, y in arr[:, 1:3]] == want
-    if HAVE_CPP:
-        from posekit import _pafprocess
-
-        got = _pafprocess.find_peaks(peaks, heat, TFPOSE_DEFAULTS.heat_threshold)
-        for a, b in zip(got, lists):
-            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(arr[:, 3], heat[arr[:, 2].astype(int), arr[:, 1].astype(int), part])
+    # The threshold is an argument; the smoothed values come back when peaks are passed twice.
+    assert sum(len(p) for p in paf.find_peak_list(peaks, heat, 1.0)) == 0
+    same = paf.find_peak_list(peaks, peaks, 0.05)
+    np.testing.assert_array_equal(same[0][:, 3], peaks[same[0][:, 2].astype(int), same[0][:, 1].astype(int), 0])
+    with pytest.raises(ValueError, match="max_peaks_per_part"):
+        paf.find_peak_list(peaks, heat, max_peaks_per_part=0)
+    with pytest.raises(ValueError, match="heatmaps"):
+        paf.find_peak_list(peaks, heat[:-1].copy())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -676,13 +678,22 @@ def test_binding_rejects_bad_scalars():
         part_count_threshold=4,
         human_score_threshold=0.3,
         paf_steps=10,
+        num_parts=18,
         start_limbs=17,
+        max_peaks_per_part=127,
     )
     _pafprocess.group(g["peaks"], g["heatmaps"], g["pafs"], g["limbs"], **base)
     with pytest.raises(ValueError, match="paf_steps"):
         _pafprocess.group(g["peaks"], g["heatmaps"], g["pafs"], g["limbs"], **{**base, "paf_steps": 0})
     with pytest.raises(TypeError):
         _pafprocess.group(g["peaks"], g["heatmaps"], g["pafs"], g["limbs"], **{**base, "paf_steps": "10"})
+    with pytest.raises(ValueError, match="max_peaks_per_part"):
+        _pafprocess.group(g["peaks"], g["heatmaps"], g["pafs"], g["limbs"], **{**base, "max_peaks_per_part": 0})
+    with pytest.raises(ValueError, match="num_parts"):
+        _pafprocess.group(g["peaks"], g["heatmaps"], g["pafs"], g["limbs"], **{**base, "num_parts": 0})
+    with pytest.raises(ValueError, match="peaks must have at least 20 channels"):
+        _pafprocess.group(g["peaks"], g["heatmaps"], g["pafs"], g["limbs"], **{**base, "num_parts": 20})
+    assert not hasattr(_pafprocess, "find_peaks")  # one peak list: posekit.paf.find_peak_list
 
 
 FUZZ_DTYPES = [np.float64, np.int32, np.uint8, np.float16, np.bool_, np.int64, np.float32]
