@@ -8,12 +8,35 @@ interpolation and fed as float32 0..255, no normalisation.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageError", "read_image", "as_bgr", "prepare", "parse_size", "FieldTransform"]
+__all__ = [
+    "ImageError",
+    "read_image",
+    "as_bgr",
+    "prepare",
+    "parse_size",
+    "check_input_size",
+    "MIN_INPUT_SIDE",
+    "MAX_INPUT_SIDE",
+    "FieldTransform",
+]
+
+#: Smallest network input side in pixels: two cells of the network's stride-8 output grid.
+MIN_INPUT_SIDE = 16
+
+#: Largest network input side in pixels (width and height each), for a fixed ``input_size`` and for
+#: images run at their own size. Why 4096: the largest network here (cmu, ten VGG-19 convolutions
+#: with 64 channels at full resolution) then has activations of 4096 x 4096 x 64 = 1.07e9 float32
+#: values (4 GiB), still under the 2**31 elements where TensorFlow's and TFLite's 32-bit indexing
+#: breaks (100000 x 100000 crashes the TFLite converter, 20000 x 20000 runs out of memory);
+#: mobilenet_thin needs about 0.4 GiB per activation there, and its fields at upsample 4 are a
+#: 2048 x 2048 grid (``posekit.postprocess.MAX_GRID_SIDE``). Larger photos: pass an ``input_size``.
+MAX_INPUT_SIDE = 4096
 
 
 class ImageError(ValueError):
@@ -51,7 +74,9 @@ def as_bgr(image: np.ndarray, name: str = "image") -> np.ndarray:
     import cv2
 
     if not isinstance(image, np.ndarray):
-        raise ImageError(f"{name} must be a numpy array (BGR uint8 as from cv2.imread), got {type(image).__name__}")
+        raise ImageError(
+            f"{name} must be a numpy array (BGR uint8 as from cv2.imread), got {type(image).__name__}"
+        )
     if image.dtype != np.uint8:
         raise ImageError(f"{name} must have dtype uint8 (BGR 0..255), got {image.dtype}")
     if image.ndim == 3 and image.shape[2] == 1:
@@ -63,10 +88,45 @@ def as_bgr(image: np.ndarray, name: str = "image") -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] == 3:
         out = image
     else:
-        raise ImageError(f"{name} must have shape (H, W, 3) BGR, (H, W) gray or (H, W, 4) BGRA, got {image.shape}")
+        raise ImageError(
+            f"{name} must have shape (H, W, 3) BGR, (H, W) gray or (H, W, 4) BGRA, got {image.shape}"
+        )
     if out.shape[0] < 1 or out.shape[1] < 1:
         raise ImageError(f"{name} is empty: shape {image.shape}")
     return out
+
+
+def check_input_size(size, name: str = "input_size") -> tuple[int, int]:
+    """Check a network input size (width, height) and return it as two ints.
+
+    Both sides must be whole numbers from ``MIN_INPUT_SIDE`` (16) to ``MAX_INPUT_SIDE`` (4096);
+    the upper bound keeps the network and its fields in memory (see ``MAX_INPUT_SIDE``).
+
+    Args:
+        size: (width, height), e.g. (432, 368).
+        name: what the size is called in the error message.
+
+    Raises:
+        ValueError: not two finite whole numbers, a side below 16, or a side above ``MAX_INPUT_SIDE``
+            ("... exceeds the limit of 4096 pixels per side").
+    """
+    try:
+        values = tuple(float(v) for v in size)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 2:
+        raise ValueError(f"{name} must be (width, height) of at least {MIN_INPUT_SIDE} pixels, got {size!r}")
+    if not all(math.isfinite(v) and v == int(v) for v in values):
+        raise ValueError(f"{name} must be (width, height) in whole pixels, got {size!r}")
+    w, h = int(values[0]), int(values[1])
+    if min(w, h) < MIN_INPUT_SIDE:
+        raise ValueError(f"{name} must be at least {MIN_INPUT_SIDE}x{MIN_INPUT_SIDE} pixels, got {w}x{h}")
+    if max(w, h) > MAX_INPUT_SIDE:
+        raise ValueError(
+            f"{name} {w}x{h} exceeds the limit of {MAX_INPUT_SIDE} pixels per side "
+            "(the network and its fields would not fit in memory)"
+        )
+    return w, h
 
 
 def prepare(image: np.ndarray, input_size: tuple[int, int] | None) -> np.ndarray:
@@ -76,28 +136,37 @@ def prepare(image: np.ndarray, input_size: tuple[int, int] | None) -> np.ndarray
         image: BGR uint8 (H, W, 3).
         input_size: (width, height) to stretch to with bicubic interpolation, or None
             to feed the image at its own size.
+
+    Raises:
+        ImageError: ``input_size`` is None and a side of the image exceeds ``MAX_INPUT_SIDE``.
     """
     import cv2
 
-    if input_size is not None and (image.shape[1], image.shape[0]) != tuple(input_size):
+    if input_size is None:
+        height, width = image.shape[:2]
+        if max(width, height) > MAX_INPUT_SIDE:
+            raise ImageError(
+                f"image {width}x{height} exceeds the limit of {MAX_INPUT_SIDE} pixels per side for running "
+                "at its own size: pass an input_size (width, height) to resize it"
+            )
+    elif (image.shape[1], image.shape[0]) != tuple(input_size):
         image = cv2.resize(image, tuple(int(v) for v in input_size), interpolation=cv2.INTER_CUBIC)
     return image.astype(np.float32)
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """Parse "432x368" into (width, height) = (432, 368).
+    """Parse "432x368" into (width, height) = (432, 368), within ``check_input_size``'s bounds.
 
     Raises:
-        ValueError: the text is not WIDTHxHEIGHT with positive integers of at least 16.
+        ValueError: the text is not WIDTHxHEIGHT with whole numbers, or a side is below 16 or above
+            ``MAX_INPUT_SIDE`` ("size 100000x100000 exceeds the limit of 4096 pixels per side ...").
     """
     parts = str(text).lower().replace("*", "x").split("x")
     try:
         w, h = (int(p) for p in parts)
     except ValueError:
         raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. 432x368, got {text!r}") from None
-    if w < 16 or h < 16:
-        raise ValueError(f"size must be at least 16x16, got {text!r}")
-    return w, h
+    return check_input_size((w, h), name="size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +227,6 @@ class FieldTransform:
         return out
 
     def extent(self) -> tuple[float, float, float, float]:
-        """``imshow`` extent (left, right, bottom, top) that puts cell (col, row) at ``to_image(col, row)``."""
+        """``imshow`` extent (left, right, bottom, top): cell (col, row) centred on ``to_image(col, row)``."""
         (W, H), (sx, sy) = self.grid_size, self.scale
         return (-0.5 * sx, (W - 0.5) * sx, (H - 0.5) * sy, -0.5 * sy)
