@@ -1,0 +1,322 @@
+"""Keypoints for whole collections of images and videos, on one machine or a Ray cluster.
+
+``run(inputs, out)`` finds the images and videos in ``inputs`` (files, folders searched
+recursively, glob patterns; local paths or fsspec URLs) and writes into ``out``:
+
+* per source, what ``posekit image`` / ``posekit video`` write: an OpenPose JSON file per image or
+  per video frame (``sources/<key>/``), and with ``draw=True`` the drawn image or video;
+* for the whole run, one keypoints table as a Parquet dataset (``keypoints/``, one file per
+  source): columns ``source, frame, person_id, part, x, y, score`` (``TABLE_COLUMNS``), one row per
+  found part, x, y in original-image pixels; the model and input size are in the schema metadata.
+  ``pandas.read_parquet(out + "/keypoints")``, ``polars.read_parquet(out + "/keypoints/*.parquet")``
+  and DuckDB's ``read_parquet('OUT/keypoints/*.parquet')`` read it as it is; ``read_keypoints`` too;
+* ``manifest.json``: the options, and per source its status (``done``, ``skipped`` = complete from
+  an earlier run, ``failed`` with its error, ``pending`` = not reached), frames, people and seconds.
+
+Resumable and loss-free: a source's outputs are staged under a temporary name and moved into place
+when complete, and its keypoints file, written last, marks it complete. A re-run skips complete
+sources made with the same settings (``force=True`` redoes them); a source that fails (corrupt
+image, unreadable video) is recorded with its error and the others go on; Ctrl-C stops the run with
+every completed source intact and the manifest written (``Manifest.interrupted``).
+
+Engines (``engine=``): ``"local"`` runs ``workers`` spawned processes (default: one per core), each
+with its own single-threaded estimator; ``"ray"`` runs the same units on Ray actors (one estimator
+per actor) on the cluster at ``RAY_ADDRESS``, or on a local Ray instance. Long videos are cut into
+chunks of ``chunk_frames`` frames that run on different workers; tracking then runs once per video
+over all its frames in order, so the person ids are exactly those of ``posekit video``.
+
+Note the two words: ``engine`` is where the work runs (local processes or Ray); ``backend`` is the
+network engine of each estimator (``PoseEstimator(backend=...)``, the CLI's ``--engine``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .sources import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES, BatchError, Source, find_sources
+from .store import TABLE_COLUMNS, Store, import_pyarrow, part_name, table_schema
+from .worker import Options
+
+__all__ = [
+    "run",
+    "Manifest",
+    "read_keypoints",
+    "find_sources",
+    "Source",
+    "BatchError",
+    "Options",
+    "TABLE_COLUMNS",
+    "table_schema",
+    "IMAGE_SUFFIXES",
+    "VIDEO_INPUT_SUFFIXES",
+    "MANIFEST_NAME",
+]
+
+MANIFEST_NAME = "manifest.json"
+ENGINES = ("local", "ray")
+STATUSES = ("done", "skipped", "failed", "pending")
+
+
+@dataclasses.dataclass
+class Manifest:
+    """What a batch did; saved as ``manifest.json`` in the output folder.
+
+    Attributes:
+        out: the output folder or URL.
+        options: the settings that decide the keypoints (model, input size, upsample, every, ...).
+        engine: "local" or "ray".
+        workers: worker processes or actors used (0: the calling process).
+        sources: one dict per source, in input order: ``source`` (name), ``key``, ``kind``,
+            ``status`` (one of ``STATUSES``), ``frames``, ``people``, ``seconds``, ``error`` (None
+            unless failed) and, when complete, ``outputs`` (folder), ``keypoints`` (Parquet file)
+            and ``drawn``; paths are relative to ``out``.
+        seconds: wall time of the run.
+        interrupted: stopped by Ctrl-C or SIGTERM; every completed source is intact.
+        pool_restarts: times the local pool was restarted after a worker process died.
+    """
+
+    out: str
+    options: dict[str, Any]
+    engine: str
+    workers: int
+    sources: list[dict[str, Any]]
+    seconds: float = 0.0
+    interrupted: bool = False
+    pool_restarts: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Sources per status."""
+        return {s: sum(e["status"] == s for e in self.sources) for s in STATUSES}
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """The entries of the sources that failed."""
+        return [e for e in self.sources if e["status"] == "failed"]
+
+    @property
+    def complete(self) -> bool:
+        """Every source is done, skipped (complete earlier) or failed."""
+        return not self.interrupted and self.counts["pending"] == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        from .. import __version__
+
+        d = dataclasses.asdict(self)
+        return {"posekit": __version__, "counts": self.counts, "complete": self.complete, **d}
+
+    @classmethod
+    def read(cls, out: str | os.PathLike) -> Manifest:
+        """Read the manifest of an output folder."""
+        d = json.loads(Store(out).read_bytes(MANIFEST_NAME))
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+def read_keypoints(out: str | os.PathLike):
+    """The keypoints table of a batch as a pandas DataFrame (``TABLE_COLUMNS``), ordered by source, frame, person.
+
+    Args:
+        out: the batch's output folder or URL.
+    """
+    import pandas as pd
+
+    _, pq = import_pyarrow()
+    store = Store(out)
+    files = [n for n in store.listdir("keypoints") if n.endswith(".parquet") and not n.startswith(".")]
+    if not files:
+        return table_schema().empty_table().to_pandas()
+    if store.local:
+        table = pq.read_table([store.path(f"keypoints/{n}") for n in files])
+    else:
+        table = pq.read_table([store.path(f"keypoints/{n}") for n in files], filesystem=store.fs)
+    frame = table.to_pandas()
+    return frame.sort_values(["source", "frame", "person_id"], kind="stable", ignore_index=True)
+
+
+def _check_options(engine: str, workers: int | None, every: int, max_frames: int | None, chunk_frames: int) -> None:
+    if engine not in ENGINES:
+        raise BatchError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    for name, value, low in (("every", every, 1), ("chunk_frames", chunk_frames, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise BatchError(f"{name} must be an integer >= {low}, got {value!r}")
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+        raise BatchError(f"max_frames must be an integer >= 1 or None, got {max_frames!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise BatchError(f"workers must be an integer >= 0 or None, got {workers!r}")
+
+
+def run(
+    inputs: Iterable[str | os.PathLike] | str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    model: str | os.PathLike = "mobilenet_thin",
+    input_size: Sequence[int] = (432, 368),
+    upsample: float = 4.0,
+    architecture: str | None = None,
+    backend: str = "auto",
+    engine: str = "local",
+    workers: int | None = None,
+    every: int = 1,
+    max_frames: int | None = None,
+    track: bool = True,
+    draw: bool = False,
+    force: bool = False,
+    chunk_frames: int = 100,
+    progress: bool | None = None,
+    ray_address: str | None = None,
+    num_cpus_per_worker: float = 1,
+    num_gpus_per_worker: float = 0,
+) -> Manifest:
+    """Find the people in every image and video frame of ``inputs``; write the outputs into ``out``.
+
+    Args:
+        inputs: files, folders (recursive) and glob patterns of images and videos; local paths,
+            ``file://`` or fsspec URLs (``s3://``, ``gs://``, ...).
+        out: output folder: a local path, ``file://`` or fsspec URL; created if needed.
+        model: model name or frozen graph file (``PoseEstimator``'s ``model``).
+        input_size: (width, height) of the network input.
+        upsample: upsample factor of the fields before peak finding.
+        architecture: architecture of a graph file (None: detected).
+        backend: each estimator's network engine: "auto", "tf" or "tflite".
+        engine: "local" (worker processes) or "ray" (Ray actors).
+        workers: local: worker processes (None: one per core; 0: everything in this process);
+            Ray: actors (None: the cluster's CPUs / ``num_cpus_per_worker``).
+        every: process every N-th frame of each video.
+        max_frames: at most this many frames per video (None: all).
+        track: person ids across each video's frames (``posekit.track.Tracker``; images: -1).
+        draw: also write each image and video with the skeletons drawn.
+        force: redo sources that are already complete in ``out``.
+        chunk_frames: videos with more selected frames are cut into chunks of this many frames.
+        progress: a tqdm bar over frames (None: only when stderr is a terminal).
+        ray_address: Ray cluster to join (default: ``RAY_ADDRESS``, else a local Ray instance).
+        num_cpus_per_worker: CPUs each Ray actor reserves (and threads of its estimator).
+        num_gpus_per_worker: GPUs each Ray actor reserves.
+
+    Returns:
+        The ``Manifest``, also written to ``out/manifest.json``. Ctrl-C (or SIGTERM in the CLI)
+        returns it with ``interrupted=True`` once every completed source is safely written.
+
+    Raises:
+        BatchError: no image or video in ``inputs``, an input not found, clashing output names, an
+            output folder that cannot be written, bad options, or Ray not installed.
+        posekit.models.ModelError: an unknown model.
+    """
+    t0 = time.perf_counter()
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    _check_options(engine, workers, every, max_frames, chunk_frames)
+    import_pyarrow()
+    if engine == "ray":
+        from .engines import import_ray
+
+        import_ray()
+    sources = find_sources(inputs)
+    if not sources:
+        raise BatchError("no images or videos found in " + ", ".join(os.fspath(i) for i in inputs))
+    store = Store(out)
+    store.check_writable()
+    if engine == "local":
+        from ..models import resolve
+
+        resolve(model, architecture)  # an unknown model fails here, once; a registered one is fetched once
+    size = tuple(int(v) for v in input_size)
+    options = Options(
+        model=os.fspath(model), input_size=size, upsample=float(upsample), architecture=architecture,
+        backend=backend, every=every, max_frames=max_frames, track=track, draw=draw,
+    )  # fmt: skip
+    if workers is None and engine == "local":
+        workers = os.cpu_count() or 1
+    manifest = Manifest(
+        out=os.fspath(out), options=options.record(), engine=engine, workers=workers or 0,
+        sources=[{"source": s.name, "key": s.key, "kind": s.kind, "status": "pending", "frames": 0, "people": 0,
+                  "seconds": 0.0, "error": None} for s in sources],
+    )  # fmt: skip
+    entries = {s.key: e for s, e in zip(sources, manifest.sources)}
+    store.clean_partial()
+    todo = _skip_complete(store, sources, entries, options, force)
+    _run_engine(store, manifest, todo, entries, options, workers, engine, chunk_frames, progress, t0,
+                ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
+                num_gpus_per_worker=num_gpus_per_worker)  # fmt: skip
+    return manifest
+
+
+def _skip_complete(
+    store: Store, sources: list[Source], entries: dict[str, dict], options: Options, force: bool
+) -> list[Source]:
+    """Mark the sources complete in ``out`` with the same settings as skipped; return the others."""
+    stored = set(store.listdir("keypoints"))
+    wanted = options.record()
+    todo = []
+    for s in sources:
+        part = part_name(s.key)
+        meta = store.table_metadata(f"keypoints/{part}") if part in stored else None
+        if meta is not None and not force and all(meta.get(k) == v for k, v in wanted.items()):
+            rel = f"sources/{s.key}"
+            entries[s.key].update(
+                status="skipped", frames=meta["frames"], people=meta["people"], seconds=meta["seconds"],
+                outputs=rel, keypoints=f"keypoints/{part}",
+            )  # fmt: skip
+            continue
+        if part in stored:
+            store.remove(f"keypoints/{part}")  # no longer complete until it is redone
+        todo.append(s)
+    return todo
+
+
+def _run_engine(
+    store: Store, manifest: Manifest, todo: list[Source], entries: dict[str, dict], options: Options,
+    workers: int | None, engine: str, chunk_frames: int, progress: bool | None, t0: float, **ray_options: Any,
+) -> None:  # fmt: skip
+    from tqdm.auto import tqdm
+
+    from .engines import Plan, run_inline, run_pool, run_ray
+
+    last_write = [0.0]
+
+    def save(force: bool = False) -> None:
+        now = time.perf_counter()
+        if force or now - last_write[0] > 2.0:
+            manifest.seconds = round(now - t0, 3)
+            store.write_bytes(MANIFEST_NAME, (json.dumps(manifest.to_dict(), indent=1) + "\n").encode())
+            last_write[0] = now
+
+    bar = None
+
+    def on_result(source: Source, result: dict) -> None:
+        entries[source.key].update(result)
+        if bar is not None:
+            c = manifest.counts
+            bar.set_postfix_str(f"sources {c['done'] + c['skipped']}/{len(manifest.sources)}, {c['failed']} failed")
+        save()
+
+    def on_frames(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
+    plan = Plan(todo, options, chunk_frames, on_result, on_frames)
+    disable = None if progress is None else not progress  # None: shown only on a terminal
+    bar = tqdm(total=plan.estimated_frames, unit="frame", desc="posekit batch", disable=disable, dynamic_ncols=True)
+    save(force=True)
+    out = store.url if not store.local else str(store.root)
+    try:
+        if not todo:
+            pass
+        elif engine == "ray":
+            manifest.workers = run_ray(plan, options, out, workers, address=ray_options["ray_address"],
+                                       num_cpus_per_worker=ray_options["num_cpus_per_worker"],
+                                       num_gpus_per_worker=ray_options["num_gpus_per_worker"])  # fmt: skip
+        elif workers == 0:
+            run_inline(plan, options, out)
+        else:
+            manifest.pool_restarts = run_pool(plan, options, out, workers)
+    except KeyboardInterrupt:
+        manifest.interrupted = True
+    finally:
+        bar.close()
+        store.clean_partial()  # the workers are gone: staging folders left are of unfinished sources
+        save(force=True)

@@ -1,0 +1,258 @@
+"""The output folder of a batch (local or an fsspec URL) and the keypoints table written into it.
+
+Layout under ``out``::
+
+    manifest.json                       the run: options, and per source status, frames, people, error
+    keypoints/<key>-<hash>.parquet      one Parquet file per completed source (the table, see TABLE_SCHEMA)
+    sources/<key>/                      what ``posekit image``/``video`` write: OpenPose JSON, drawn media
+    .partial/                           staging folders of sources in progress (local outputs)
+
+A source is complete when its ``keypoints/`` file exists: it is written last, in one piece, after
+the source's folder has been moved into place; so a run stopped at any point leaves every source
+either complete or redone by the next run. Local outputs use ``posekit._files`` (temporary name,
+then rename); object stores write each file with one upload, which they make visible whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._files import write_bytes_atomic
+from ..skeleton import NUM_PARTS, PART_NAMES
+from .sources import BatchError, is_url
+
+__all__ = ["TABLE_COLUMNS", "table_schema", "keypoint_table", "Store", "METADATA_KEY", "import_pyarrow"]
+
+#: Columns of the keypoints table: one row per found part of each person in each frame.
+TABLE_COLUMNS = ("source", "frame", "person_id", "part", "x", "y", "score")
+#: Key of the posekit record (JSON) in each Parquet file's schema metadata.
+METADATA_KEY = b"posekit"
+_PARTS = np.array(PART_NAMES, dtype=object)
+
+
+def import_pyarrow():
+    """``pyarrow`` and ``pyarrow.parquet``, or a one-line install hint."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise BatchError("posekit batch needs pyarrow and fsspec: pip install posekit[batch]") from None
+    return pa, pq
+
+
+def table_schema(metadata: dict[str, Any] | None = None):
+    """The Arrow schema of the keypoints table, with ``metadata`` as the posekit record.
+
+    ``source`` string, ``frame`` int64 (0-based index in the source; 0 for an image),
+    ``person_id`` int32 (tracking id; for untracked people their index in the frame, as in the CSV
+    export), ``part`` string (``PART_NAMES``), ``x``, ``y`` float32 in original-image pixels,
+    ``score`` float32 (> 0: missing parts have no row).
+    """
+    pa, _ = import_pyarrow()
+    fields = [
+        pa.field("source", pa.string()),
+        pa.field("frame", pa.int64()),
+        pa.field("person_id", pa.int32()),
+        pa.field("part", pa.string()),
+        pa.field("x", pa.float32()),
+        pa.field("y", pa.float32()),
+        pa.field("score", pa.float32()),
+    ]
+    meta = None
+    if metadata is not None:
+        meta = {METADATA_KEY: json.dumps(metadata).encode()}
+        meta.update({f"posekit.{k}".encode(): json.dumps(metadata[k]).encode() for k in ("model", "input_size")})
+    return pa.schema(fields, metadata=meta)
+
+
+def keypoint_table(source: str, frames: list[tuple[int, list]], metadata: dict[str, Any]):
+    """The keypoints table of one source.
+
+    Args:
+        source: the ``source`` column's value.
+        frames: (frame index, people) per processed frame; people are ``Person`` objects.
+        metadata: the posekit record stored in the schema metadata (model, input size, ...).
+
+    Returns:
+        A ``pyarrow.Table`` with ``TABLE_COLUMNS``, rows ordered by frame, person, part.
+
+    Raises:
+        ValueError: two people of a frame with the same id.
+    """
+    pa, _ = import_pyarrow()
+    cols: dict[str, list] = {c: [] for c in TABLE_COLUMNS[1:]}
+    for frame, people in frames:
+        # The person_id rule of posekit.export.csv_rows: the tracking id, else the index in the frame.
+        ids = [int(p.person_id) if p.person_id >= 0 else i for i, p in enumerate(people)]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{source} frame {frame}: person_id values {ids} are not unique")
+        for pid, p in zip(ids, people):
+            kp = p.keypoints
+            found = (kp[:, 2] > 0) & ~np.isnan(kp[:, 0]) & ~np.isnan(kp[:, 1])
+            n = int(found.sum())
+            cols["frame"].append(np.full(n, frame, np.int64))
+            cols["person_id"].append(np.full(n, pid, np.int32))
+            cols["part"].append(_PARTS[:NUM_PARTS][found])
+            for j, c in enumerate(("x", "y", "score")):
+                cols[c].append(kp[found, j].astype(np.float32))
+    dtypes = {"frame": np.int64, "person_id": np.int32, "part": object, "x": np.float32, "y": np.float32,
+              "score": np.float32}  # fmt: skip
+    arrays = {c: np.concatenate(v) if v else np.zeros(0, dtypes[c]) for c, v in cols.items()}
+    n = len(arrays["frame"])
+    schema = table_schema(metadata)
+    return pa.Table.from_arrays(
+        [pa.array([source] * n, pa.string())] + [pa.array(arrays[c], schema.field(c).type) for c in TABLE_COLUMNS[1:]],
+        schema=schema,
+    )
+
+
+class Store:
+    """The batch's output folder: a local folder or an fsspec URL; all writes are whole-file.
+
+    Args:
+        out: local path, ``file://`` URL, or fsspec URL (``s3://bucket/run``, ``gs://...``, ``memory://...``).
+    """
+
+    def __init__(self, out: str | os.PathLike) -> None:
+        text = os.fspath(out)
+        self.url = text
+        if not is_url(text) or text.startswith("file://"):
+            self.fs = None
+            self.root = Path(text[len("file://") :] if text.startswith("file://") else text).expanduser().absolute()
+        else:
+            import fsspec
+
+            self.fs, self.root = fsspec.core.url_to_fs(text)
+            self.root = self.root.rstrip("/")
+
+    @property
+    def local(self) -> bool:
+        return self.fs is None
+
+    def path(self, rel: str) -> str:
+        """The full path (local) or fs path (remote) of ``rel``."""
+        return str(self.root / rel) if self.local else f"{self.root}/{rel}"
+
+    def check_writable(self) -> None:
+        """Create the folder and write a probe file, or raise ``BatchError``."""
+        probe = f".probe-{uuid.uuid4().hex}"
+        try:
+            self.makedirs("keypoints")
+            self.write_bytes(probe, b"")
+            self.remove(probe)
+        except OSError as exc:
+            raise BatchError(f"output folder {self.url} is not writable: {exc.strerror or exc}") from None
+
+    def makedirs(self, rel: str) -> None:
+        if self.local:
+            (self.root / rel).mkdir(parents=True, exist_ok=True)
+        else:
+            self.fs.makedirs(self.path(rel), exist_ok=True)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write one file whole: locally through a temporary file and a rename, remotely as one upload."""
+        if self.local:
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self.root / rel, data)
+        else:
+            self.fs.pipe_file(self.path(rel), data)
+
+    def read_bytes(self, rel: str) -> bytes:
+        return (self.root / rel).read_bytes() if self.local else self.fs.cat_file(self.path(rel))
+
+    def exists(self, rel: str) -> bool:
+        return (self.root / rel).exists() if self.local else self.fs.exists(self.path(rel))
+
+    def listdir(self, rel: str) -> list[str]:
+        """Names in a folder (empty if it does not exist)."""
+        if self.local:
+            folder = self.root / rel
+            return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if not self.fs.exists(self.path(rel)):
+            return []
+        return sorted(posixpath_basename(p) for p in self.fs.ls(self.path(rel), detail=False))
+
+    def remove(self, rel: str) -> None:
+        """Remove a file or folder if it exists."""
+        if self.local:
+            p = self.root / rel
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        elif self.fs.exists(self.path(rel)):
+            self.fs.rm(self.path(rel), recursive=True)
+
+    def staging(self) -> Path:
+        """A new empty local folder to build one source's outputs in (inside ``out`` when local)."""
+        if self.local:
+            parent = self.root / ".partial"
+            parent.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(dir=parent))
+        return Path(tempfile.mkdtemp(prefix="posekit-batch-"))
+
+    def commit_folder(self, staged: Path, rel: str) -> None:
+        """Move a staged folder to ``rel``, replacing what was there."""
+        if self.local:
+            target = self.root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+                os.replace(target, old)
+            os.replace(staged, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            return
+        try:
+            self.remove(rel)
+            files = [p for p in sorted(staged.rglob("*")) if p.is_file()]
+            for p in files:
+                self.fs.put_file(str(p), self.path(f"{rel}/{p.relative_to(staged).as_posix()}"))
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
+    def clean_partial(self) -> None:
+        """Remove staging folders left by an interrupted run (local outputs)."""
+        if self.local:
+            shutil.rmtree(self.root / ".partial", ignore_errors=True)
+
+    def write_table(self, rel: str, table) -> None:
+        """Write a pyarrow table as one Parquet file, whole."""
+        _, pq = import_pyarrow()
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        self.write_bytes(rel, buf.getvalue())
+
+    def table_metadata(self, rel: str) -> dict[str, Any] | None:
+        """The posekit record of a Parquet file (its footer only), or None if absent or unreadable."""
+        _, pq = import_pyarrow()
+        try:
+            if self.local:
+                schema = pq.read_schema(self.root / rel)
+            else:
+                with self.fs.open(self.path(rel), "rb") as f:
+                    schema = pq.read_schema(f)
+            return json.loads(schema.metadata[METADATA_KEY])
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
+
+
+def posixpath_basename(p: str) -> str:
+    return p.rstrip("/").rsplit("/", 1)[-1]
+
+
+def part_name(key: str) -> str:
+    """The ``keypoints/`` file name of a source key: readable, and unique even where keys look alike."""
+    digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+    return f"{key.replace('/', '__')}-{digest}.parquet"
