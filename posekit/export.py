@@ -19,6 +19,16 @@ COCO keypoint results
     Note the left/right order differs: COCO lists left before right, posekit right
     before left.
 
+COCO results of a video are written frame by frame (``CocoWriter``): each frame's results
+    go as one JSON line to ``<file>.partial.jsonl`` beside the final file, flushed at once, and
+    are assembled into the COCO file when the run ends (normally, on Ctrl-C or on an error).
+    After a hard kill the lines written so far stay in that file; ``recover_coco_results``
+    turns them into the COCO file.
+
+Every file is written atomically (``posekit._files``): under its final name it is complete
+or absent. Files written frame by frame (CSV, the COCO lines) hold whole frames only: a
+frame that cannot be written completely (disk full) is cut off again.
+
 CSV
     One row per *found* part: ``frame, person_id, part, x, y, score`` (``CSV_HEADER``),
     so missing parts are simply absent. Rows with the same frame and person_id belong
@@ -29,6 +39,7 @@ CSV
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -38,6 +49,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ._files import atomic_write, write_text_atomic
 from .person import Person
 from .skeleton import NUM_PARTS, PART_NAMES, CocoPart
 
@@ -52,6 +64,10 @@ __all__ = [
     "to_coco_keypoints",
     "coco_results",
     "write_coco_results",
+    "CocoWriter",
+    "coco_partial_path",
+    "read_coco_partial",
+    "recover_coco_results",
     "CSV_HEADER",
     "csv_rows",
     "CsvWriter",
@@ -84,11 +100,8 @@ def to_openpose_dict(people: Iterable[Person]) -> dict[str, Any]:
 
 
 def write_openpose_json(path: PathLike, people: Iterable[Person]) -> Path:
-    """Write one frame's people as an OpenPose JSON file; returns the path."""
-    path = Path(path)
-    with path.open("w", encoding="utf-8") as f:
-        json.dump(to_openpose_dict(people), f)
-    return path
+    """Write one frame's people as an OpenPose JSON file, atomically (complete or absent); returns it."""
+    return write_text_atomic(path, json.dumps(to_openpose_dict(people)))
 
 
 def openpose_json_name(stem: str, frame_index: int) -> str:
@@ -205,12 +218,132 @@ def coco_results(frames: Iterable[tuple[Any, Iterable[Person]]]) -> list[dict[st
     return results
 
 
-def write_coco_results(path: PathLike, results: list[dict[str, Any]]) -> Path:
-    """Write a list from ``coco_results`` as a JSON file; returns the path."""
+def write_coco_results(path: PathLike, results: Iterable[dict[str, Any]]) -> Path:
+    """Write ``coco_results`` output as a JSON list, atomically (complete or absent); returns the path."""
+    with atomic_write(path) as f:
+        f.write("[")
+        for n, r in enumerate(results):
+            f.write(", " if n else "")
+            json.dump(r, f)
+        f.write("]")
+    return Path(path)
+
+
+def coco_partial_path(path: PathLike) -> Path:
+    """The file of JSON lines ``CocoWriter`` appends to while writing ``path``."""
     path = Path(path)
-    with path.open("w", encoding="utf-8") as f:
-        json.dump(results, f)
-    return path
+    return path.with_name(path.name + ".partial.jsonl")
+
+
+def read_coco_partial(partial: PathLike) -> list[dict[str, Any]]:
+    """The COCO results held by a ``.partial.jsonl`` file; an incomplete last line (hard kill) is skipped."""
+    results: list[dict[str, Any]] = []
+    with open(partial, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # cut off by a kill in the middle of a frame
+            results.extend(json.loads(line))
+    return results
+
+
+def recover_coco_results(path: PathLike) -> Path:
+    """Assemble the COCO file ``path`` from the ``.partial.jsonl`` a killed run left beside it; remove that.
+
+    Raises:
+        FileNotFoundError: no ``.partial.jsonl`` beside ``path``.
+    """
+    partial = coco_partial_path(path)
+    if not partial.exists():
+        raise FileNotFoundError(f"no partial COCO results to recover: {partial} does not exist")
+    write_coco_results(path, read_coco_partial(partial))
+    partial.unlink()
+    return Path(path)
+
+
+class _AppendFile:
+    """A file written by whole records: each ``append`` lands completely or not at all.
+
+    After a failed write (disk full) the file is cut back to the end of the last complete record
+    and the error is raised; ``size`` is the bytes of complete records.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
+        self.size = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def append(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                n = self._file.write(view)
+                view = view[n:]
+        except BaseException:
+            os.ftruncate(self._file.fileno(), self.size)
+            self._file.seek(self.size)
+            raise
+        self.size += len(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class CocoWriter:
+    """Write COCO keypoint results frame by frame, so an interrupted run keeps what it processed.
+
+    Each ``write`` appends the frame's results as one JSON line to ``coco_partial_path(path)``;
+    ``close`` assembles them into ``path`` (atomically) and removes the lines file. After a
+    hard kill, ``recover_coco_results(path)`` does that assembly.
+
+    Example::
+
+        with CocoWriter("results.json") as out:
+            for i, frame in enumerate(frames):
+                out.write(i, estimator.inference(frame).people)
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self.partial = coco_partial_path(self.path)
+        self._lines = _AppendFile(self.partial)
+        self.results = 0
+        self.written: Path | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of the results so far (about the size of the final file)."""
+        return self._lines.size
+
+    def write(self, image_id: Any, people: Iterable[Person]) -> int:
+        """Append one frame's results; returns their number."""
+        if self._lines.closed:
+            raise ValueError(f"CocoWriter for {self.path} is closed")
+        results = coco_results([(image_id, people)])
+        self._lines.append((json.dumps(results) + "\n").encode("utf-8"))
+        self.results += len(results)
+        return len(results)
+
+    def close(self) -> Path | None:
+        """Write the COCO file and remove the lines file (safe to call twice); returns the path.
+
+        If the COCO file cannot be written (disk full) the lines file is kept, the error raised.
+        """
+        if not self._lines.closed:
+            self._lines.close()
+            write_coco_results(self.path, read_coco_partial(self.partial))
+            self.partial.unlink()
+            self.written = self.path
+        return self.written
+
+    def __enter__(self) -> CocoWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------- CSV
@@ -253,8 +386,9 @@ def csv_rows(frame_index: int, people: Iterable[Person]) -> Iterator[tuple[Any, 
 class CsvWriter:
     """Append people frame by frame to a CSV file (``CSV_HEADER`` columns).
 
-    The header is written on opening and the file is flushed after every frame, so an
-    interrupted run leaves a valid CSV holding every frame written so far.
+    The header is written on opening and every frame is written in one piece, so an
+    interrupted run leaves a valid CSV holding every frame written so far; a frame that
+    cannot be written completely (disk full) is cut off again and the error raised.
 
     Example::
 
@@ -265,18 +399,26 @@ class CsvWriter:
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
-        self._file = self.path.open("w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(CSV_HEADER)
-        self._file.flush()
+        self._file = _AppendFile(self.path)
+        self._file.append(self._encode([CSV_HEADER]))
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._file.size
+
+    @staticmethod
+    def _encode(rows: Iterable[Iterable[Any]]) -> bytes:
+        text = io.StringIO()
+        csv.writer(text).writerows(rows)
+        return text.getvalue().encode("utf-8")
 
     def write(self, frame_index: int, people: Iterable[Person]) -> int:
-        """Write one frame's rows and flush; returns the number of rows written."""
+        """Write one frame's rows in one piece; returns the number of rows written."""
         if self._file.closed:
             raise ValueError(f"CsvWriter for {self.path} is closed")
         rows = list(csv_rows(frame_index, people))
-        self._writer.writerows(rows)
-        self._file.flush()
+        self._file.append(self._encode(rows))
         return len(rows)
 
     def close(self) -> None:

@@ -1,9 +1,8 @@
-"""Tests for posekit.video, posekit.video_cli and the video exports, on the bundled clip."""
+"""Tests for posekit.video, posekit.pipeline, the video command and the video exports, on the bundled clip."""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import signal
@@ -20,7 +19,6 @@ from posekit.export import COCO_KEYPOINT_NAMES, CSV_HEADER
 from posekit.person import Person
 from posekit.video import (
     FpsMeter,
-    ProgressBar,
     VideoError,
     VideoWriter,
     check_video_path,
@@ -173,8 +171,10 @@ def test_writer_errors(tmp_path):
         out.write(synthetic_frames(1)[0])
         with pytest.raises(ValueError, match=r"frame size \(32, 32\) differs from the video's \(96, 64\)"):
             out.write(np.zeros((32, 32, 3), np.uint8))
-        with pytest.raises(ValueError, match="frames must be BGR uint8"):
-            out.write(np.zeros((64, 96), np.uint8))
+        with pytest.raises(ValueError, match=r"frame must have dtype uint8 \(BGR 0..255\), got float32"):
+            out.write(np.zeros((64, 96, 3), np.float32))
+        out.write(np.zeros((64, 96), np.uint8))  # gray is converted (preprocess.as_bgr)
+    assert out.frames_written == 2
     with pytest.raises(ValueError, match="is closed"):
         out.write(synthetic_frames(1)[0])
     with pytest.raises(VideoError, match="cannot write video"):
@@ -198,19 +198,13 @@ def test_fps_meter_window():
         FpsMeter(window=1)
 
 
-def test_progress_bar():
-    bar = ProgressBar(100, stream=io.StringIO(), enabled=True, label="clip", min_interval=0)
-    assert bar.line(25, 5.0) == "clip [######..................] 25/100  25%   5.0 fps ETA 0:15"
-    assert ProgressBar(None).line(7, 2.0) == "7 frames   2.0 fps"
-    bar.update(25, 5.0)
-    bar.update(100, 5.0)
-    bar.close()
-    text = bar.stream.getvalue()
-    assert text.startswith("\rclip [") and text.count("\r") == 2 and text.endswith("\n")
-    quiet = ProgressBar(10, stream=io.StringIO())  # StringIO is not a terminal: off by default
-    quiet.update(5)
-    quiet.close(10)
-    assert quiet.stream.getvalue() == ""
+@pytest.mark.slow
+def test_progress_bar_is_tqdm(estimator, tmp_path, capsys):
+    process_video(CLIP, estimator, json_dir=tmp_path, max_frames=2, show_progress=True)
+    err = capsys.readouterr().err
+    assert "vtest_pair: 100%" in err and "2/2" in err  # tqdm's bar, on stderr
+    process_video(CLIP, estimator, json_dir=tmp_path, max_frames=1)  # stderr is no terminal: off
+    assert capsys.readouterr().err == ""
 
 
 def test_compose_frame_modes():
