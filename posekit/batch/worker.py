@@ -133,6 +133,11 @@ def failed(source: Source, exc: BaseException, seconds: float = 0.0) -> dict[str
     }
 
 
+#: Estimators of this process by (model, input size, architecture, backend, threads): a process
+#: that runs several batches (a notebook, the tests, a Ray actor) loads each model once.
+_ESTIMATORS: dict[tuple, Any] = {}
+
+
 class Worker:
     """One estimator and the output store; loads the model on first use (once per process or actor).
 
@@ -148,17 +153,21 @@ class Worker:
 
     @property
     def estimator(self):
+        """This process's estimator for the options (built once per process, reused by later batches)."""
         if self._estimator is None:
-            from .._quiet import import_tensorflow, quiet_native_stderr
-            from ..estimator import PoseEstimator
-
             o = self.options
-            import_tensorflow()
-            with quiet_native_stderr():
-                self._estimator = PoseEstimator(
-                    o.model, input_size=o.input_size, architecture=o.architecture, backend=o.backend,
-                    num_threads=o.threads,
-                )  # fmt: skip
+            key = (o.model, o.input_size, o.architecture, o.backend, o.threads)
+            if key not in _ESTIMATORS:
+                from .._quiet import import_tensorflow, quiet_native_stderr
+                from ..estimator import PoseEstimator
+
+                import_tensorflow()
+                with quiet_native_stderr():
+                    _ESTIMATORS[key] = PoseEstimator(
+                        o.model, input_size=o.input_size, architecture=o.architecture, backend=o.backend,
+                        num_threads=o.threads,
+                    )  # fmt: skip
+            self._estimator = _ESTIMATORS[key]
         return self._estimator
 
     def pid(self) -> int:
