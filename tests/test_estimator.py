@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import ANCHORS, IMAGES, REFERENCE, need_anchors
+
 from posekit import ImageError, PostprocessParams
 from posekit.skeleton import CocoPart
 
@@ -52,8 +52,16 @@ def test_result_arrays_and_timings(estimator, bgr):
 
 # Pinned after looking at the drawn results (see README): (image, people, {person: {part: (x, y)}}).
 PINNED = [
-    ("person.jpg", 1, {0: {CocoPart.Neck: (222.2, 152.1), CocoPart.RHip: (237.0, 232.7), CocoPart.LHip: (210.4, 232.7)}}),
-    ("basketball1.png", 3, {0: {CocoPart.Nose: (91.9, 114.8), CocoPart.Neck: (83.0, 156.5), CocoPart.LHip: (115.6, 273.9)}}),
+    (
+        "person.jpg",
+        1,
+        {0: {CocoPart.Neck: (222.2, 152.1), CocoPart.RHip: (237.0, 232.7), CocoPart.LHip: (210.4, 232.7)}},
+    ),
+    (
+        "basketball1.png",
+        3,
+        {0: {CocoPart.Nose: (91.9, 114.8), CocoPart.Neck: (83.0, 156.5), CocoPart.LHip: (115.6, 273.9)}},
+    ),
     ("kite.jpg", 2, {0: {CocoPart.Neck: (237.9, 723.9)}, 1: {CocoPart.Neck: (137.7, 635.9)}}),
 ]
 
@@ -85,12 +93,15 @@ def test_gray_and_bgra_inputs_match_bgr(estimator, bgr):
     ref = estimator.inference(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)).keypoints
     np.testing.assert_array_equal(estimator.inference(gray).keypoints, ref)
     bgra = cv2.cvtColor(bgr("person.jpg"), cv2.COLOR_BGR2BGRA)
-    np.testing.assert_array_equal(estimator.inference(bgra).keypoints, estimator.inference(bgr("person.jpg")).keypoints)
+    np.testing.assert_array_equal(
+        estimator.inference(bgra).keypoints, estimator.inference(bgr("person.jpg")).keypoints
+    )
 
 
 def test_path_input(estimator, bgr):
     np.testing.assert_array_equal(
-        estimator.inference(str(IMAGES / "person.jpg")).keypoints, estimator.inference(bgr("person.jpg")).keypoints
+        estimator.inference(str(IMAGES / "person.jpg")).keypoints,
+        estimator.inference(bgr("person.jpg")).keypoints,
     )
 
 

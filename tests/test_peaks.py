@@ -67,7 +67,9 @@ def test_nms_keeps_local_maxima_and_plateaus():
 def test_nms_matches_tensorflow_maxpool():
     import tensorflow as tf
 
-    x = (np.random.default_rng(4).random((30, 20, 19)) - 0.7).astype(np.float32)  # mostly negative, like heatmaps
+    x = (np.random.default_rng(4).random((30, 20, 19)) - 0.7).astype(
+        np.float32
+    )  # mostly negative, like heatmaps
     x[0, :, 5] = 2.0  # maxima on the border rows/columns
     x[:, -1, 7] = 3.0
     mp = tf.nn.max_pool2d(x[None], 3, 1, "SAME").numpy()[0]
