@@ -1,0 +1,228 @@
+"""Drive JupyterLab in headless Chromium (Debian's chromium + chromium-driver, selenium from pip).
+
+The server runs on 127.0.0.1 with a random token, over a temporary copy of notebooks/ (so the
+notebooks in git are never saved with outputs), with images/ and videos/ linked beside it.
+JupyterLab is started with ``expose_app_in_browser`` so tests can run commands ("run all
+cells") and read the notebook model (outputs) through ``window.jupyterapp``; the widgets
+themselves are driven with real clicks and drags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SHOTS = ROOT / "out" / "browser"
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    for exe in (CHROMIUM, CHROMEDRIVER):
+        if not Path(exe).exists():
+            return f"{exe} not found (apt install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install selenium)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LabServer:
+    """A JupyterLab server on a temporary copy of the notebooks."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.dir = workdir
+        nb_dir = workdir / "notebooks"
+        nb_dir.mkdir(parents=True)
+        for nb in (ROOT / "notebooks").glob("*.ipynb"):
+            shutil.copy(nb, nb_dir / nb.name)
+        for name in ("images", "videos"):
+            (workdir / name).symlink_to(ROOT / name)
+        self.port, self.token = _free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [
+            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={workdir}",
+            "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=False",
+            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]  # fmt: skip
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")
+        self.log = open(workdir / "lab.log", "w")  # noqa: SIM115 - closed in stop()
+        full_env = {**os.environ, **env, "JUPYTER_PLATFORM_DIRS": "1"}
+        self.proc = subprocess.Popen(cmd, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
+                                     start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited: {(workdir / 'lab.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("JupyterLab did not start within 90 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def make_driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1600,1100", "--force-device-scale-factor=1",
+    ):  # fmt: skip
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_script_timeout(60)
+    return driver
+
+
+class Notebook:
+    """One notebook open in JupyterLab, with helpers to run it and inspect it."""
+
+    def __init__(self, driver, server: LabServer, name: str) -> None:
+        self.driver, self.server, self.name = driver, server, name
+        driver.get(f"{server.url}/lab/tree/notebooks/{name}?token={server.token}&reset")
+        self.wait_for(
+            "return !!(window.jupyterapp && jupyterapp.shell.currentWidget && "
+            "jupyterapp.shell.currentWidget.sessionContext && "
+            "jupyterapp.shell.currentWidget.sessionContext.session && "
+            "jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
+            "jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected')",
+            120,
+            "the notebook and its kernel to open",
+        )
+
+    def js(self, script: str, *args):
+        return self.driver.execute_script(script, *args)
+
+    def wait_for(self, script: str, timeout: float, what: str, *args):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.js(script, *args)
+            if value:
+                return value
+            time.sleep(0.2)
+        self.screenshot(f"timeout-{Path(self.name).stem}")
+        raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+
+    def run_all(self) -> None:
+        """Start "Run All Cells" (returns at once)."""
+        self.js("jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    def kernel_status(self) -> str:
+        return self.js("return jupyterapp.shell.currentWidget.sessionContext.session.kernel.status")
+
+    def executed_all(self) -> bool:
+        """Every code cell has an execution count and the kernel is idle."""
+        return bool(
+            self.js(
+                "const m = jupyterapp.shell.currentWidget.content.model;"
+                "const k = jupyterapp.shell.currentWidget.sessionContext.session.kernel;"
+                "if (k.status !== 'idle') return false;"
+                "for (let i = 0; i < m.cells.length; i++) { const c = m.cells.get(i);"
+                "  if (c.type === 'code' && !c.executionCount) return false; }"
+                "return true;"
+            )
+        )
+
+    def wait_until_done(self, timeout: float) -> None:
+        time.sleep(1.0)
+        self.wait_for(
+            "const m = jupyterapp.shell.currentWidget.content.model;"
+            "const k = jupyterapp.shell.currentWidget.sessionContext.session.kernel;"
+            "if (k.status !== 'idle') return false;"
+            "for (let i = 0; i < m.cells.length; i++) { const c = m.cells.get(i);"
+            "  if (c.type === 'code' && !c.executionCount) return false; }"
+            "return true;",
+            timeout,
+            "all cells to run",
+        )
+
+    def outputs(self) -> list[list[dict]]:
+        """The outputs of every code cell, as nbformat dicts."""
+        return json.loads(
+            self.js(
+                "const m = jupyterapp.shell.currentWidget.content.model; const out = [];"
+                "for (let i = 0; i < m.cells.length; i++) { const c = m.cells.get(i);"
+                "  out.push(c.type === 'code' ? c.outputs.toJSON() : []); }"
+                "return JSON.stringify(out);"
+            )
+        )
+
+    def errors(self) -> list[str]:
+        """Error outputs (tracebacks) of any cell, as 'cell i: ename: evalue'."""
+        found = []
+        for i, outs in enumerate(self.outputs()):
+            for o in outs:
+                if o.get("output_type") == "error":
+                    found.append(f"cell {i}: {o.get('ename')}: {o.get('evalue')}")
+        return found
+
+    def text_of_outputs(self) -> str:
+        parts = []
+        for outs in self.outputs():
+            for o in outs:
+                if o.get("output_type") == "stream":
+                    parts.append("".join(o.get("text", "")))
+                elif "data" in o and "text/plain" in o["data"]:
+                    parts.append("".join(o["data"]["text/plain"]))
+        return "\n".join(parts)
+
+    def screenshot(self, stem: str) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{stem}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+    def shoot_element(self, element, stem: str) -> np.ndarray:
+        """Screenshot of one element, saved under out/browser/ and returned as an RGB array."""
+        import cv2
+
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        time.sleep(0.3)
+        png = element.screenshot_as_png
+        (SHOTS / f"{stem}.png").write_bytes(png)
+        return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+
+
+def differ(a: np.ndarray, b: np.ndarray, min_fraction: float = 0.002) -> bool:
+    """True when two screenshots differ in more than ``min_fraction`` of their pixels."""
+    if a.shape != b.shape:
+        return True
+    changed = (np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > 16).mean()
+    return bool(changed > min_fraction)

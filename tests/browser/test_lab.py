@@ -1,0 +1,136 @@
+"""The notebooks in a real browser: JupyterLab 4 in headless Chromium, Run All, real clicks.
+
+Each test opens a notebook, runs all cells, checks that no cell failed, then uses the widgets
+as a learner would — a click on a dropdown option, a drag of a slider handle, the Stop button
+— and checks the effect on screen (pixel difference of the element's screenshot) or in the
+kernel's printed output. Screenshots are saved under out/browser/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from .lab import Notebook, differ
+
+pytestmark = [pytest.mark.slow]
+
+RUN_TIMEOUT = 600  # seconds for Run All of one notebook on a 2-core machine
+
+
+def _by_css(driver, css):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, css)
+
+
+def _wait_css(nb, css, timeout=RUN_TIMEOUT, what=None):
+    nb.wait_for(f"return document.querySelectorAll({css!r}).length > 0", timeout, what or css)
+    return _by_css(nb.driver, css)
+
+
+def _drag(driver, handle, dx):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).click_and_hold(handle).move_by_offset(dx, 0).release().perform()
+
+
+def _wait_change(nb, element, before, stem, timeout=60):
+    """Screenshot ``element`` until it differs from ``before``; returns the new screenshot."""
+    deadline = time.monotonic() + timeout
+    after = before
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = nb.shoot_element(element, stem)
+        if differ(before, after):
+            return after
+    return after
+
+
+def test_notebook_10_explorer_controls_change_the_figure(driver, lab):
+    from selenium.webdriver.support.ui import Select
+
+    nb = Notebook(driver, lab, "10_Pose_Estimation_Images.ipynb")
+    nb.run_all()
+    nb.wait_until_done(RUN_TIMEOUT)
+    nb.screenshot("10-after-run-all")
+    assert nb.errors() == []
+
+    view = _wait_css(nb, ".posekit-explorer-view", 60, "the PoseExplorer figure")[0]
+    explorer = _by_css(driver, ".posekit-explorer")[0]
+    nb.shoot_element(explorer, "10-explorer")
+    before = nb.shoot_element(view, "10-explorer-view-0")
+
+    # 1. the "Show" dropdown: a limb's PAF instead of the heatmap maximum
+    show = next(s for s in _by_css(driver, ".posekit-explorer select") if "PAF limb" in s.text)
+    Select(show).select_by_index(25)  # a PAF limb
+    after = _wait_change(nb, view, before, "10-explorer-view-1-paf")
+    assert differ(before, after), "choosing a PAF limb did not change the figure"
+
+    # 2. the zoom checkbox (zooms to the chosen person)
+    handles = _by_css(driver, ".posekit-explorer .widget-slider .noUi-handle")
+    assert len(handles) >= 2, "the explorer's sliders are not on the page"
+    zoom = next(
+        c for c in _by_css(driver, ".posekit-explorer .widget-checkbox") if "Zoom" in c.text
+    ).find_element("css selector", "input")
+    before = after
+    zoom.click()
+    after = _wait_change(nb, view, before, "10-explorer-view-2-zoom")
+    assert differ(before, after), "ticking 'Zoom to the person' did not change the figure"
+
+    # 3. the opacity slider
+    before = after
+    _drag(driver, handles[0], -150)
+    after = _wait_change(nb, view, before, "10-explorer-view-3-opacity")
+    assert differ(before, after), "dragging the opacity slider did not change the figure"
+    # 4. the peak threshold slider, dragged to the right: fewer peaks and people
+    before = after
+    _drag(driver, handles[1], 120)
+    after = _wait_change(nb, view, before, "10-explorer-view-4-threshold")
+    assert differ(before, after), "dragging the threshold slider did not change the figure"
+
+
+@pytest.mark.parametrize(
+    "name", ["20_Pose_Estimation_Video.ipynb", "30_Pose_Estimation_Camera.ipynb"], ids=["20", "30"]
+)
+def test_stop_during_run_all_ends_the_live_view_within_a_second(driver, lab, name):
+    stem = name[:2]
+    nb = Notebook(driver, lab, name)
+    nb.run_all()
+    status = _wait_css(nb, ".posekit-liveview .posekit-status", RUN_TIMEOUT, "the live view")[0]
+    # wait until the live loop is really running (a few frames shown)
+    nb.wait_for(
+        "const s = document.querySelector('.posekit-liveview .posekit-status');"
+        "const m = s && s.textContent.match(/^frame (\\d+)/); return m && Number(m[1]) >= 3;",
+        RUN_TIMEOUT,
+        "the live view to show frames",
+    )
+    nb.screenshot(f"{stem}-live-running")
+    stop = _by_css(driver, ".posekit-liveview .posekit-stop")[0]
+    t0 = time.monotonic()
+    stop.click()
+    nb.wait_for(
+        "const s = document.querySelector('.posekit-liveview .posekit-status');"
+        "return s && s.textContent.includes('stopped by the Stop button');",
+        10,
+        "the live view to stop after the click",
+    )
+    elapsed = time.monotonic() - t0
+    nb.screenshot(f"{stem}-live-stopped")
+    text = status.text
+    assert elapsed < 1.0, f"the loop stopped {elapsed:.2f} s after the click ({text})"
+    shown = int(re.search(r"done: (\d+) frames", text).group(1))
+    assert shown < int(lab_budget()), f"the loop ran to its budget ({text})"
+
+    nb.wait_until_done(RUN_TIMEOUT)
+    nb.screenshot(f"{stem}-after-run-all")
+    assert nb.errors() == []
+    assert "stop reason: button" in nb.text_of_outputs()
+
+
+def lab_budget() -> str:
+    from .conftest import BROWSER_FRAME_BUDGET
+
+    return BROWSER_FRAME_BUDGET
