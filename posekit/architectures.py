@@ -2,7 +2,7 @@
 
 Every builder returns an untrained ``keras.Model`` from a float32 **BGR 0..255** batch (N, H, W, 3)
 to the six stages' outputs ``[heat_1, paf_1, ..., heat_6, paf_6]``: heatmaps (N, h, w, 19) and
-PAFs (N, h, w, 38) at stride 8. ``posekit.models`` fills in the weights from a frozen graph:
+PAFs (N, h, w, 38) at stride 8. ``posekit.tf1_graph`` fills in the weights from a frozen graph:
 each architecture's ``graph_name`` maps a Keras layer name to the node-name prefix of its
 constants in the graph (``Stage2_L1_4_pointwise`` -> ``Openpose/MConv_Stage2_L1_4_pointwise``).
 
@@ -126,6 +126,7 @@ def __getattr__(name: str):
 
 # --------------------------------------------------------------------------- shared head
 
+
 def _separable(keras, x, prefix: str, kernel: int, filters: int, stride: int = 1, relu: bool = True):
     """Depthwise conv (no bias, no activation) then 1x1 pointwise conv with bias (+ ReLU)."""
     x = keras.layers.DepthwiseConv2D(
@@ -136,29 +137,40 @@ def _separable(keras, x, prefix: str, kernel: int, filters: int, stride: int = 1
     )(x)
 
 
-def _separable_head(keras, feat, width: int, width_wide: int) -> list:
-    """tf-pose's six-stage separable head: returns [heat_1, paf_1, ..., heat_6, paf_6].
+def _stages(keras, feat, branch: Callable, concat_name: Callable[[int], str]) -> list:
+    """The six-stage two-branch head shared by all architectures: [heat_1, paf_1, ..., heat_6, paf_6].
 
-    Each branch (L1 = PAF, L2 = heatmaps) is 3 x separable 3x3 -> ``width``, separable 1x1 ->
-    ``width_wide`` (stage 1) or ``width`` (stages 2-6), separable 1x1 -> outputs (linear).
-    Stage k >= 2 reads concat(paf_{k-1}, heat_{k-1}, feat).
+    Stage 1 reads ``feat``; stage k >= 2 reads concat(paf_{k-1}, heat_{k-1}, feat) (a layer named
+    ``concat_name(k)``). ``branch(net, stage, "L1" | "L2", out_channels)`` builds one branch of a
+    stage: L1 gives the PAFs, L2 the heatmaps.
     """
     outputs = []
     net = feat
     paf = heat = None
     for stage in range(1, NUM_STAGES + 1):
         if stage > 1:
-            net = keras.layers.Concatenate(axis=-1, name=f"Stage{stage}_concat")([paf, heat, feat])
-        branches = {}
-        for branch, out_ch in (("L1", NUM_PAFS), ("L2", NUM_HEATMAPS)):
-            y = net
-            for k in (1, 2, 3):
-                y = _separable(keras, y, f"Stage{stage}_{branch}_{k}", 3, width)
-            y = _separable(keras, y, f"Stage{stage}_{branch}_4", 1, width_wide if stage == 1 else width)
-            branches[branch] = _separable(keras, y, f"Stage{stage}_{branch}_5", 1, out_ch, relu=False)
-        paf, heat = branches["L1"], branches["L2"]
+            net = keras.layers.Concatenate(axis=-1, name=concat_name(stage))([paf, heat, feat])
+        paf = branch(net, stage, "L1", NUM_PAFS)
+        heat = branch(net, stage, "L2", NUM_HEATMAPS)
         outputs += [heat, paf]
     return outputs
+
+
+def _separable_head(keras, feat, width: int, width_wide: int) -> list:
+    """tf-pose's six-stage separable head (mobilenet_thin, mobilenet_v2): ``_stages`` with separable branches.
+
+    Each branch is 3 x separable 3x3 -> ``width``, separable 1x1 -> ``width_wide`` (stage 1) or
+    ``width`` (stages 2-6), separable 1x1 -> outputs (linear).
+    """
+
+    def branch(net, stage: int, name: str, out_ch: int):
+        y = net
+        for k in (1, 2, 3):
+            y = _separable(keras, y, f"Stage{stage}_{name}_{k}", 3, width)
+        y = _separable(keras, y, f"Stage{stage}_{name}_4", 1, width_wide if stage == 1 else width)
+        return _separable(keras, y, f"Stage{stage}_{name}_5", 1, out_ch, relu=False)
+
+    return _stages(keras, feat, branch, lambda stage: f"Stage{stage}_concat")
 
 
 def _head_graph_name(layer_name: str) -> str | None:
@@ -346,28 +358,20 @@ def build_cmu():
             x = keras.layers.MaxPooling2D(2, 2, padding="valid", name=name)(x)
         else:
             x = conv(x, name, filters, 3)
-    feat = x
-    outputs = []
-    paf = heat = None
-    for stage in range(1, NUM_STAGES + 1):
-        branches = {}
+
+    def branch(net, stage: int, name: str, out_ch: int):
+        y = net
         if stage == 1:
-            for branch, out_ch in (("L1", NUM_PAFS), ("L2", NUM_HEATMAPS)):
-                y = feat
-                for k in (1, 2, 3):
-                    y = conv(y, f"conv5_{k}_CPM_{branch}", 128, 3)
-                y = conv(y, f"conv5_4_CPM_{branch}", 512, 1)
-                branches[branch] = conv(y, f"conv5_5_CPM_{branch}", out_ch, 1, relu=False)
-        else:
-            net = keras.layers.Concatenate(axis=-1, name=f"concat_stage{stage}")([paf, heat, feat])
-            for branch, out_ch in (("L1", NUM_PAFS), ("L2", NUM_HEATMAPS)):
-                y = net
-                for k in range(1, 6):
-                    y = conv(y, f"Mconv{k}_stage{stage}_{branch}", 128, 7)
-                y = conv(y, f"Mconv6_stage{stage}_{branch}", 128, 1)
-                branches[branch] = conv(y, f"Mconv7_stage{stage}_{branch}", out_ch, 1, relu=False)
-        paf, heat = branches["L1"], branches["L2"]
-        outputs += [heat, paf]
+            for k in (1, 2, 3):
+                y = conv(y, f"conv5_{k}_CPM_{name}", 128, 3)
+            y = conv(y, f"conv5_4_CPM_{name}", 512, 1)
+            return conv(y, f"conv5_5_CPM_{name}", out_ch, 1, relu=False)
+        for k in range(1, 6):
+            y = conv(y, f"Mconv{k}_stage{stage}_{name}", 128, 7)
+        y = conv(y, f"Mconv6_stage{stage}_{name}", 128, 1)
+        return conv(y, f"Mconv7_stage{stage}_{name}", out_ch, 1, relu=False)
+
+    outputs = _stages(keras, x, branch, lambda stage: f"concat_stage{stage}")
     return keras.Model(inp, outputs, name="cmu")
 
 

