@@ -3,8 +3,9 @@
 Prints one table (medians over ``--repeats`` runs, milliseconds):
 
 - synthetic fields: a few stick people at 216 x 184, a crowd of stick people at 648 x 552
-  (the grid of a 1296 x 1104 input upsampled 4x), and a pathological field with 300 peaks
-  per part and random PAFs;
+  (the grid of a 1296 x 1104 input upsampled 4x), a pathological field with 300 peaks
+  per part and random PAFs, and a hostile one where every pixel is a peak of every part
+  (both bounded by ``PostprocessParams.max_peaks_per_part``, 127);
 - if ``posekit.PoseEstimator`` works (model cached or downloadable): every bundled image at
   432 x 368 and a crowd made by tiling the multi-person image 3 x 3, run at input 1296 x 1104,
   with the network's median time and the ratio grouping / network.
@@ -62,6 +63,8 @@ def synthetic_cases(seed: int):
         idx = rng.choice(184 * 216, 300, replace=False)
         peaks[idx // 216, idx % 216, part] = rng.uniform(0.1, 1, 300)
     yield ("pathological 300 peaks/part", peaks, peaks.copy(), h.smooth_random_paf(rng, 184, 216))
+    peaks = rng.uniform(0.06, 1.0, (184, 216, 19)).astype(np.float32)
+    yield ("all pixels peaks (capped) 216x184", peaks, peaks.copy(), h.smooth_random_paf(rng, 184, 216))
 
 
 def network_cases(args):
@@ -128,7 +131,7 @@ def main(argv=None) -> int:
         for b in backends:
             people[b] = len(paf.group_people(peaks, heat, pafs, backend=b)[0])
             reps = args.repeats if b == "cpp" else args.numpy_repeats
-            ms[b] = median_ms(lambda b=b: paf.group_people(peaks, heat, pafs, backend=b), reps)
+            ms[b] = median_ms(lambda b=b, p=peaks, h=heat, f=pafs: paf.group_people(p, h, f, backend=b), reps)
         if len(set(people.values())) != 1:
             print(f"# WARNING: backends disagree on {name}: {people}", file=sys.stderr)
         cpp = ms.get("cpp")

@@ -100,7 +100,9 @@ def _score_candidates(
     rows_per_chunk = max(1, _PAIRS_PER_CHUNK // max(1, len(pb)))
     kept_a, kept_b, kept_s = [], [], []
     for start in range(0, len(pa), rows_per_chunk):
-        ia, ib = np.meshgrid(np.arange(start, min(len(pa), start + rows_per_chunk)), np.arange(len(pb)), indexing="ij")
+        ia, ib = np.meshgrid(
+            np.arange(start, min(len(pa), start + rows_per_chunk)), np.arange(len(pb)), indexing="ij"
+        )
         ia, ib = ia.ravel(), ib.ravel()
         dx = bx[ib] - ax[ia]
         dy = by[ib] - ay[ia]

@@ -450,7 +450,9 @@ class _Recorder:
     @staticmethod
     def _snapshot(ids: np.ndarray, totals: list[float], counts: list[int]) -> PeopleSnapshot:
         return PeopleSnapshot(
-            _frozen(np.array(ids, np.int64)), _frozen(np.array(totals, np.float64)), _frozen(np.array(counts, np.int64))
+            _frozen(np.array(ids, np.int64)),
+            _frozen(np.array(totals, np.float64)),
+            _frozen(np.array(counts, np.int64)),
         )
 
     def peaks(self, by_part: list[np.ndarray]) -> None:
@@ -462,7 +464,9 @@ class _Recorder:
     def matching(self, k: int, rank: np.ndarray, status: list[str]) -> None:
         self.match[k] = (rank, status)
 
-    def connection(self, k: int, cid_a: int, cid_b: int, score: float, action: str, rows: tuple[int, ...]) -> None:
+    def connection(
+        self, k: int, cid_a: int, cid_b: int, score: float, action: str, rows: tuple[int, ...]
+    ) -> None:
         self.assembly.setdefault(k, []).append(AssemblyStep(cid_a, cid_b, float(score), action, rows))
 
     def limb_done(self, k: int, ids: np.ndarray, totals: list[float], counts: list[int]) -> None:
@@ -470,7 +474,9 @@ class _Recorder:
         s = self.steps
         chunks = self.chunks.pop(k, [])
         if chunks:
-            ia, ib, sx, sy, dot, mean, penalty, count, score, passed = (np.concatenate(c) for c in zip(*chunks))
+            ia, ib, sx, sy, dot, mean, penalty, count, score, passed = (
+                np.concatenate(c) for c in zip(*chunks)
+            )
         else:
             ia = ib = count = np.zeros(0, np.int64)
             sx = sy = np.zeros((0, s), np.int64)

@@ -23,7 +23,9 @@ from posekit.skeleton import LIMBS, NUM_PARTS
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = paf.available_backends()
 HAVE_CPP = "cpp" in BACKENDS
-NEED_CPP = pytest.mark.skipif(not HAVE_CPP, reason="posekit._pafprocess is not built (run `pip install -e .`)")
+NEED_CPP = pytest.mark.skipif(
+    not HAVE_CPP, reason="posekit._pafprocess is not built (run `pip install -e .`)"
+)
 H, W = 184, 216
 
 
@@ -85,12 +87,20 @@ def test_cap_leaves_normal_frames_unchanged():
         ref = paf.group_people(peaks, heat, pafs, backend=backend)
         assert len(ref[0]) == 4
         same = paf.group_people(
-            peaks, heat, pafs, params=dataclasses.replace(TFPOSE_DEFAULTS, max_peaks_per_part=4), backend=backend
+            peaks,
+            heat,
+            pafs,
+            params=dataclasses.replace(TFPOSE_DEFAULTS, max_peaks_per_part=4),
+            backend=backend,
         )
         np.testing.assert_array_equal(same[0], ref[0])
         np.testing.assert_array_equal(same[1], ref[1])
         one = paf.group_people(
-            peaks, heat, pafs, params=dataclasses.replace(TFPOSE_DEFAULTS, max_peaks_per_part=1), backend=backend
+            peaks,
+            heat,
+            pafs,
+            params=dataclasses.replace(TFPOSE_DEFAULTS, max_peaks_per_part=1),
+            backend=backend,
         )
         assert len(one[0]) == 1
 
@@ -133,8 +143,8 @@ _SLOW_GROUPING = """
     except KeyboardInterrupt:
         print(f"interrupted {time.perf_counter() - t0:.3f}", flush=True)
         # the extension still works after an interrupted call
-        small = np.zeros((32, 32, 19), np.float32)
-        print("after", len(paf.group_people(small, small, np.zeros((32, 32, 38), np.float32), backend="cpp")[0]))
+        small, flat = np.zeros((32, 32, 19), np.float32), np.zeros((32, 32, 38), np.float32)
+        print("after", len(paf.group_people(small, small, flat, backend="cpp")[0]))
         raise
     print("returned", flush=True)
 """
@@ -197,7 +207,11 @@ def test_binding_checks_shapes_before_reading():
         ("heatmaps must have the same height", (peaks, np.ascontiguousarray(heat[:, :5]), pafs, LIMBS), {}),
         ("peaks must have at least 30 channels", (peaks, heat, pafs, LIMBS), {"num_parts": 30}),
         ("limbs\\[0\\] has part index 1 outside 0..0", (peaks, heat, pafs, LIMBS), {"num_parts": 1}),
-        ("limbs\\[1\\] has PAF channel 99", (peaks, heat, pafs, np.array([[0, 1, 0, 1], [0, 1, 99, 1]], np.int32)), {}),
+        (
+            "limbs\\[1\\] has PAF channel 99",
+            (peaks, heat, pafs, np.array([[0, 1, 0, 1], [0, 1, 99, 1]], np.int32)),
+            {},
+        ),
         ("max_peaks_per_part must be >= 1", (peaks, heat, pafs, LIMBS), {"max_peaks_per_part": -1}),
     ]
     for message, args, change in cases:

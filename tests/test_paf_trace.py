@@ -49,7 +49,9 @@ def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> N
     assert len(t.peaks) == t.num_parts
     np.testing.assert_array_equal(
         np.concatenate([a for a in t.peaks]) if t.peaks else np.zeros((0, 4)),
-        np.concatenate(paf.find_peak_list(peaks, heatmaps, p.heat_threshold, max_peaks_per_part=p.max_peaks_per_part)),
+        np.concatenate(
+            paf.find_peak_list(peaks, heatmaps, p.heat_threshold, max_peaks_per_part=p.max_peaks_per_part)
+        ),
     )
     assert [s.index for s in t.limbs] == list(range(len(t.limb_table)))
     prev_rows = 0
@@ -58,9 +60,9 @@ def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> N
         assert (step.part_a, step.part_b, step.paf_x, step.paf_y) == tuple(t.limb_table[step.index].tolist())
         C = len(step.peak_a)
         pa, pb = t.peaks[step.part_a], t.peaks[step.part_b]
-        assert C == len(pa) * len(pb) - int(
-            sum(1 for a in pa[:, 1:3].tolist() for b in pb[:, 1:3].tolist() if a == b)
-        ), ctx
+        same_pixel = sum(1 for a in pa[:, 1:3].tolist() for b in pb[:, 1:3].tolist() if a == b)
+        want_c = len(pa) * len(pb) - same_pixel  # pairs at the same pixel are not candidates
+        assert want_c == C, ctx
         for name, shape in (
             ("peak_b", (C,)),
             ("xy_a", (C, 2)),
@@ -133,7 +135,9 @@ def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> N
             assert len(winners) == 1, (ctx, c)
             assert step.score[winners[0]] >= step.score[c]
             if end == "peak_b":  # A was free: no earlier kept candidate holds it
-                assert not np.any((step.peak_a == step.peak_a[c]) & step.kept & (step.match_rank < step.match_rank[c]))
+                assert not np.any(
+                    (step.peak_a == step.peak_a[c]) & step.kept & (step.match_rank < step.match_rank[c])
+                )
         # assembly: the kept connections in matching order, people change as the actions say
         kept_in_order = np.flatnonzero(step.kept)[np.argsort(step.match_rank[step.kept])]
         assert [(a.peak_a, a.peak_b, a.score) for a in step.assembly] == [
@@ -252,7 +256,14 @@ def test_merge_ignore_not_started_and_drop_reasons():
 
     # three rows: ignored (test_paf's test_connection_found_in_three_rows_is_ignored)
     peaks, heat, pafs = H._point_fields(
-        {(0, 10, 10): 1.0, (1, 10, 40): 1.0, (1, 60, 40): 1.0, (2, 60, 10): 1.0, (3, 60, 70): 1.0, (4, 90, 70): 1.0},
+        {
+            (0, 10, 10): 1.0,
+            (1, 10, 40): 1.0,
+            (1, 60, 40): 1.0,
+            (2, 60, 10): 1.0,
+            (3, 60, 70): 1.0,
+            (4, 90, 70): 1.0,
+        },
         [
             ((60, 70), (90, 70), 0, 1),
             ((10, 10), (10, 40), 2, 3),
