@@ -410,23 +410,34 @@ def compare_stages(
 
 
 def peak_list(
-    peaks: np.ndarray, *, threshold: float = 0.05, image_size: tuple[int, int] | None = None
+    peaks: np.ndarray,
+    *,
+    threshold: float = 0.05,
+    image_size: tuple[int, int] | None = None,
+    heatmaps: np.ndarray | None = None,
 ) -> list[tuple[int, float, float, float]]:
-    """The peaks above ``threshold`` as (part, x, y, smoothed value), parts 0..17, in image pixels.
+    """The peaks the grouping sees, as (part, x, y, value), parts 0..17, in image pixels.
+
+    The list is ``posekit.paf.find_peak_list``'s (the one the grouping uses: same order, same
+    per-part cap), mapped to image pixels with ``FieldTransform``.
 
     Args:
         peaks: float32 (h, w, 19), the smoothed heatmap kept at local maxima (``InferenceResult.peaks``).
         threshold: a peak needs a value above this (``PostprocessParams.heat_threshold``).
         image_size: (width, height) to map field pixels to (default: field pixels).
+        heatmaps: the unsmoothed heatmaps (``InferenceResult.heatmaps``) to report their value at
+            each peak — the keypoint score the grouping gives a part; None reports the smoothed
+            value the threshold is compared with.
     """
-    peaks = _check_field(peaks, NUM_HEATMAPS, "peaks")
-    H, W = peaks.shape[:2]
+    from ..paf import find_peak_list
+
+    peaks = np.ascontiguousarray(_check_field(peaks, NUM_HEATMAPS, "peaks"))
+    values = peaks if heatmaps is None else np.ascontiguousarray(_check_field(heatmaps, NUM_HEATMAPS, "heatmaps"))
     sx, sy = FieldTransform.for_field(peaks, image_size).scale if image_size else (1.0, 1.0)
     out = []
-    for part in range(NUM_PARTS):
-        rows, cols = np.nonzero(peaks[:, :, part] > threshold)
-        for r, c in zip(rows.tolist(), cols.tolist()):
-            out.append((part, c * sx, r * sy, float(peaks[r, c, part])))
+    for part, found in enumerate(find_peak_list(peaks, values, threshold)):
+        for _id, x, y, value in found.tolist():
+            out.append((part, x * sx, y * sy, float(value)))
     return out
 
 
