@@ -288,6 +288,14 @@ class _AppendFile:
             raise
         self.size += len(data)
 
+    def rollback(self, size: int) -> None:
+        """Cut the file back to ``size`` bytes (a ``size`` read earlier), dropping what followed."""
+        if not 0 <= size <= self.size:
+            raise ValueError(f"cannot roll {self.path} back to {size} bytes: it holds {self.size}")
+        os.ftruncate(self._file.fileno(), size)
+        self._file.seek(size)
+        self.size = size
+
     def close(self) -> None:
         self._file.close()
 
@@ -310,7 +318,6 @@ class CocoWriter:
         self.path = Path(path)
         self.partial = coco_partial_path(self.path)
         self._lines = _AppendFile(self.partial)
-        self.results = 0
         self.written: Path | None = None
 
     @property
@@ -324,8 +331,11 @@ class CocoWriter:
             raise ValueError(f"CocoWriter for {self.path} is closed")
         results = coco_results([(image_id, people)])
         self._lines.append((json.dumps(results) + "\n").encode("utf-8"))
-        self.results += len(results)
         return len(results)
+
+    def rollback(self, size: int) -> None:
+        """Drop the frames written after ``size`` (read earlier), e.g. when a frame's other outputs failed."""
+        self._lines.rollback(size)
 
     def close(self) -> Path | None:
         """Write the COCO file and remove the lines file (safe to call twice); returns the path.
@@ -420,6 +430,10 @@ class CsvWriter:
         rows = list(csv_rows(frame_index, people))
         self._file.append(self._encode(rows))
         return len(rows)
+
+    def rollback(self, size: int) -> None:
+        """Drop the rows written after ``size`` (read earlier), e.g. when a frame's other outputs failed."""
+        self._file.rollback(max(size, len(self._encode([CSV_HEADER]))))
 
     def close(self) -> None:
         """Close the file (safe to call twice)."""

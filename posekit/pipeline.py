@@ -240,8 +240,6 @@ class _Sink:
 
     def handle(self, index: int, frame: np.ndarray, result: InferenceResult) -> None:
         """Track, draw and write one frame that went through the network."""
-        from .export import openpose_json_name, to_openpose_dict
-
         self._check_space(index)
         people = result.people
         if self.tracker is not None:
@@ -253,29 +251,7 @@ class _Sink:
             frame, people, spec=self.spec, side_by_side=self.side_by_side,
             fps=fps if self.fps_overlay else None,
         )  # fmt: skip
-        added = 0
-        target: Path | None = None
-        try:
-            if self.writer is not None:
-                target = self.writer.path
-                self.writer.write(drawn)
-            if self.json_dir is not None:
-                target = self.json_dir / openpose_json_name(self.stem, index)
-                text = json.dumps(to_openpose_dict(people))
-                write_text_atomic(target, text)
-                self.summary.json_files += 1
-                added += -(-len(text) // _BLOCK) * _BLOCK
-            if self.csv is not None:
-                target, size = self.csv.path, self.csv.size
-                self.csv.write(index, people)
-                added += self.csv.size - size
-            if self.coco is not None:
-                target, size = self.coco.path, self.coco.size
-                self.coco.write(index, people)
-                added += self.coco.size - size
-        except OSError as exc:
-            raise _WriteFailed(index, target or Path(self.stem), exc) from exc
-        self.frame_bytes = max(self.frame_bytes, added)
+        self._write(index, people, drawn)
         s = self.summary
         s.frames_processed += 1
         s.frame_indices.append(index)
@@ -286,6 +262,48 @@ class _Sink:
         self.latest = drawn
         if self.on_frame is not None:
             self.on_frame(index, frame, result, drawn)
+
+    def _write(self, index: int, people: list, drawn: np.ndarray) -> None:
+        """Write one frame to every output, or to none: a failed write undoes the frame's other writes.
+
+        The video goes last: OpenCV reports no write error, and a frame in it cannot be taken back.
+        """
+        from .export import openpose_json_name, to_openpose_dict
+
+        json_path = (
+            self.json_dir / openpose_json_name(self.stem, index) if self.json_dir is not None else None
+        )
+        csv_size = self.csv.size if self.csv is not None else 0
+        coco_size = self.coco.size if self.coco is not None else 0
+        target = json_path
+        try:
+            added = 0
+            if json_path is not None:
+                text = json.dumps(to_openpose_dict(people))
+                write_text_atomic(json_path, text)
+                added += -(-len(text) // _BLOCK) * _BLOCK
+            if self.csv is not None:
+                target = self.csv.path
+                self.csv.write(index, people)
+                added += self.csv.size - csv_size
+            if self.coco is not None:
+                target = self.coco.path
+                self.coco.write(index, people)
+                added += self.coco.size - coco_size
+        except OSError as exc:
+            with contextlib.suppress(OSError, ValueError):
+                if json_path is not None and target != json_path:
+                    json_path.unlink(missing_ok=True)
+                if self.csv is not None:
+                    self.csv.rollback(csv_size)
+                if self.coco is not None:
+                    self.coco.rollback(coco_size)
+            raise _WriteFailed(index, target or Path(self.stem), exc) from exc
+        if json_path is not None:
+            self.summary.json_files += 1
+        if self.writer is not None:
+            self.writer.write(drawn)
+        self.frame_bytes = max(self.frame_bytes, added)
 
     def close(self) -> list[BaseException]:
         """Finish every output file; each step runs even if an earlier one fails. Returns the errors."""
@@ -349,23 +367,34 @@ class _State:
             self.abort.set()
 
 
+def _wait(done: threading.Event, state: _State) -> None:
+    """Wait until ``done`` is set, counting the interrupts meanwhile.
+
+    An Event, not ``Thread.join``: on Python 3.11 a join cut short by Ctrl-C marks the thread
+    as stopped although it still runs (bpo-45274's fix releases its lock).
+    """
+    while not done.is_set():
+        try:
+            done.wait(_POLL_S)
+        except KeyboardInterrupt:
+            state.interrupted()
+
+
 def _shielded(fn: Callable[[], Any], state: _State) -> Any:
     """Run ``fn`` in a helper thread so that Ctrl-C cannot cut it short; interrupts are counted."""
     box: dict[str, Any] = {}
+    done = threading.Event()
 
     def target() -> None:
         try:
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             box["error"] = exc
+        finally:
+            done.set()
 
-    thread = threading.Thread(target=target, name="posekit-finish", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        try:
-            thread.join()
-        except KeyboardInterrupt:
-            state.interrupted()
+    threading.Thread(target=target, name="posekit-finish", daemon=True).start()
+    _wait(done, state)
     if "error" in box:
         raise box["error"]
     return box.get("value")
@@ -606,6 +635,7 @@ def _run_pipelined(
     results: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()  # stop decoding
     writer_error: list[BaseException] = []
+    writer_done = threading.Event()
 
     def decode() -> None:
         try:
@@ -640,53 +670,53 @@ def _run_pipelined(
                 sink.handle(*item)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             writer_error.append(exc)
+        finally:
+            writer_done.set()
 
     infer = _Inference(estimator, workers, upsample)  # before any thread starts: replicas may fail
     decoder = threading.Thread(target=decode, name="posekit-decode", daemon=True)
     writer = threading.Thread(target=write, name="posekit-write", daemon=True)
     decoder.start()
     writer.start()
-    writer_gone = lambda: bool(writer_error) or not writer.is_alive()  # noqa: E731
+    writer_gone = lambda: bool(writer_error) or writer_done.is_set()  # noqa: E731
     stall_s = src.read_timeout_s if live else None
     reason = "end"
     try:
+        processed = 0
+        reason = "max_frames"
+        while max_frames is None or processed < max_frames:
+            item = _get(frames, decoder, writer_gone, stall_s)
+            if item is _END or item is _LOST or writer_gone():
+                reason = "stream_lost" if item is _LOST else "end"
+                break
+            if isinstance(item, _Failure):
+                raise item.exc
+            index, frame = item
+            done = infer.submit(index, frame)
+            if done is not None and not _put(results, done, writer_gone):
+                break
+            processed += 1
+            if window is not None and not window.show(sink.latest):
+                reason = "window_closed"
+                break
+        stop.set()
+        for done in infer.drain():
+            if not _put(results, done, writer_gone):
+                break
+    except KeyboardInterrupt:
+        state.interrupted()
+        stop.set()
+        reason = "interrupted"
         try:
-            processed = 0
-            reason = "max_frames"
-            while max_frames is None or processed < max_frames:
-                item = _get(frames, decoder, writer_gone, stall_s)
-                if item is _END or item is _LOST or writer_gone():
-                    reason = "stream_lost" if item is _LOST else "end"
-                    break
-                if isinstance(item, _Failure):
-                    raise item.exc
-                index, frame = item
-                done = infer.submit(index, frame)
-                if done is not None and not _put(results, done, writer_gone):
-                    break
-                processed += 1
-                if window is not None and not window.show(sink.latest):
-                    reason = "window_closed"
-                    break
-            stop.set()
-            for done in infer.drain():
+            for done in infer.drain():  # frames already in the network are written
                 if not _put(results, done, writer_gone):
                     break
         except KeyboardInterrupt:
-            state.interrupted()
-            stop.set()
-            reason = "interrupted"
-            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: stop waiting for the network
-                for done in infer.drain():  # frames already in the network are written
-                    if not _put(results, done, writer_gone):
-                        break
-    except BaseException:
-        state.abort.set()
-        raise
-    finally:
+            state.interrupted()  # a second Ctrl-C: what is still queued is dropped
+    finally:  # on any end, error included, the frames already through the network are written
         stop.set()
         _shielded(infer.close, state)
-        _finish(writer, results, state)
+        _finish(writer_done, results, state)
         decoder.join(timeout=1.0)
     if writer_error:
         raise writer_error[0]
@@ -794,20 +824,18 @@ def _put_latest(q: queue.Queue, item: object) -> None:
             q.put_nowait(item)
 
 
-def _finish(writer: threading.Thread, results: queue.Queue, state: _State) -> None:
+def _finish(writer_done: threading.Event, results: queue.Queue, state: _State) -> None:
     """Tell the writer thread to end and wait for it, whatever Ctrl-C does meanwhile.
 
     An interrupt here is counted (the run ends as interrupted); the frames already queued are
     still written unless it is the second one, which makes the writer drop them.
     """
-    while writer.is_alive():
+    gone = lambda: writer_done.is_set() or state.abort.is_set()  # noqa: E731
+    sent = False
+    while not writer_done.is_set():
         try:
-            if (
-                _put(results, _END, lambda: not writer.is_alive() or state.abort.is_set())
-                or state.abort.is_set()
-            ):
-                writer.join()
-            return
+            sent = sent or _put(results, _END, gone)
+            writer_done.wait(_POLL_S)
         except KeyboardInterrupt:
             state.interrupted()
 

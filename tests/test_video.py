@@ -284,7 +284,7 @@ def test_full_run_coco_and_csv(full_run):
     assert {r["image_id"] for r in results} <= set(range(10))
     for r in results:
         assert r["category_id"] == 1 and len(r["keypoints"]) == 3 * len(COCO_KEYPOINT_NAMES)
-        assert 0 < r["score"]
+        assert r["score"] > 0
     with open(d / "poses.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert tuple(rows[0]) == CSV_HEADER == ("frame", "person_id", "part", "x", "y", "score")
