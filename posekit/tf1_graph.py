@@ -217,7 +217,7 @@ def detect_architecture(graph_path: str | os.PathLike) -> str:
 def frozen_graph_function(graph_path: Path, output: str = "Openpose/concat_stage7:0", input: str = "image:0"):
     """The frozen graph itself as a TF2 callable (via ``tf.compat.v1`` import): image -> (N, h, w, 57).
 
-    Used to check the Keras rebuild and by the benchmarks as the original path.
+    The reference the tests check the Keras rebuild against (outputs equal within 1e-4).
 
     Args:
         graph_path: the frozen graph.

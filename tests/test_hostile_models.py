@@ -8,12 +8,13 @@ conversion and their records) are made once per module and copied for each test.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 
 import numpy as np
 import pytest
-from conftest import IMAGES
+from conftest import IMAGES, ROOT
 
 from posekit import models, runtime, weights
 from posekit.preprocess import MAX_INPUT_SIDE
@@ -301,6 +302,44 @@ def test_failed_conversion_write_leaves_nothing(estimator, tmp_path, monkeypatch
     with pytest.raises(OSError, match="No space left"):
         runtime.convert_tflite(estimator.model, (64, 48), tmp_path / "64x48.tflite")
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- quiet native stderr
+
+_QUIET_SCRIPT = """
+import logging, os, sys, warnings
+from posekit._quiet import quiet_native_stderr
+with quiet_native_stderr():
+    os.write(2, b"native 1\\n")
+    with quiet_native_stderr():
+        os.write(2, b"native 2\\n")
+        print("python inner", file=sys.stderr)
+        log = logging.Logger("x")
+        log.addHandler(logging.StreamHandler())
+    print("python outer", file=sys.stderr)
+    warnings.warn("a warning")
+os.write(2, b"native after\\n")
+log.warning("a logger made inside still works")
+"""
+
+
+def test_quiet_native_stderr_drops_only_native_lines():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "POSEKIT_TF_LOGS"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _QUIET_SCRIPT], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("  ")]
+    assert lines == [
+        "python inner",
+        "python outer",
+        "<string>:12: UserWarning: a warning",
+        "native after",
+        "a logger made inside still works",
+    ]
 
 
 # --------------------------------------------------------------------------- graphs and fetching
