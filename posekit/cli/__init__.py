@@ -3,6 +3,7 @@
     posekit image PATH [--model NAME|FILE] [--resize WxH] [--upsample R] [--out FILE] [--json FILE] [--show]
     posekit video IN --out OUT.mp4 | --json-dir DIR | --coco FILE | --csv FILE [...]
     posekit camera [INDEX|URL] [--out FILE] [--no-window] [...]
+    posekit batch INPUT... --out DIR [--workers N] [--draw] [--ray] [...]
     posekit evaluate --annotations FILE --images DIR [...]
     posekit fetch [NAME]
 
@@ -22,13 +23,13 @@ import sys
 import threading
 import zipfile
 
-from . import evaluate, fetch, image, video
+from . import batch, evaluate, fetch, image, train, video
 from ._args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, CliError, OneLineParser, Stopped
 
 __all__ = ["main", "build_parser", "CliError", "COMMANDS"]
 
 #: The command modules, in the order ``posekit --help`` lists them; each has ``register(subparsers)``.
-COMMANDS = (image, video, evaluate, fetch)
+COMMANDS = (image, video, batch, evaluate, train, fetch)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +92,7 @@ def _message(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``posekit`` console script; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter off the terminal
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter off the terminal
     received: list[int] = []
     previous = _install_sigterm(received)
     try:
