@@ -598,7 +598,8 @@ def test_random_cases_cover_the_kinds():
 
 @NEED_CPP
 def test_pathological_many_peaks_finishes():
-    """300 peaks per part on a 184 x 216 field (~1.7 M limb candidates); timed in the benchmark."""
+    """300 peaks per part on a 184 x 216 field, capped to the 127 strongest (~0.3 M limb candidates);
+    timed in the benchmark."""
     rng = np.random.default_rng(7)
     h, w = 184, 216
     peaks = np.zeros((h, w, 19), np.float32)
@@ -609,6 +610,7 @@ def test_pathological_many_peaks_finishes():
     pafs = smooth_random_paf(rng, h, w)
     kps, scores = paf.group_people(peaks, heat, pafs, backend="cpp")
     assert kps.shape[1:] == (18, 3) and len(kps) == len(scores)
+    assert [len(p) for p in paf.find_peak_list(peaks, heat)] == [TFPOSE_DEFAULTS.max_peaks_per_part] * 18
 
 
 # ---------------------------------------------------------------------------------------------
