@@ -1,6 +1,6 @@
 # posekit: every target sets up what it needs from scratch (venv, install, model, extension).
 #   make demo   install, fetch the model, run pose estimation on a bundled image
-#   make test   install, fetch the model, run the whole test suite on both PAF backends
+#   make test   install, fetch the model, lint, run the whole test suite on both PAF backends
 #   make lab    open JupyterLab on notebooks/
 #   make bench  run the benchmarks
 
@@ -31,10 +31,15 @@ model: install
 demo: model
 	$(VENV)/bin/posekit image $(DEMO_IMAGE) --out $(OUT)/demo_pose.png --json $(OUT)/demo_keypoints.json
 
-# The suite runs once with the C++ grouping, then the backend-dependent tests again with the NumPy twin.
+LINTED := posekit tests benchmarks notebooks setup.py
+
+# Lint and format checks (notebooks included), the suite with the C++ grouping, then every test that
+# reaches the grouping again with the NumPy twin (all but the notebook, browser and Ray-cluster runs).
 test: model
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(PY) -m pytest
-	POSEKIT_PURE_PYTHON=1 $(PY) -m pytest -m "not notebooks" -q tests/test_paf.py tests/test_estimator.py
+	POSEKIT_PURE_PYTHON=1 $(PY) -m pytest -q -m "not notebooks and not browser" --ignore=tests/test_batch_ray.py
 
 # Bound to this machine only; as root (common in containers) JupyterLab needs --allow-root.
 LAB_FLAGS := --ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,)
