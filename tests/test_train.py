@@ -1,7 +1,8 @@
 """Training (posekit.train): staged loss, fit, weights files, COCO conversion, the ``posekit train`` command.
 
-The network tests use mobilenet_thin's architecture with random weights at 64x64 (an 8x8 grid), so they
-run in seconds on two cores; the command test uses the cached published weights.
+The loop tests use a small six-stage network with mobilenet_thin's output layout at 64x64 (an 8x8 grid),
+so they run in seconds on two cores; the command test trains the real mobilenet_thin (cached published
+weights) for two steps.
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ def test_fit_lowers_the_loss_and_calls_back(samples, keras_seeded):
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # all stages trained
 
 
+@pytest.mark.slow
 def test_fit_is_repeatable_and_compiles(samples, keras_seeded):
     import keras
 
@@ -220,26 +222,24 @@ def test_fit_refuses_bad_arguments(samples, keras_seeded):
 def test_saved_weights_load_back_with_identical_outputs(tmp_path, keras_seeded):
     import keras
 
-    from posekit.architectures import build_mobilenet_thin
-
-    a, b = build_mobilenet_thin(), build_mobilenet_thin()  # different random weights
+    a, b = tiny_six_stage_model(keras), tiny_six_stage_model(keras)  # different random weights
     x = np.random.default_rng(2).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
     assert not np.allclose(a(x)[-1], b(x)[-1])
     path = save_weights(a, tmp_path / "sub" / "tuned.npz")
     assert path.is_file()
-    load_weights(b, path)
+    assert load_weights(b, path) is b
     for got, want in zip(b(x), a(x)):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-    last = build_mobilenet_thin()
+    last = tiny_six_stage_model(keras)
     view = keras.Model(last.input, last.outputs[-2:])  # the layout load_model(...) returns by default
     load_weights(view, path)
     np.testing.assert_array_equal(np.asarray(view(x)[1]), np.asarray(a(x)[-1]))
 
 
 def test_weights_file_errors(tmp_path, keras_seeded):
-    from posekit.architectures import build_mobilenet_thin, build_mobilenet_v2_small
+    from posekit.architectures import build_mobilenet_thin
 
-    model = build_mobilenet_thin()
+    model = tiny_six_stage_model(keras_seeded)
     with pytest.raises(ValueError, match=r"\.npz"):
         save_weights(model, tmp_path / "w.weights.h5")
     with pytest.raises(FileNotFoundError, match="weights file not found"):
@@ -247,9 +247,14 @@ def test_weights_file_errors(tmp_path, keras_seeded):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a weights archive"):
         load_weights(model, tmp_path / "junk.npz")
-    save_weights(model, tmp_path / "thin.npz")
-    with pytest.raises(ValueError, match="has no weight"):
-        load_weights(build_mobilenet_v2_small(), tmp_path / "thin.npz")
+    save_weights(model, tmp_path / "tiny.npz")
+    with pytest.raises(ValueError, match="has no weight Conv2d_0/0"):
+        load_weights(build_mobilenet_thin(), tmp_path / "tiny.npz")
+    weights = dict(np.load(tmp_path / "tiny.npz"))
+    weights["heat_1/0"] = np.zeros((1, 1, 1, 1), np.float32)  # one kernel of the wrong shape
+    np.savez(tmp_path / "bad.npz", **weights)
+    with pytest.raises(ValueError, match="heat_1/0 has shape"):
+        load_weights(model, tmp_path / "bad.npz")
 
 
 # --------------------------------------------------------------------------- COCO
