@@ -69,9 +69,17 @@ class LabServer:
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
         self.log = open(workdir / "lab.log", "w")  # noqa: SIM115 - closed in stop()
-        full_env = {**os.environ, **env, "JUPYTER_PLATFORM_DIRS": "1"}
-        self.proc = subprocess.Popen(cmd, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
-                                     start_new_session=True)  # fmt: skip
+        # user settings of this server only: no "Jupyter news" pop-up over the notebook
+        settings = workdir / "lab-settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True)
+        (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+        full_env = {
+            **os.environ, **env, "JUPYTER_PLATFORM_DIRS": "1",
+            "JUPYTERLAB_SETTINGS_DIR": str(workdir / "lab-settings"),
+        }  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
+        )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -108,6 +108,7 @@ def test_stop_during_run_all_ends_the_live_view_within_a_second(driver, lab, nam
         "the live view to show frames",
     )
     nb.screenshot(f"{stem}-live-running")
+    period = _frame_period(nb)
     stop = _by_css(driver, ".posekit-liveview .posekit-stop")[0]
     t0 = time.monotonic()
     stop.click()
@@ -120,7 +121,12 @@ def test_stop_during_run_all_ends_the_live_view_within_a_second(driver, lab, nam
     elapsed = time.monotonic() - t0
     nb.screenshot(f"{stem}-live-stopped")
     text = status.text
-    assert elapsed < 1.0, f"the loop stopped {elapsed:.2f} s after the click ({text})"
+    # Within a second; a machine so loaded that one frame takes longer than half a second gets two
+    # frame periods (the frame in the network when Stop is clicked finishes, the next check stops).
+    limit = max(1.0, 2.0 * period)
+    assert elapsed < limit, (
+        f"the loop stopped {elapsed:.2f} s after the click, frames every {period:.2f} s ({text})"
+    )
     shown = int(re.search(r"done: (\d+) frames", text).group(1))
     assert shown < int(lab_budget()), f"the loop ran to its budget ({text})"
 
@@ -128,6 +134,22 @@ def test_stop_during_run_all_ends_the_live_view_within_a_second(driver, lab, nam
     nb.screenshot(f"{stem}-after-run-all")
     assert nb.errors() == []
     assert "stop reason: button" in nb.text_of_outputs()
+
+
+def _frame_period(nb, frames: int = 3, timeout: float = 60) -> float:
+    """Seconds per frame of the running live view, from its status line ("frame N: ...")."""
+    read = (
+        "const s = document.querySelector('.posekit-liveview .posekit-status');"
+        "const m = s && s.textContent.match(/^frame (\\d+)/); return m ? Number(m[1]) : null;"
+    )
+    first, t0 = nb.js(read), time.monotonic()
+    last = first
+    while last is not None and last - first < frames and time.monotonic() - t0 < timeout:
+        time.sleep(0.05)
+        last = nb.js(read)
+    if last is None or last == first:
+        return 0.0
+    return (time.monotonic() - t0) / (last - first)
 
 
 def lab_budget() -> str:
