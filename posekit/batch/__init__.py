@@ -245,27 +245,43 @@ def run(
     return manifest
 
 
+def _stored(store: Store, source: Source, wanted: dict[str, Any], parts: set[str]) -> dict[str, Any] | None:
+    """The manifest fields of a source complete in ``out`` with the settings ``wanted``, else None."""
+    part = part_name(source.key)
+    meta = store.table_metadata(f"keypoints/{part}") if part in parts else None
+    if meta is None or any(meta.get(k) != v for k, v in wanted.items()):
+        return None
+    return {
+        "frames": meta["frames"], "people": meta["people"], "seconds": meta["seconds"], "error": None,
+        "outputs": f"sources/{source.key}", "keypoints": f"keypoints/{part}",
+    }  # fmt: skip
+
+
 def _skip_complete(
     store: Store, sources: list[Source], entries: dict[str, dict], options: Options, force: bool
 ) -> list[Source]:
     """Mark the sources complete in ``out`` with the same settings as skipped; return the others."""
-    stored = set(store.listdir("keypoints"))
-    wanted = options.record()
+    parts = set(store.listdir("keypoints"))
     todo = []
     for s in sources:
-        part = part_name(s.key)
-        meta = store.table_metadata(f"keypoints/{part}") if part in stored else None
-        if meta is not None and not force and all(meta.get(k) == v for k, v in wanted.items()):
-            rel = f"sources/{s.key}"
-            entries[s.key].update(
-                status="skipped", frames=meta["frames"], people=meta["people"], seconds=meta["seconds"],
-                outputs=rel, keypoints=f"keypoints/{part}",
-            )  # fmt: skip
+        stored = None if force else _stored(store, s, options.record(), parts)
+        if stored is not None:
+            entries[s.key].update(status="skipped", **stored)
             continue
-        if part in stored:
-            store.remove(f"keypoints/{part}")  # no longer complete until it is redone
+        if part_name(s.key) in parts:
+            store.remove(f"keypoints/{part_name(s.key)}")  # no longer complete until it is redone
         todo.append(s)
     return todo
+
+
+def _reconcile(store: Store, sources: list[Source], entries: dict[str, dict], options: Options) -> None:
+    """After an interrupt: sources a worker completed whose result had not come back yet are done too."""
+    parts = set(store.listdir("keypoints"))
+    for s in sources:
+        if entries[s.key]["status"] == "pending":
+            stored = _stored(store, s, options.record(), parts)
+            if stored is not None:
+                entries[s.key].update(status="done", **stored)
 
 
 def _run_engine(
@@ -316,6 +332,7 @@ def _run_engine(
             manifest.pool_restarts = run_pool(plan, options, out, workers)
     except KeyboardInterrupt:
         manifest.interrupted = True
+        _reconcile(store, todo, entries, options)
     finally:
         bar.close()
         store.clean_partial()  # the workers are gone: staging folders left are of unfinished sources

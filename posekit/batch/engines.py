@@ -32,17 +32,16 @@ class Unit:
 
 
 def frame_count(source: Source) -> int | None:
-    """The number of frames a local video says it has (cheap: no decoding), or None."""
+    """The number of frames a local video says it has (no decoding past the first frame), or None."""
     if "://" in source.location:
         return None
-    import cv2
+    from ..video import open_source
 
-    cap = cv2.VideoCapture(source.location, cv2.CAP_FFMPEG)
     try:
-        n = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
-    finally:
-        cap.release()
-    return int(n) if n and 0 < n < 1e9 else None
+        with open_source(source.location) as src:
+            return src.frame_count
+    except (OSError, ValueError):
+        return None  # its worker reports the error
 
 
 class Plan:
@@ -207,11 +206,12 @@ def run_pool(plan: Plan, options: Options, out: str, workers: int) -> int:
 
 def _terminate(pool) -> None:
     """End a process pool's processes now (their partial outputs are staging folders, removed next run)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # CPython's pool keeps them here
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in list(getattr(pool, "_processes", {}).values()):  # CPython's pool keeps them here
+    for process in processes:
         if process.is_alive():
             process.terminate()
-    for process in list(getattr(pool, "_processes", {}).values()):
+    for process in processes:
         process.join(timeout=10)
 
 
