@@ -2,7 +2,7 @@
 
 Without labelled data here (COCO val2017 is not bundled; with it, ``posekit evaluate`` gives the
 real AP), the options are measured with label-free checks on the bundled images and, if present,
-the reference anchor images in ../shared/anchor-images:
+a folder of more images given with ``--anchors DIR``:
 
 - **speed**: median total and network milliseconds per image;
 - **vs default**: people found, and the mean distance (image px) between each option's keypoints and
@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-ANCHORS = ROOT.parent / "shared" / "anchor-images"
 
 OPTIONS = {
     "default": {},
@@ -39,12 +38,12 @@ OPTIONS = {
 SHIFTS = ((0.25, 0.0), (0.0, 0.5), (0.75, -0.25), (-1.25, 0.5), (0.5, 1.5))  # in grid pixels (x, y)
 
 
-def images(quick: bool):
+def images(quick: bool, anchors: Path | None = None):
     import cv2
 
     paths = sorted((ROOT / "images").glob("*.[pj][np]g"))
-    if ANCHORS.is_dir():
-        paths += sorted(p for p in ANCHORS.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    if anchors is not None:
+        paths += sorted(p for p in anchors.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     out = []
     for p in paths:
         img = cv2.imread(str(p))
@@ -54,24 +53,20 @@ def images(quick: bool):
 
 
 def match(a, b, offset=(0.0, 0.0)):
-    """Pairs (person of a, person of b) by smallest median keypoint distance (greedy, < 40 px)."""
-    pairs, used = [], set()
-    for p in a:
-        best, best_d = None, 40.0
+    """Pairs (person of a, person of b): smallest median keypoint distance first, < 40 px, >= 3 parts shared.
+
+    ``offset`` (x, y) is subtracted from b's keypoints first (b was computed on a shifted image).
+    """
+    from posekit.match import greedy_match, mean_keypoint_distance
+
+    shift = np.array([offset[0], offset[1], 0.0])
+    pairs = []
+    for i, p in enumerate(a):
         for j, q in enumerate(b):
-            if j in used:
-                continue
-            both = p.present & q.present
-            if both.sum() < 3:
-                continue
-            gap = q.keypoints[both, :2] - np.array(offset) - p.keypoints[both, :2]
-            d = np.median(np.linalg.norm(gap, axis=1))
-            if d < best_d:
-                best, best_d = j, d
-        if best is not None:
-            used.add(best)
-            pairs.append((p, b[best]))
-    return pairs
+            d = mean_keypoint_distance(p.keypoints, q.keypoints - shift, min_shared=3, reduce=np.median)
+            if d is not None and d < 40.0:
+                pairs.append((d, i, j))
+    return [(a[i], b[j]) for i, j in greedy_match(pairs, largest_first=False)]
 
 
 def shift_error(est, image, grid_px):
@@ -117,14 +112,19 @@ def main(argv=None) -> int:
     parser.add_argument("--architecture", help="architecture of a --model graph file")
     parser.add_argument("--backend", default="auto", choices=("auto", "tf", "tflite"))
     parser.add_argument("--quick", action="store_true", help="3 images only")
+    parser.add_argument(
+        "--anchors", type=Path, metavar="DIR", help="a folder of more .jpg/.png images to add"
+    )
     parser.add_argument("--no-ap", action="store_true", help="skip the small-people AP (needs pycocotools)")
     args = parser.parse_args(argv)
 
     from posekit import PoseEstimator
     from posekit.export import coco_results
 
-    data = images(args.quick)
-    where = "bundled + anchors" if ANCHORS.is_dir() else "bundled"
+    if args.anchors is not None and not args.anchors.is_dir():
+        parser.error(f"--anchors: {args.anchors} is not a folder")
+    data = images(args.quick, args.anchors)
+    where = f"bundled + {args.anchors}" if args.anchors is not None else "bundled"
     print(f"{len(data)} images ({where}), model {args.model}")
     ests = {
         name: PoseEstimator(args.model, architecture=args.architecture, backend=args.backend, **opts)

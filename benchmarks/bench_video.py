@@ -2,7 +2,7 @@
 
     python benchmarks/bench_video.py [--frames 40] [--video videos/vtest_pair.mp4] [--repeat 1]
 
-Both loops run ``posekit.video.process_video`` on the same frames, writing an mp4 (and
+Both loops run ``posekit.pipeline.process_video`` on the same frames, writing an mp4 (and
 per-frame JSON) to a temporary folder:
 
 * sequential: decode -> inference -> track/draw -> write, one frame after the other in one thread;
@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     from original_path import OriginalPath
 
     from posekit import PoseEstimator, fetch
+    from posekit.pipeline import process_video
     from posekit.preprocess import prepare
-    from posekit.video import iter_frames, process_video
+    from posekit.video import iter_frames
 
     est = PoseEstimator(args.model, input_size=(432, 368))
     frames = [f for _, f in iter_frames(args.video, max_frames=args.frames)]
@@ -88,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                 d = Path(tmp) / f"{name}{r}"
                 s = process_video(
                     args.video, est, out=d / "out.mp4", json_dir=d / "json", max_frames=args.frames,
-                    pipelined=name != "sequential", workers=2 if name == "workers2" else 1, show_progress=False,
+                    pipelined=name != "sequential", workers=2 if name == "workers2" else 1,
+                    show_progress=False,
                 )  # fmt: skip
-                assert s.frames_processed == len(frames), s
+                assert s.frames_processed == len(frames) and s.stop_reason == "max_frames", s
                 fps[name].append(s.fps)
             fps["original"].append(original_loop(original, frames, Path(tmp) / f"original{r}.mp4"))
     med = {k: statistics.median(v) for k, v in fps.items()}

@@ -13,10 +13,14 @@ from posekit.export import (
     COCO_FROM_POSEKIT,
     COCO_KEYPOINT_NAMES,
     CSV_HEADER,
+    CocoWriter,
     CsvWriter,
+    coco_partial_path,
     coco_results,
     csv_rows,
     openpose_json_name,
+    read_coco_partial,
+    recover_coco_results,
     to_coco_keypoints,
     to_openpose_dict,
     write_coco_results,
@@ -265,3 +269,82 @@ def test_csv_writer_write_after_close(tmp_path):
 def test_csv_values_are_finite():
     for row in csv_rows(0, [ALICE, BOB]):
         assert all(math.isfinite(v) for v in row[3:])
+
+
+# ------------------------------------------------------------------ frame by frame, whole frames only
+
+
+def test_coco_writer_writes_lines_then_the_file(tmp_path):
+    path = tmp_path / "c.json"
+    with CocoWriter(path) as out:
+        assert out.write(0, [ALICE, BOB]) == 2
+        assert out.write(1, []) == 0
+        assert out.write(2, [BOB]) == 1
+        assert not path.exists()  # only complete files under the final name
+        assert [r["image_id"] for r in read_coco_partial(out.partial)] == [0, 0, 2]
+    expected = coco_results([(0, [ALICE, BOB]), (2, [BOB])])
+    assert json.loads(path.read_text()) == expected
+    assert not coco_partial_path(path).exists()
+    with pytest.raises(ValueError, match="is closed"):
+        out.write(3, [BOB])
+
+
+def test_coco_recovery_skips_a_cut_line(tmp_path):
+    path = tmp_path / "c.json"
+    out = CocoWriter(path)
+    out.write(0, [ALICE])
+    out.write(1, [BOB])
+    with open(out.partial, "ab") as f:
+        f.write(b'[{"image_id": 2, "categ')  # a kill in the middle of frame 2
+    out._lines.close()  # the process is gone: nothing else closes it
+    assert recover_coco_results(path) == path
+    assert json.loads(path.read_text()) == coco_results([(0, [ALICE]), (1, [BOB])])
+    with pytest.raises(
+        FileNotFoundError, match=r"no partial COCO results to recover: .*c\.json\.partial\.jsonl"
+    ):
+        recover_coco_results(path)
+
+
+def test_rollback_drops_whole_frames(tmp_path):
+    with CsvWriter(tmp_path / "p.csv") as out, CocoWriter(tmp_path / "c.json") as coco:
+        out.write(0, [ALICE])
+        coco.write(0, [ALICE])
+        csv_size, coco_size = out.size, coco.size
+        out.write(1, [BOB])
+        coco.write(1, [BOB])
+        out.rollback(csv_size)
+        coco.rollback(coco_size)
+        out.write(2, [BOB])
+        with pytest.raises(ValueError, match="cannot roll .* back to 99999 bytes"):
+            out.rollback(99999)
+    with open(tmp_path / "p.csv", newline="", encoding="utf-8") as f:
+        assert sorted({r["frame"] for r in csv.DictReader(f)}) == ["0", "2"]
+    assert [r["image_id"] for r in json.loads((tmp_path / "c.json").read_text())] == [0]
+
+
+def test_csv_writer_cuts_a_frame_that_does_not_fit(tmp_path):
+    out = CsvWriter(tmp_path / "p.csv")
+    out.write(0, [ALICE])
+    good = (tmp_path / "p.csv").read_bytes()
+    out._file._file = DiskFillsUp(out._file._file)  # the disk fills in the middle of frame 1
+    with pytest.raises(OSError, match="No space left"):
+        out.write(1, [BOB])
+    out.close()
+    assert (tmp_path / "p.csv").read_bytes() == good and out.size == len(good)
+
+
+class DiskFillsUp:
+    """A raw file that takes 10 more bytes, then fails with ENOSPC."""
+
+    def __init__(self, raw):
+        self.raw, self.room = raw, 10
+
+    def write(self, data):
+        if not self.room:
+            raise OSError(28, "No space left on device")
+        n = self.raw.write(bytes(data[: self.room]))
+        self.room -= n
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)

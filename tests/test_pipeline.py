@@ -1,0 +1,79 @@
+"""Tests for posekit.pipeline's interface: the summary, the moved names, the drawing spec, argument errors.
+
+Behaviour under Ctrl-C, full disks and dying streams is in test_hostile_video.py; runs of the real
+network over the bundled clip are in test_video.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from test_hostile_video import CLIP, WalkingEstimator
+
+import posekit.video
+from posekit import draw, pipeline
+from posekit.draw import DrawingSpec
+from posekit.pipeline import STOP_REASONS, OutputError, VideoSummary, process_video
+from posekit.video import VideoError
+
+
+def test_moved_names_still_import_from_video():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from posekit.video import STOP_REASONS as reasons
+        from posekit.video import VideoSummary as summary_cls
+        from posekit.video import compose_frame
+        from posekit.video import process_video as run
+    assert run is pipeline.process_video and summary_cls is VideoSummary and reasons is STOP_REASONS
+    assert compose_frame is draw.compose_frame
+    with pytest.raises(AttributeError, match="has no attribute 'ProgressBar'"):
+        posekit.video.ProgressBar  # noqa: B018 - replaced by tqdm
+
+
+def test_summary_and_errors():
+    s = VideoSummary(source="x")
+    assert s.stop_reason == "end" and not s.interrupted
+    assert dataclasses.replace(s, stop_reason="interrupted").interrupted
+    assert STOP_REASONS == (
+        "end", "max_frames", "stream_lost", "window_closed", "interrupted", "output_error", "error"
+    )  # fmt: skip
+    err = OutputError("disk full while writing frame 3 of o.mp4: 3 frames kept", s)
+    assert isinstance(err, VideoError) and isinstance(err, OSError) and err.summary is s
+    assert str(err) == "disk full while writing frame 3 of o.mp4: 3 frames kept"
+
+
+def test_drawing_spec_reaches_the_video(tmp_path):
+    red = DrawingSpec(color_by_person=True, person_colors=((0, 0, 255),), background=False, label_ids=False)
+    process_video(
+        CLIP, WalkingEstimator(), out=tmp_path / "o.mp4", drawing=red, fps_overlay=False, max_frames=2
+    )
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    lit = frame.max(axis=2) > 60
+    assert 200 < lit.sum() < 20000  # a skeleton on black
+    b, g, r = (frame[lit][:, c].astype(int) for c in range(3))
+    assert np.median(r) > 180 and np.median(b) < 80 and np.median(g) < 80  # drawn in the spec's red
+    # background= overrides the spec: the scene comes back.
+    process_video(
+        CLIP, WalkingEstimator(), out=tmp_path / "b.mp4", drawing=red, background=True, max_frames=1
+    )
+    cap = cv2.VideoCapture(str(tmp_path / "b.mp4"))
+    assert np.median(cap.read()[1]) > 40
+    cap.release()
+
+
+def test_argument_errors(tmp_path):
+    with pytest.raises(ValueError, match="queue_size must be >= 1, got 0"):
+        process_video(CLIP, WalkingEstimator(), queue_size=0)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1, got True"):
+        process_video(CLIP, WalkingEstimator(), workers=True)
+    with pytest.raises(VideoError, match="video file not found"):
+        process_video(tmp_path / "none.mp4", WalkingEstimator(), coco=tmp_path / "c.json")
+    assert list(Path(tmp_path).iterdir()) == []  # nothing created for a source that does not open
