@@ -46,9 +46,25 @@ from .fields import (
     show_paf_components,
     show_peaks,
 )
+from .grouping import (
+    candidates_table,
+    limb_summary,
+    matching_table,
+    people_zoom,
+    plot_assembly,
+    plot_limb_candidates,
+    plot_line_integral,
+    plot_paf_samples,
+    plot_partial_people,
+    plot_sample_dots,
+    plot_trace_vs_people,
+    rows_table,
+    trace_people,
+)
 from .people import plot_keypoints_scatter, plot_people, plot_trajectories
 from .tables import Table, keypoints_table, people_distance_table
 from .timings import plot_speed_comparison, plot_timings
+from .training import plot_cost_vs_people, plot_loss_curves, plot_stage_losses, plot_targets_vs_maps
 
 __all__ = [
     "HEATMAP_CMAP",
@@ -56,6 +72,19 @@ __all__ = [
     "FIGURE_WIDTH",
     "MODEL_COLORS",
     "Table",
+    "candidates_table",
+    "limb_summary",
+    "matching_table",
+    "people_zoom",
+    "plot_assembly",
+    "plot_limb_candidates",
+    "plot_line_integral",
+    "plot_paf_samples",
+    "plot_partial_people",
+    "plot_sample_dots",
+    "plot_trace_vs_people",
+    "rows_table",
+    "trace_people",
     "channel_title",
     "compare_stages",
     "field_extent",
@@ -70,6 +99,10 @@ __all__ = [
     "plot_speed_comparison",
     "plot_timings",
     "plot_trajectories",
+    "plot_cost_vs_people",
+    "plot_loss_curves",
+    "plot_stage_losses",
+    "plot_targets_vs_maps",
     "show_heatmap_channels",
     "show_heatmap_overlay",
     "show_image",

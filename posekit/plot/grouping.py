@@ -1,0 +1,924 @@
+"""Views of the PAF grouping, decision by decision, from a ``posekit.paf.GroupingTrace``.
+
+A trace (``posekit.paf.trace``) records, per limb, every candidate (pair of peaks of the limb's two
+parts) with its line integral, its score and what the greedy matching did with it, and the partial
+people after each limb. These views draw that data over the image, in original-image pixels: the
+trace's grid coordinates are mapped with ``posekit.preprocess.FieldTransform``.
+
+Line styles say what happened to a candidate everywhere in this module:
+
+* solid, in the limb's colour: **kept** (passed the criterion and won the matching);
+* solid grey: **failed the criterion** (too few PAF samples above the threshold, or score <= 0);
+* dashed, in the limb's colour: passed the criterion but **lost the matching** (a peak of it was
+  already taken by a higher-scoring candidate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..person import Person
+from ..preprocess import FieldTransform
+from ..skeleton import COLORS_BGR, LIMB_NAMES, PART_NAMES
+from ._base import (
+    FIGURE_WIDTH,
+    Box,
+    _aspect,
+    _image_or_canvas,
+    _label_image_axes,
+    _new_figure,
+    _people,
+    _rgb01,
+    _set_view,
+    people_box,
+    to_rgb,
+)
+from .people import plot_people
+from .tables import Table
+
+__all__ = [
+    "GREY",
+    "candidate_kinds",
+    "candidates_table",
+    "limb_summary",
+    "matching_table",
+    "people_zoom",
+    "plot_assembly",
+    "plot_limb_candidates",
+    "plot_line_integral",
+    "plot_paf_samples",
+    "plot_partial_people",
+    "plot_sample_dots",
+    "plot_trace_vs_people",
+    "rows_table",
+    "trace_people",
+]
+
+GREY = (0.55, 0.55, 0.55)  #: colour of candidates that failed the criterion
+_KEPT, _LOST, _FAILED = "kept", "lost the matching", "failed the criterion"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _limb(trace, limb: int | str):
+    """The ``LimbStep`` of a limb given as a row of the trace's limb table or a limb name."""
+    if isinstance(limb, str):
+        if limb not in LIMB_NAMES:
+            raise ValueError(f"limb must be 0..{len(trace.limbs) - 1} or one of {', '.join(LIMB_NAMES)}")
+        limb = LIMB_NAMES.index(limb)
+    k = int(limb)
+    if not 0 <= k < len(trace.limbs):
+        raise ValueError(f"limb must be in [0, {len(trace.limbs)}), got {limb}")
+    return trace.limbs[k]
+
+
+def _limb_name(step) -> str:
+    return f"{PART_NAMES[step.part_a]}-{PART_NAMES[step.part_b]}"
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+
+
+def _transform(trace, image, image_size) -> FieldTransform:
+    """The grid -> image mapping of the trace's fields drawn over ``image`` (or ``image_size``)."""
+    if image is not None:
+        size = (int(image.shape[1]), int(image.shape[0]))
+    elif image_size is not None:
+        size = (int(image_size[0]), int(image_size[1]))
+    else:
+        size = tuple(trace.grid_size)
+    return FieldTransform(tuple(trace.grid_size), size)
+
+
+def candidate_kinds(step) -> np.ndarray:
+    """Per candidate of a ``LimbStep``: "kept", "lost the matching" or "failed the criterion".
+
+    Returns:
+        object (C,) array of those three strings.
+    """
+    kinds = np.full(len(step.score), _FAILED, dtype=object)
+    kinds[np.asarray(step.passed, bool)] = _LOST
+    kinds[np.asarray(step.kept, bool)] = _KEPT
+    return kinds
+
+
+def limb_summary(trace, limb: int | str) -> str:
+    """One line in words on a limb, e.g. "limb 3 RElbow-RWrist: 4 candidates, 2 kept, 1 failed
+    the criterion, 1 lost the matching; 3 partial people"."""
+    step = _limb(trace, limb)
+    kinds = candidate_kinds(step)
+    rows = len(step.people_after)
+    return (
+        f"limb {step.index} {_limb_name(step)}: {_count(len(kinds), 'candidate')}, "
+        f"{int((kinds == _KEPT).sum())} kept, {int((kinds == _FAILED).sum())} failed the criterion, "
+        f"{int((kinds == _LOST).sum())} lost the matching; "
+        f"{_count(rows, 'partial person', 'partial people')}"
+    )
+
+
+def _peak_table(trace) -> np.ndarray:
+    """float64 (N, 4): all peaks (id, x, y, score) by global id, the concatenation of ``trace.peaks``."""
+    found = [p for p in trace.peaks if len(p)]
+    return np.concatenate(found) if found else np.zeros((0, 4))
+
+
+def _snapshot_keypoints(trace, snapshot) -> np.ndarray:
+    """float64 (R, num_parts, 3) grid keypoints of partial people: the final people's rule (an id
+    outside 0..N-1 is a missing part: x = y = NaN, score 0)."""
+    line = _peak_table(trace)
+    ids = np.asarray(snapshot.peak_ids)
+    out = np.full((*ids.shape, 3), np.nan)
+    out[..., 2] = 0.0
+    valid = (ids >= 0) & (ids < len(line))
+    out[valid] = line[ids[valid]][:, 1:4]
+    return out
+
+
+def trace_people(trace, image_size: tuple[int, int] | None = None) -> list[Person]:
+    """The trace's final people as ``Person`` objects, keypoints mapped to image pixels.
+
+    Args:
+        trace: a ``GroupingTrace``.
+        image_size: (width, height) of the original image; None keeps grid coordinates.
+
+    Returns:
+        One Person per kept row, in order, as ``PoseEstimator.inference`` builds them (without
+        sub-pixel refinement).
+    """
+    kps = np.asarray(trace.keypoints, np.float32)
+    if image_size is not None:
+        kps = FieldTransform(tuple(trace.grid_size), tuple(image_size)).keypoints_to_image(kps)
+    return [Person(kps[i], float(trace.scores[i])) for i in range(len(kps))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+
+
+def _candidate_order(step) -> list[int]:
+    """Kept (by rank), then lost (by rank), then failed (by score, best first)."""
+    kinds = candidate_kinds(step)
+    rank = np.asarray(step.match_rank)
+    passed = [int(c) for c in np.argsort(rank, kind="stable") if rank[c] >= 0]
+    kept = [c for c in passed if kinds[c] == _KEPT]
+    lost = [c for c in passed if kinds[c] == _LOST]
+    failed = [int(c) for c in np.argsort(-np.asarray(step.score), kind="stable") if kinds[c] == _FAILED]
+    return kept + lost + failed
+
+
+def candidates_table(trace, limb: int | str, *, max_rows: int = 8) -> Table:
+    """A limb's candidates with the parts of their score and the matching's outcome.
+
+    Rows: the kept candidates (in matching order), then those that lost the matching, then those
+    that failed the criterion (best score first), cut after ``max_rows`` rows (never before the
+    last kept one).
+
+    Args:
+        trace: a ``GroupingTrace``.
+        limb: limb index (row of the limb table) or name, e.g. "RElbow-RWrist".
+        max_rows: most rows to show.
+
+    Returns:
+        A ``Table`` with columns cand (index into the limb's candidate arrays), A peak, B peak
+        (global peak ids), mean dot, dist. penalty, samples > threshold, score, passed,
+        matching (``LimbStep.match_status``), rank (matching order, "-" when it did not pass).
+    """
+    step = _limb(trace, limb)
+    order = _candidate_order(step)
+    n_kept = int(np.asarray(step.kept).sum())
+    shown = order[: max(int(max_rows), n_kept)]
+    params = trace.params
+    rows = [
+        (
+            c,
+            int(step.peak_a[c]),
+            int(step.peak_b[c]),
+            float(step.mean_dot[c]),
+            float(step.distance_penalty[c]),
+            int(step.count_above[c]),
+            float(step.score[c]),
+            "yes" if step.passed[c] else "no",
+            step.match_status[c],
+            int(step.match_rank[c]) if step.match_rank[c] >= 0 else "-",
+        )
+        for c in shown
+    ]
+    columns = [
+        "cand",
+        "A peak",
+        "B peak",
+        "mean dot",
+        "dist. penalty",
+        f"samples > {params.vector_score_threshold:g}",
+        "score",
+        "passed",
+        "matching",
+        "rank",
+    ]
+    caption = limb_summary(trace, limb)
+    if len(shown) < len(order):
+        caption += f" (showing {len(shown)} of {len(order)})"
+    caption += f"; passed = more than {params.vector_count_threshold} samples above and score > 0"
+    return Table(columns, rows, caption)
+
+
+def matching_table(trace, limb: int | str) -> Table:
+    """The greedy matching of one limb: the candidates that passed, in the order they were tried.
+
+    Candidates are tried by score, best first; one is kept unless its A peak (checked first) or
+    its B peak was already taken by a kept candidate tried earlier.
+
+    Returns:
+        A ``Table`` with columns rank, cand, A peak, B peak, score, outcome, lost to (the kept
+        candidate that took the peak, "-" for kept ones), lost to score.
+    """
+    step = _limb(trace, limb)
+    rank = np.asarray(step.match_rank)
+    rows = []
+    for c in np.argsort(rank, kind="stable"):
+        c = int(c)
+        if rank[c] < 0:
+            continue
+        status = step.match_status[c]
+        winner: int | str = "-"
+        win_score = float("nan")
+        if not step.kept[c]:
+            side = step.peak_a if status == "part A already used" else step.peak_b
+            for w in np.flatnonzero(np.asarray(step.kept) & (rank < rank[c]) & (side == side[c])):
+                winner, win_score = int(w), float(step.score[w])
+        rows.append(
+            (
+                int(rank[c]),
+                c,
+                int(step.peak_a[c]),
+                int(step.peak_b[c]),
+                float(step.score[c]),
+                status,
+                winner,
+                win_score,
+            )
+        )
+    caption = (
+        f"greedy matching of limb {step.index} {_limb_name(step)}: best score first, each peak used once"
+    )
+    return Table(
+        ["rank", "cand", "A peak", "B peak", "score", "outcome", "lost to", "its score"], rows, caption
+    )
+
+
+def rows_table(trace) -> Table:
+    """The partial people after the last limb and what became of them (``GroupingTrace.row_status``).
+
+    Returns:
+        A ``Table`` with columns row, parts, total (sum of part and limb scores), score
+        (total / parts), status ("kept", "too few parts", "low score"), why (the comparison that
+        decided, with the threshold), person (index among the final people, "-" when dropped).
+    """
+    snap = trace.people_before_filter
+    params = trace.params
+    rows, person = [], 0
+    for r, status in enumerate(trace.row_status):
+        count, total = int(snap.counts[r]), float(snap.totals[r])
+        mean = total / count if count else float("nan")
+        if status == "too few parts":
+            why = f"{count} parts < {params.part_count_threshold}"
+        elif status == "low score":
+            why = f"score {mean:.3f} < {params.human_score_threshold:g}"
+        else:
+            why = f"{count} >= {params.part_count_threshold} parts, score >= {params.human_score_threshold:g}"
+        rows.append((r, count, total, mean, status, why, person if status == "kept" else "-"))
+        person += status == "kept"
+    kept = sum(s == "kept" for s in trace.row_status)
+    caption = f"{_count(len(rows), 'row')} after the last limb, {kept} kept as people"
+    return Table(["row", "parts", "total", "score", "status", "why", "person"], rows, caption)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def _outlined(width: float):
+    from matplotlib import patheffects
+
+    return [patheffects.Stroke(linewidth=width + 2.0, foreground="black"), patheffects.Normal()]
+
+
+def _draw_rows(
+    ax,
+    trace,
+    snapshot,
+    upto: int,
+    tf: FieldTransform,
+    *,
+    linewidth: float,
+    alpha: float,
+    new_limb: int | None = None,
+    labels: bool = True,
+) -> None:
+    """Partial people of a snapshot: parts and the limbs 0..``upto`` joining two present parts."""
+    from ..draw import person_color
+
+    kp = _snapshot_keypoints(trace, snapshot)
+    x, y = tf.to_image(kp[..., 0], kp[..., 1])
+    present = kp[..., 2] > 0
+    table = np.asarray(trace.limb_table)
+    for r in range(len(kp)):
+        color = _rgb01(person_color(r))
+        for j in range(min(upto + 1, len(table))):
+            a, b = int(table[j, 0]), int(table[j, 1])
+            if present[r, a] and present[r, b]:
+                new = j == new_limb
+                ax.plot(
+                    [x[r, a], x[r, b]],
+                    [y[r, a], y[r, b]],
+                    color=color,
+                    alpha=1.0 if new else alpha,
+                    lw=linewidth * (1.8 if new else 1.0),
+                    solid_capstyle="round",
+                    zorder=2.5 if new else 2,
+                    path_effects=_outlined(linewidth * 1.8) if new else None,
+                    gid="partial-limb",
+                )
+        pts = np.flatnonzero(present[r])
+        if len(pts):
+            ax.scatter(
+                x[r, pts],
+                y[r, pts],
+                s=18,
+                color=color,
+                edgecolors="black",
+                linewidths=0.5,
+                alpha=max(alpha, 0.6),
+                zorder=2.6,
+                label=f"row {r}: {_count(len(pts), 'part')}",
+            )
+            if labels:
+                top = pts[np.argmin(y[r, pts])]
+                ax.annotate(
+                    f"row {r}",
+                    (x[r, top], y[r, top]),
+                    xytext=(0, 7),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=8,
+                    color="black",
+                    zorder=4,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": color, "alpha": 0.8, "lw": 0},
+                )
+
+
+def _show_faded(ax, image, image_size, zoom, image_alpha: float):
+    """The image at ``image_alpha`` over white (so coloured lines stand out), or a blank canvas."""
+    if image is None:
+        return _image_or_canvas(None, image_size, zoom, ax)
+    ax = _image_or_canvas(None, (image.shape[1], image.shape[0]), zoom, ax)
+    ax.imshow(to_rgb(image), alpha=float(image_alpha), zorder=0)
+    _set_view(ax, (image.shape[1], image.shape[0]), zoom)
+    return ax
+
+
+def _limb_color(step) -> tuple[float, float, float]:
+    return _rgb01(COLORS_BGR[step.index % len(COLORS_BGR)])
+
+
+def plot_limb_candidates(
+    image: np.ndarray | None,
+    trace,
+    limb: int | str,
+    *,
+    people: bool = False,
+    scores: bool = True,
+    peak_ids: bool = True,
+    image_alpha: float = 0.65,
+    legend: bool = True,
+    title: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    zoom: Box | None = None,
+    ax=None,
+):
+    """Every candidate of one limb as a segment over the image, styled by its fate, with its score.
+
+    Kept candidates are solid in the limb's colour, those that failed the criterion solid grey,
+    those that lost the matching dashed in the limb's colour (``gid`` "candidate-kept",
+    "candidate-failed", "candidate-lost" on the Line2D artists). The peaks of the limb's two
+    parts are dots labelled with their global ids.
+
+    Args:
+        image: BGR uint8 (H, W, 3), or None for a blank canvas of ``image_size``.
+        trace: a ``GroupingTrace`` of this image's fields.
+        limb: limb index (row of the limb table) or name, e.g. "LShoulder-LElbow".
+        people: also draw the partial people after this limb (thin, one colour per row).
+        scores: write each candidate's score at its middle (failed ones only when there are at
+            most 12 candidates).
+        peak_ids: write each peak's global id beside it.
+        image_alpha: opacity of the image over white.
+        legend: add a legend of the three styles and the two parts.
+        title: Axes title (default: ``limb_summary``).
+        image_size: (width, height) when ``image`` is None.
+        zoom: (x0, y0, x1, y1) region to show in image pixels, or None for all.
+        ax: Axes to draw into, or None for a new figure.
+
+    Returns:
+        The Axes.
+    """
+    from matplotlib.lines import Line2D
+
+    step = _limb(trace, limb)
+    tf = _transform(trace, image, image_size)
+    ax = _show_faded(ax, image, tf.image_size, zoom, image_alpha)
+    if people:
+        _draw_rows(ax, trace, step.people_after, step.index, tf, linewidth=1.6, alpha=0.55, labels=False)
+    color = _limb_color(step)
+    kinds = candidate_kinds(step)
+    xa, ya = tf.to_image(step.xy_a[:, 0].astype(float), step.xy_a[:, 1].astype(float))
+    xb, yb = tf.to_image(step.xy_b[:, 0].astype(float), step.xy_b[:, 1].astype(float))
+    style = {
+        _KEPT: {"color": color, "ls": "-", "lw": 3.2, "zorder": 5, "gid": "candidate-kept"},
+        _LOST: {"color": color, "ls": (0, (4, 2.5)), "lw": 2.4, "zorder": 4, "gid": "candidate-lost"},
+        _FAILED: {"color": GREY, "ls": "-", "lw": 1.3, "zorder": 3, "gid": "candidate-failed"},
+    }
+    for c in _candidate_order(step)[::-1]:  # failed first, kept on top
+        kind = kinds[c]
+        st = style[kind]
+        ax.plot(
+            [xa[c], xb[c]],
+            [ya[c], yb[c]],
+            **st,
+            alpha=0.9 if kind == _FAILED else 1.0,
+            path_effects=None if kind == _FAILED else _outlined(st["lw"]),
+            solid_capstyle="round",
+        )
+        if scores and (kind != _FAILED or len(kinds) <= 12):
+            ax.annotate(
+                f"{step.score[c]:.2f}",
+                ((xa[c] + xb[c]) / 2, (ya[c] + yb[c]) / 2),
+                ha="center",
+                va="center",
+                fontsize=8 if kind == _FAILED else 9,
+                zorder=6,
+                color="dimgray" if kind == _FAILED else "black",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8, "lw": 0},
+            )
+    handles = []
+    for part, marker in ((step.part_a, "o"), (step.part_b, "s")):
+        found = trace.peaks[part]
+        px, py = tf.to_image(found[:, 1], found[:, 2])
+        pcolor = _rgb01(COLORS_BGR[part])
+        ax.scatter(px, py, s=60, marker=marker, color=pcolor, edgecolors="black", linewidths=1.0, zorder=7)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker=marker,
+                color=pcolor,
+                markeredgecolor="black",
+                label=f"{'A' if part == step.part_a else 'B'}: {PART_NAMES[part]} "
+                f"({_count(len(found), 'peak')})",
+            )
+        )
+        if peak_ids:
+            for pid, x, y in zip(found[:, 0], px, py):
+                ax.annotate(
+                    f"#{int(pid)}",
+                    (x, y),
+                    xytext=(5, 5),
+                    textcoords="offset points",
+                    fontsize=8,
+                    zorder=8,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.7, "lw": 0},
+                )
+    if legend:
+        n = {k: int((kinds == k).sum()) for k in (_KEPT, _LOST, _FAILED)}
+        handles = [
+            Line2D([], [], color=color, lw=3, label=f"kept ({n[_KEPT]})"),
+            Line2D([], [], color=GREY, lw=1.5, label=f"failed the criterion ({n[_FAILED]})"),
+            Line2D([], [], color=color, lw=2.2, ls=(0, (4, 2.5)), label=f"lost the matching ({n[_LOST]})"),
+            *handles,
+        ]
+        ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85)
+    _label_image_axes(ax, title if title is not None else limb_summary(trace, step.index))
+    return ax
+
+
+def _best_candidate(step) -> int:
+    """The candidate the matching tried first (the best that passed), else the best score."""
+    if len(step.score) == 0:
+        raise ValueError(f"limb {step.index} {_limb_name(step)} has no candidates")
+    first = np.flatnonzero(np.asarray(step.match_rank) == 0)
+    return int(first[0]) if len(first) else int(np.argmax(step.score))
+
+
+def _candidate(step, candidate: int | None) -> int:
+    if candidate is None:
+        return _best_candidate(step)
+    c = int(candidate)
+    if not 0 <= c < len(step.score):
+        raise ValueError(
+            f"candidate must be in [0, {len(step.score)}) for limb {step.index}, got {candidate}"
+        )
+    return c
+
+
+def _segment_box(tf: FieldTransform, step, c: int, margin: float = 0.15) -> Box:
+    (xa, xb), (ya, yb) = tf.to_image(
+        np.array([step.xy_a[c, 0], step.xy_b[c, 0]], float),
+        np.array([step.xy_a[c, 1], step.xy_b[c, 1]], float),
+    )
+    side = max(abs(xb - xa), abs(yb - ya), 24.0) * (1 + 2 * margin)
+    cx, cy = (xa + xb) / 2, (ya + yb) / 2
+    w, h = tf.image_size
+    x0, y0 = max(cx - side / 2, -0.5), max(cy - side / 2, -0.5)
+    x1, y1 = min(cx + side / 2, w - 0.5), min(cy + side / 2, h - 0.5)
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def plot_paf_samples(
+    image: np.ndarray | None,
+    pafs: np.ndarray,
+    trace,
+    limb: int | str,
+    candidate: int | None = None,
+    *,
+    zoom: Box | None | str = "auto",
+    image_size: tuple[int, int] | None = None,
+    title: str | None = None,
+    ax=None,
+):
+    """The PAF read at one candidate's samples, as arrows along its segment over the image.
+
+    Arrows are the limb's PAF vector at each sample point (``LimbStep.sample_xy``), stretched back
+    to image pixels like ``show_paf_arrows``; green where its dot product with the direction A -> B
+    is above ``vector_score_threshold``, red where not.
+
+    Args:
+        image: BGR uint8 (H, W, 3), or None for a blank canvas of ``image_size``.
+        pafs: float32 (H, W, 38): the fields the trace was made from (``InferenceResult.pafs``).
+        trace: a ``GroupingTrace``.
+        limb: limb index or name.
+        candidate: index into the limb's candidates; None for its first kept one (else the best).
+        zoom: a region (x0, y0, x1, y1) in image pixels, "auto" around the segment, None for all.
+        image_size: (width, height) when ``image`` is None.
+        title: Axes title.
+        ax: Axes to draw into, or None for a new figure.
+
+    Returns:
+        The Axes.
+    """
+    step = _limb(trace, limb)
+    c = _candidate(step, candidate)
+    pafs = np.asarray(pafs)
+    if pafs.shape[:2] != (trace.grid_size[1], trace.grid_size[0]):
+        raise ValueError(f"pafs must be on the trace's grid {trace.grid_size[::-1]}, got shape {pafs.shape}")
+    tf = _transform(trace, image, image_size)
+    if isinstance(zoom, str):
+        if zoom != "auto":
+            raise ValueError(f"zoom must be a box, 'auto' or None, got {zoom!r}")
+        zoom = _segment_box(tf, step, c)
+    ax = _show_faded(ax, image, tf.image_size, zoom, 0.75)
+    sx, sy = tf.scale
+    s_xy = np.asarray(step.sample_xy[c])
+    px = pafs[s_xy[:, 1], s_xy[:, 0], step.paf_x].astype(float)
+    py = pafs[s_xy[:, 1], s_xy[:, 0], step.paf_y].astype(float)
+    x, y = tf.to_image(s_xy[:, 0].astype(float), s_xy[:, 1].astype(float))
+    (xa, xb), (ya, yb) = tf.to_image(
+        np.array([step.xy_a[c, 0], step.xy_b[c, 0]], float),
+        np.array([step.xy_a[c, 1], step.xy_b[c, 1]], float),
+    )
+    ax.plot([xa, xb], [ya, yb], color="black", lw=1.2, ls=":", zorder=3, gid="segment")
+    u, v = px * sx, py * sy
+    spacing = np.hypot(xb - xa, yb - ya) / max(len(x), 1)
+    length = np.hypot(u, v)
+    # a PAF of magnitude 1 is drawn as long as the gap between samples, at least 1/14 of the view
+    arrow = max(spacing, (zoom[2] - zoom[0]) / 14) if zoom else spacing
+    norm = np.where(length > 0, np.hypot(px, py) / np.maximum(length, 1e-9), 0) * 0.9 * arrow
+    above = np.asarray(step.sample_dot[c]) > trace.params.vector_score_threshold
+    colors = np.where(above[:, None], np.array([[0.1, 0.6, 0.2]]), np.array([[0.85, 0.15, 0.1]]))
+    ax.quiver(
+        x,
+        y,
+        u * norm,
+        v * norm,
+        color=colors,
+        angles="xy",
+        scale_units="xy",
+        scale=1.0,
+        width=0.007,
+        headwidth=3.5,
+        headlength=4,
+        headaxislength=3.5,
+        zorder=5,
+        edgecolor="black",
+        linewidth=0.4,
+    )
+    ax.scatter(x, y, s=10, color="black", zorder=6)
+    for (px_, py_, name), marker in (
+        ((xa, ya, PART_NAMES[step.part_a]), "o"),
+        ((xb, yb, PART_NAMES[step.part_b]), "s"),
+    ):
+        ax.scatter([px_], [py_], s=80, marker=marker, color=_limb_color(step), edgecolors="black", zorder=7)
+        ax.annotate(
+            name,
+            (px_, py_),
+            xytext=(6, -10),
+            textcoords="offset points",
+            fontsize=9,
+            zorder=8,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8, "lw": 0},
+        )
+    default = (
+        f"limb {step.index} {_limb_name(step)}, candidate {c} "
+        f"(#{int(step.peak_a[c])} -> #{int(step.peak_b[c])}): PAF at {len(x)} samples"
+    )
+    _label_image_axes(ax, title if title is not None else default)
+    return ax
+
+
+def plot_sample_dots(
+    trace, limb: int | str, candidate: int | None = None, *, title: str | None = None, ax=None
+):
+    """One candidate's line integral as a curve: PAF . unit(A -> B) against the sample index.
+
+    The curve (``gid`` "sample-dot") holds ``LimbStep.sample_dot[candidate]``; the dashed line
+    (``gid`` "threshold") is ``vector_score_threshold``; the samples above it are green, the others
+    red; the title gives the count against ``vector_count_threshold``, the mean, the distance
+    penalty and the score.
+
+    Args:
+        trace: a ``GroupingTrace``.
+        limb: limb index or name.
+        candidate: index into the limb's candidates; None for its first kept one (else the best).
+        title: Axes title.
+        ax: Axes to draw into, or None for a new figure.
+
+    Returns:
+        The Axes.
+    """
+    from ._base import _pyplot
+
+    step = _limb(trace, limb)
+    c = _candidate(step, candidate)
+    if ax is None:
+        _fig, ax = _pyplot().subplots(figsize=(FIGURE_WIDTH * 0.6, 3.6), layout="constrained")
+    params = trace.params
+    dots = np.asarray(step.sample_dot[c])
+    i = np.arange(len(dots))
+    above = dots > params.vector_score_threshold
+    ax.plot(i, dots, color="black", lw=1.5, zorder=2, gid="sample-dot")
+    ax.scatter(
+        i[above], dots[above], s=40, color=(0.1, 0.6, 0.2), zorder=3, label=f"above ({int(above.sum())})"
+    )
+    ax.scatter(
+        i[~above],
+        dots[~above],
+        s=40,
+        color=(0.85, 0.15, 0.1),
+        zorder=3,
+        label=f"not above ({int((~above).sum())})",
+    )
+    ax.axhline(
+        params.vector_score_threshold,
+        color="tab:blue",
+        ls="--",
+        lw=1.2,
+        gid="threshold",
+        label=f"vector_score_threshold = {params.vector_score_threshold:g}",
+    )
+    ax.axhline(
+        float(step.mean_dot[c]), color="tab:purple", ls=":", lw=1.2, label=f"mean = {step.mean_dot[c]:.3f}"
+    )
+    ax.axhline(0.0, color="gray", lw=0.6)
+    low, high = min(-0.2, float(dots.min()) - 0.1), max(1.1, float(dots.max()) + 0.1)
+    ax.set_ylim(low, high)
+    ax.set_xticks(i)
+    ax.set_xlabel("sample index i (point a + i (b - a) / S)")
+    ax.set_ylabel("PAF . unit(A -> B)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    verdict = "passed" if step.passed[c] else "failed"
+    default = (
+        f"{int(step.count_above[c])} of {len(dots)} above (need > {params.vector_count_threshold}); "
+        f"score {step.mean_dot[c]:.3f} {step.distance_penalty[c]:+.3f} = {step.score[c]:.3f}: {verdict}"
+    )
+    ax.set_title(title if title is not None else default, fontsize=10)
+    return ax
+
+
+def plot_line_integral(
+    image: np.ndarray | None,
+    pafs: np.ndarray,
+    trace,
+    limb: int | str,
+    candidate: int | None = None,
+    *,
+    image_size: tuple[int, int] | None = None,
+    fig=None,
+):
+    """One candidate's line integral: the sampled PAF arrows over the image and the dot-product curve.
+
+    Args:
+        image, pafs, trace, limb, candidate, image_size: as ``plot_paf_samples``.
+        fig: Figure to fill, or None for a new one.
+
+    Returns:
+        The Figure (left ``plot_paf_samples`` zoomed to the segment, right ``plot_sample_dots``).
+    """
+    step = _limb(trace, limb)
+    c = _candidate(step, candidate)
+    fig = _new_figure(fig, 4.6)
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.25])
+    plot_paf_samples(
+        image,
+        pafs,
+        trace,
+        step.index,
+        c,
+        image_size=image_size,
+        ax=left,
+        title=f"PAF at the {step.sample_dot.shape[1]} samples",
+    )
+    plot_sample_dots(trace, step.index, c, ax=right)
+    fig.suptitle(
+        f"Line integral of limb {step.index} {_limb_name(step)}, candidate {c} "
+        f"(peak #{int(step.peak_a[c])} -> #{int(step.peak_b[c])}): {step.match_status[c]}",
+        fontsize=12,
+    )
+    return fig
+
+
+def plot_partial_people(
+    image: np.ndarray | None,
+    trace,
+    limb: int | str,
+    *,
+    labels: bool = True,
+    linewidth: float = 2.2,
+    image_alpha: float = 0.65,
+    legend: bool = False,
+    title: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    zoom: Box | None = None,
+    ax=None,
+):
+    """The partial people after a limb: each row in its own colour, its parts and the limbs so far.
+
+    The connections this limb added are drawn thicker with a black outline. Rows are numbered as
+    in ``LimbStep.people_after``; a merge removes a row, so a number (and colour) can pass to
+    another partial person from one limb to the next.
+
+    Args:
+        image: BGR uint8 (H, W, 3), or None for a blank canvas of ``image_size``.
+        trace: a ``GroupingTrace``.
+        limb: limb index or name: show the people after this limb.
+        labels: write "row r" above each partial person.
+        linewidth: limb line width in points (this limb's links are drawn 1.8 times as wide).
+        image_alpha: opacity of the image over white.
+        legend: add a legend of the rows and their part counts.
+        title: Axes title.
+        image_size: (width, height) when ``image`` is None.
+        zoom: (x0, y0, x1, y1) region to show in image pixels, or None for all.
+        ax: Axes to draw into, or None for a new figure.
+
+    Returns:
+        The Axes.
+    """
+    step = _limb(trace, limb)
+    tf = _transform(trace, image, image_size)
+    ax = _show_faded(ax, image, tf.image_size, zoom, image_alpha)
+    _draw_rows(
+        ax,
+        trace,
+        step.people_after,
+        step.index,
+        tf,
+        linewidth=linewidth,
+        alpha=0.9,
+        new_limb=step.index,
+        labels=labels,
+    )
+    if legend and len(step.people_after):
+        ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    rows = len(step.people_after)
+    default = (
+        f"after limb {step.index} {_limb_name(step)}: {_count(rows, 'partial person', 'partial people')}"
+    )
+    _label_image_axes(ax, title if title is not None else default)
+    return ax
+
+
+def plot_assembly(
+    image: np.ndarray | None,
+    trace,
+    limbs: Sequence[int] | None = None,
+    *,
+    ncols: int = 4,
+    image_size: tuple[int, int] | None = None,
+    zoom: Box | None = None,
+    fig=None,
+):
+    """A grid of small panels: the partial people after each of the chosen limbs.
+
+    Args:
+        image: BGR uint8 (H, W, 3), or None (then give ``image_size``).
+        trace: a ``GroupingTrace``.
+        limbs: limb indices, in the order to show (default: 8 limbs spread over the assembly,
+            ending with the last).
+        ncols: panels per row.
+        image_size: (width, height) when ``image`` is None.
+        zoom: (x0, y0, x1, y1) region to show in every panel, or None for all.
+        fig: Figure to fill, or None for a new one.
+
+    Returns:
+        The Figure.
+    """
+    n_limbs = len(trace.limbs)
+    if limbs is None:
+        limbs = sorted({int(round(v)) for v in np.linspace(0, n_limbs - 1, min(8, n_limbs))})
+    limbs = [_limb(trace, k).index for k in limbs]
+    if not limbs:
+        raise ValueError("limbs must not be empty")
+    ncols = max(1, min(int(ncols), len(limbs)))
+    nrows = -(-len(limbs) // ncols)
+    tf = _transform(trace, image, image_size)
+    panel_h = FIGURE_WIDTH / ncols * _aspect(tf.image_size, zoom)
+    fig = _new_figure(fig, nrows * (panel_h + 0.5) + 0.6)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, k in zip(axes.flat, limbs):
+        step = trace.limbs[k]
+        plot_partial_people(
+            image,
+            trace,
+            k,
+            image_size=tf.image_size,
+            zoom=zoom,
+            ax=ax,
+            labels=False,
+            linewidth=1.3,
+            title=f"after {k} {_limb_name(step)}: {len(step.people_after)} rows",
+        )
+        ax.title.set_fontsize(9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    for ax in list(axes.flat)[len(limbs) :]:
+        ax.set_axis_off()
+    fig.suptitle(
+        "People growing limb after limb (one colour per partial person; this limb's links outlined)",
+        fontsize=12,
+    )
+    return fig
+
+
+def plot_trace_vs_people(image: np.ndarray, trace, people, *, zoom: Box | None = None, fig=None):
+    """The trace's final people beside another set of people (e.g. ``PoseEstimator.inference``'s).
+
+    Args:
+        image: BGR uint8 (H, W, 3), the image of both.
+        trace: a ``GroupingTrace`` of this image's fields.
+        people: list of Person or an InferenceResult, in image pixels.
+        zoom: (x0, y0, x1, y1) region to show, or None for all.
+        fig: Figure to fill, or None for a new one.
+
+    Returns:
+        The Figure (left the trace's people, right the others, the same colours by index).
+    """
+    size = (int(image.shape[1]), int(image.shape[0]))
+    mine = trace_people(trace, size)
+    theirs = people.people if hasattr(people, "people") else list(people)
+    fig = _new_figure(fig, FIGURE_WIDTH / 2 * _aspect(size, zoom) + 1.0)
+    left, right = fig.subplots(1, 2)
+    plot_people(image, mine, zoom=zoom, ax=left, title=f"paf.trace: {_people(len(mine))}")
+    plot_people(image, theirs, zoom=zoom, ax=right, title=f"estimator.inference: {_people(len(theirs))}")
+    for ax in (left, right):
+        leg = ax.get_legend()
+        if leg is not None:
+            for text in leg.get_texts():
+                text.set_fontsize(7)
+    fig.suptitle("The traced grouping's people and the estimator's", fontsize=12)
+    return fig
+
+
+def people_zoom(trace, image_size: tuple[int, int], *, margin: float = 0.2) -> Box | None:
+    """A box (x0, y0, x1, y1) in image pixels around the trace's final people, or around all its
+    peaks when there are none; None without peaks."""
+    size = (int(image_size[0]), int(image_size[1]))
+    people = trace_people(trace, size)
+    if people:
+        return people_box(people, margin=margin, image_size=size)
+    line = _peak_table(trace)
+    if not len(line):
+        return None
+    x, y = FieldTransform(tuple(trace.grid_size), size).to_image(line[:, 1], line[:, 2])
+    kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
+    box = [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
+    kp[0, :2] = [[box[0], box[1], 1.0], [box[2], box[3], 1.0]]
+    return people_box(kp, margin=margin, image_size=size)
