@@ -49,6 +49,7 @@ from .fields import (
 from .grouping import (
     candidates_table,
     limb_summary,
+    limb_zoom,
     matching_table,
     people_zoom,
     plot_assembly,
@@ -74,6 +75,7 @@ __all__ = [
     "Table",
     "candidates_table",
     "limb_summary",
+    "limb_zoom",
     "matching_table",
     "people_zoom",
     "plot_assembly",

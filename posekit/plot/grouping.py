@@ -43,6 +43,7 @@ __all__ = [
     "candidate_kinds",
     "candidates_table",
     "limb_summary",
+    "limb_zoom",
     "matching_table",
     "people_zoom",
     "plot_assembly",
@@ -921,4 +922,19 @@ def people_zoom(trace, image_size: tuple[int, int], *, margin: float = 0.2) -> B
     kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
     box = [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
     kp[0, :2] = [[box[0], box[1], 1.0], [box[2], box[3], 1.0]]
+    return people_box(kp, margin=margin, image_size=size)
+
+
+def limb_zoom(trace, limb: int | str, image_size: tuple[int, int], *, margin: float = 0.3) -> Box | None:
+    """A box (x0, y0, x1, y1) in image pixels around a limb's kept candidates (all its candidates
+    when none was kept); None when it has none."""
+    step = _limb(trace, limb)
+    if not len(step.score):
+        return None
+    size = (int(image_size[0]), int(image_size[1]))
+    sel = np.flatnonzero(step.kept) if np.any(step.kept) else np.arange(len(step.score))
+    ends = np.concatenate([step.xy_a[sel], step.xy_b[sel]]).astype(float)
+    x, y = FieldTransform(tuple(trace.grid_size), size).to_image(ends[:, 0], ends[:, 1])
+    kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
+    kp[0, :2] = [[x.min(), y.min(), 1.0], [x.max(), y.max(), 1.0]]
     return people_box(kp, margin=margin, image_size=size)

@@ -3,6 +3,8 @@
 * ``PoseExplorer``: pick an image, a heatmap channel or a limb's PAF, the overlay
   opacity and the peak threshold; see the field over the image, the peaks and the
   people grouped at that threshold, and a table of one person's keypoints.
+* ``GroupingExplorer``: the PAF grouping of one image limb by limb (candidates kept, failed,
+  lost to the matching; partial people), with threshold sliders that re-run it.
 * ``LiveView``: an Image widget updated frame by frame from a loop (video file or
   camera), with a Stop button and a frame budget.
 * ``VideoPlayer``: play / scrub through frames that were already processed.
@@ -21,6 +23,15 @@ from __future__ import annotations
 
 from ._common import channel_options, encode_image
 from .explorer import PoseExplorer
+from .grouping import GroupingExplorer
 from .live import LiveView, VideoPlayer, open_camera
 
-__all__ = ["LiveView", "PoseExplorer", "VideoPlayer", "channel_options", "encode_image", "open_camera"]
+__all__ = [
+    "GroupingExplorer",
+    "LiveView",
+    "PoseExplorer",
+    "VideoPlayer",
+    "channel_options",
+    "encode_image",
+    "open_camera",
+]
