@@ -9,15 +9,19 @@ import sys
 import cv2
 import numpy as np
 import pytest
-
 from conftest import IMAGES, ROOT
+
 from posekit.cli import main
 
 
 def run_cli(*args, timeout=120):
     """Run `python -m posekit ARGS` in a subprocess, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "posekit", *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        [sys.executable, "-m", "posekit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
@@ -41,7 +45,8 @@ def test_image_writes_drawing_and_json(tmp_path, graph_path, capsys):
 
 def test_image_options(tmp_path, graph_path, capsys):
     js = tmp_path / "kp.json"
-    assert main(["image", str(IMAGES / "person.jpg"), "--resize", "320x240", "--upsample", "2", "--json", str(js)]) == 0
+    argv = ["image", str(IMAGES / "person.jpg"), "--resize", "320x240", "--upsample", "2", "--json", str(js)]
+    assert main(argv) == 0
     assert "1 people" in capsys.readouterr().out
     assert len(json.loads(js.read_text())["people"]) == 1
 
@@ -51,8 +56,14 @@ def test_image_options(tmp_path, graph_path, capsys):
     [
         (["image", "no/such/file.jpg"], "image file not found: no/such/file.jpg"),
         (["image", "pyproject.toml"], "cannot read pyproject.toml as an image"),
-        (["image", "images/person.jpg", "--model", "mobilenet_xl"], "unknown model 'mobilenet_xl': valid names are"),
-        (["image", "images/person.jpg", "--model", "missing/graph.pb"], "model file not found: missing/graph.pb"),
+        (
+            ["image", "images/person.jpg", "--model", "mobilenet_xl"],
+            "unknown model 'mobilenet_xl': valid names are",
+        ),
+        (
+            ["image", "images/person.jpg", "--model", "missing/graph.pb"],
+            "model file not found: missing/graph.pb",
+        ),
         (["image", "images/person.jpg", "--resize", "big"], "size must look like WIDTHxHEIGHT"),
         (["image", "images/person.jpg", "--upsample", "-2"], "expected a positive number"),
         (["fetch", "cmu_huge"], "unknown model 'cmu_huge'"),

@@ -19,7 +19,7 @@ from posekit.evaluate import (  # noqa: E402
     ground_truth_from_people,
     load_annotations,
 )
-from posekit.export import COCO_KEYPOINT_NAMES, coco_results  # noqa: E402
+from posekit.export import COCO_KEYPOINT_NAMES  # noqa: E402
 
 CATEGORIES = [
     {
@@ -223,5 +223,6 @@ def test_ground_truth_from_people_fields():
     assert gt["images"] == [{"id": 7, "file_name": "a.png"}]
     (ann,) = gt["annotations"]  # the person without keypoints gives no annotation
     k = np.array(ann["keypoints"]).reshape(17, 3)
-    assert k[0].tolist() == [10, 20, 2] and k[COCO_KEYPOINT_NAMES.index("left_shoulder")].tolist() == [30, 60, 2]
+    assert k[0].tolist() == [10, 20, 2]
+    assert k[COCO_KEYPOINT_NAMES.index("left_shoulder")].tolist() == [30, 60, 2]
     assert ann["num_keypoints"] == 2 and ann["bbox"] == [10.0, 20.0, 20.0, 40.0] and ann["area"] == 800.0

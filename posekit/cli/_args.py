@@ -114,8 +114,14 @@ def size(text: str) -> tuple[int, int]:
 
 
 def upsample(text: str) -> float:
-    """argparse type: the upsample factor of the fields, a positive finite number the post-processing accepts."""
-    return positive_float(text)
+    """argparse type: the upsample factor of the fields, a finite number the post-processing accepts."""
+    from ..postprocess import check_upsample
+
+    v = positive_float(text)
+    try:
+        return check_upsample(v)  # the bound the default smoothing sets; the grid's is checked with --resize
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def scales(text: str) -> tuple[float, ...]:
@@ -130,13 +136,15 @@ def scales(text: str) -> tuple[float, ...]:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """--model, --architecture, --resize, --upsample, --engine: shared by the commands that run the network."""
+    """--model, --architecture, --resize, --upsample, --engine: for the commands that run the network."""
     from ..architectures import ARCHITECTURES
 
-    p.add_argument("--model", default="mobilenet_thin", help="model name or frozen graph file (default: %(default)s)")
+    p.add_argument(
+        "--model", default="mobilenet_thin", help="model name or frozen graph file (default: %(default)s)"
+    )
     p.add_argument(
         "--architecture", choices=sorted(ARCHITECTURES), metavar="NAME",
-        help=f"architecture of a --model file when it cannot be detected ({', '.join(sorted(ARCHITECTURES))})",
+        help=f"architecture of a --model file that is not detected ({', '.join(sorted(ARCHITECTURES))})",
     )  # fmt: skip
     p.add_argument(
         "--resize", type=size, default=(432, 368), metavar="WxH",
@@ -154,9 +162,11 @@ def load_estimator(args: argparse.Namespace, **kwargs):
     """The PoseEstimator for the model options, built without TensorFlow's native log lines."""
     from .._quiet import import_tensorflow, quiet_native_stderr
     from ..estimator import PoseEstimator
+    from ..postprocess import check_upsample
 
+    check_upsample(args.upsample, input_size=args.resize)  # the upsampled grid fits, before the model loads
     import_tensorflow()
     with quiet_native_stderr():  # TFLite prints its delegate line while the estimator warms up
         return PoseEstimator(
-            args.model, input_size=args.resize, architecture=args.architecture, backend=args.engine, **kwargs
+            args.model, input_size=args.resize, architecture=args.architecture, engine=args.engine, **kwargs
         )

@@ -1,8 +1,8 @@
 """``posekit evaluate``: COCO keypoint AP of a model on annotated images (``posekit.evaluate`` does the work).
 
-    posekit evaluate --annotations person_keypoints_val2017.json --images val2017/ [--model NAME|FILE]
-                     [--architecture ARCH] [--resize WxH] [--upsample R] [--max-images N]
-                     [--scales 1,0.75,1.25] [--refine-peaks] [--json OUT] [--results FILE]
+posekit evaluate --annotations person_keypoints_val2017.json --images val2017/ [--model NAME|FILE]
+                 [--architecture ARCH] [--resize WxH] [--upsample R] [--max-images N]
+                 [--scales 1,0.75,1.25] [--refine-peaks] [--json OUT] [--results FILE]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..evaluate import METRICS, require_pycocotools, evaluate, load_annotations
+    from ..evaluate import METRICS, evaluate, load_annotations, require_pycocotools
 
     try:
         require_pycocotools()  # fail before the model loads

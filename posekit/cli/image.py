@@ -69,7 +69,9 @@ def _show(image, title: str) -> None:
     except ImportError:
         raise CliError("--show needs matplotlib: pip install matplotlib") from None
     if plt.get_backend().lower() == "agg":
-        raise CliError("--show needs a display (matplotlib has no interactive backend here); use --out instead")
+        raise CliError(
+            "--show needs a display (matplotlib has no interactive backend here); use --out instead"
+        )
     plt.figure(title)
     plt.imshow(image[:, :, ::-1])
     plt.axis("off")

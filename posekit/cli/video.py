@@ -33,9 +33,7 @@ def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
     look.add_argument("--no-background", action="store_true", help="draw the skeletons on black")
     look.add_argument("--side-by-side", action="store_true", help="write original | skeleton, twice as wide")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing N frames")
-    p.add_argument(
-        "--every", type=positive_int, default=1, metavar="N", help="process every N-th frame only"
-    )
+    p.add_argument("--every", type=positive_int, default=1, metavar="N", help="process every N-th frame only")
     p.add_argument("--no-track", action="store_true", help="no person ids across frames (person_id -1)")
     p.add_argument("--smooth", action="store_true", help="One-Euro-smooth the tracked keypoints")
     p.add_argument("--out-fps", type=positive_float, metavar="FPS", help="frame rate of the written video")
@@ -137,7 +135,7 @@ def _report(summary, *, ended: str | None = None) -> None:
 
 
 def _finish(args: argparse.Namespace, src, summary, *, show: bool, ctrl_c_is_normal: bool) -> int:
-    """Report the run; an interrupted run raises ``Stopped`` (``posekit.cli.main`` chooses the exit status)."""
+    """Report the run; an interrupted run raises ``Stopped`` (``posekit.cli.main`` picks the exit status)."""
     ended = src.kind if _source_ended(args, src, summary, show=show) else None
     _report(summary, ended=ended)
     if summary.interrupted:
