@@ -97,7 +97,7 @@ def _expand_local(text: str) -> list[tuple[str, str, str, bool]]:
             for f in sorted(files):
                 full = os.path.join(root, f)
                 found.append((full, os.path.abspath(full), os.path.relpath(full, path), False))
-        return found
+        return sorted(found)  # by path, as a glob lists them
     if path.is_file():
         return [(str(path), os.path.abspath(path), path.name, True)]
     raise BatchError(f"input not found: {text}")
