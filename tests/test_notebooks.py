@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -83,11 +84,30 @@ def test_notebook_starts_with_title_goal_and_setup(path):
     assert len(sections) >= 3, "one idea per section"
 
 
+def _cache_developer_models() -> None:
+    """Put ../shared's copy of mobilenet_v2_small into the model cache when it cannot be fetched.
+
+    Notebook 40 fetches its models like a user would (it never looks beside the repository); where only
+    package registries answer, the developers' verified copy lets it still compare two networks.
+    """
+    from conftest import SHARED
+
+    from posekit.weights import GRAPH_FILENAME, posekit_home
+
+    local = SHARED / "models" / "mobilenet_v2_small" / GRAPH_FILENAME
+    target = posekit_home() / "mobilenet_v2_small" / GRAPH_FILENAME
+    if local.is_file() and not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, target)  # fetch() checks its sha256 before using it
+
+
 @pytest.mark.notebooks
-@pytest.mark.parametrize("name", EXPECTED)
+@pytest.mark.parametrize("name", [p.name for p in all_notebooks()])
 def test_notebook_executes(name, monkeypatch, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     path = NOTEBOOKS / name
+    if name.startswith("40_"):
+        _cache_developer_models()
     nb = read(path)
     monkeypatch.setenv("POSEKIT_NB_MAX_FRAMES", FRAME_BUDGET)
     monkeypatch.setenv("POSEKIT_NB_OUT", str(tmp_path))  # files the notebooks write go here
