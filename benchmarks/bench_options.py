@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mobilenet_thin", help="model name or graph file")
     parser.add_argument("--architecture", help="architecture of a --model graph file")
-    parser.add_argument("--backend", default="auto", choices=("auto", "tf", "tflite"))
+    parser.add_argument("--engine", default="auto", choices=("auto", "tf", "tflite"))
     parser.add_argument("--quick", action="store_true", help="3 images only")
     parser.add_argument(
         "--anchors", type=Path, metavar="DIR", help="a folder of more .jpg/.png images to add"
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     where = f"bundled + {args.anchors}" if args.anchors is not None else "bundled"
     print(f"{len(data)} images ({where}), model {args.model}")
     ests = {
-        name: PoseEstimator(args.model, architecture=args.architecture, backend=args.backend, **opts)
+        name: PoseEstimator(args.model, architecture=args.architecture, engine=args.engine, **opts)
         for name, opts in OPTIONS.items()
     }
     results = {name: {} for name in OPTIONS}
