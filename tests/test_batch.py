@@ -1,4 +1,4 @@
-"""posekit.batch and ``posekit batch``: same keypoints as ``posekit image``/``video``, resumable, bad inputs recorded.
+"""posekit.batch and ``posekit batch``: same keypoints as ``posekit image``/``video``, resumable, bad inputs.
 
 Most runs use ``workers=0`` (in this process, the estimator loaded once) to stay quick; one run uses
 the local process pool, and one interrupts the CLI with SIGINT and resumes it.
@@ -100,7 +100,9 @@ def test_every_good_source_done_and_bad_ones_failed(reference, media):
     }  # fmt: skip
     errors = {e["key"]: e["error"] for e in manifest.failed}
     assert "cannot read" in errors["corrupt_jpg"] and "corrupt" in errors["corrupt_jpg"], errors
-    assert "truncated.mp4" in errors["truncated_mp4"] and "not a video file" in errors["truncated_mp4"], errors
+    assert "truncated.mp4" in errors["truncated_mp4"] and "not a video file" in errors["truncated_mp4"], (
+        errors
+    )
     assert manifest.counts == {"done": 6, "skipped": 0, "failed": 2, "pending": 0}
     video = next(e for e in manifest.sources if e["key"] == "vtest_pair_mp4")
     assert video["frames"] == MAX_FRAMES
@@ -128,7 +130,9 @@ def test_image_keypoints_equal_posekit_image(reference, media, estimator, tmp_pa
     # The JSON file is byte for byte what `posekit image --json` writes.
     kite = media / "images" / "kite.jpg"
     assert main(["image", str(kite), "--json", str(tmp_path / "kite.json")]) == 0
-    assert (out / "sources" / "kite_jpg" / "kite_keypoints.json").read_bytes() == (tmp_path / "kite.json").read_bytes()
+    assert (out / "sources" / "kite_jpg" / "kite_keypoints.json").read_bytes() == (
+        tmp_path / "kite.json"
+    ).read_bytes()
 
 
 def test_video_keypoints_and_ids_equal_posekit_video(reference, media, estimator, tmp_path):
@@ -138,8 +142,8 @@ def test_video_keypoints_and_ids_equal_posekit_video(reference, media, estimator
     out, _, table = reference
     seen = []
     process_video(
-        media / "videos" / VIDEO.name, estimator, json_dir=tmp_path, max_frames=MAX_FRAMES, show_progress=False,
-        on_frame=lambda i, frame, result, drawn: seen.append((i, result.people)),
+        media / "videos" / VIDEO.name, estimator, json_dir=tmp_path, max_frames=MAX_FRAMES,
+        show_progress=False, on_frame=lambda i, frame, result, drawn: seen.append((i, result.people)),
     )  # fmt: skip
     expected = [row for i, people in seen for row in expected_rows(i, people)]
     got = table_rows(rows_of(table, str(media / "videos" / VIDEO.name)))
@@ -166,8 +170,10 @@ def test_table_schema_metadata_and_no_duplicates(reference):
     assert json.loads(schema.metadata[b"posekit.input_size"]) == [432, 368]
     # pandas reads the folder as it is (one Parquet dataset).
     direct = pd.read_parquet(out / "keypoints")
-    assert len(direct) == len(table) == sum(
-        len(rows_of(table, e["source"])) for e in manifest.sources if e["status"] == "done"
+    assert (
+        len(direct)
+        == len(table)
+        == sum(len(rows_of(table, e["source"])) for e in manifest.sources if e["status"] == "done")
     )
     saved = json.loads((out / "manifest.json").read_text())
     assert saved["complete"] is True and saved["counts"] == manifest.counts
@@ -192,8 +198,12 @@ def test_rerun_skips_complete_sources_and_force_redoes_them(reference, media, tm
     assert forced.counts["done"] == 2
     new = {p.name: p.stat().st_ino for p in (out / "keypoints").iterdir()}
     assert all(new[name] != ino for name, (ino, _) in stat.items())
-    pd.testing.assert_frame_equal(batch.read_keypoints(out), batch.read_keypoints(reference[0]).pipe(
-        lambda t: t[t.source.isin([str(p) for p in inputs])].reset_index(drop=True)))
+    pd.testing.assert_frame_equal(
+        batch.read_keypoints(out),
+        batch.read_keypoints(reference[0]).pipe(
+            lambda t: t[t.source.isin([str(p) for p in inputs])].reset_index(drop=True)
+        ),
+    )
 
 
 def test_file_url_and_memory_store_give_the_same_table(reference, media, tmp_path):
@@ -223,7 +233,9 @@ def test_local_pool_gives_the_same_table(reference, media, tmp_path):
     m = batch.run(inputs, tmp_path, workers=2, max_frames=MAX_FRAMES, chunk_frames=2, progress=False)
     assert m.counts == {"done": 2, "skipped": 0, "failed": 0, "pending": 0} and m.workers == 2
     got = batch.read_keypoints(tmp_path)
-    want = table[table.source.isin([str(media / "videos" / VIDEO.name), str(inputs[1])])].reset_index(drop=True)
+    want = table[table.source.isin([str(media / "videos" / VIDEO.name), str(inputs[1])])].reset_index(
+        drop=True
+    )
     pd.testing.assert_frame_equal(got, want)
 
 
@@ -300,8 +312,14 @@ def test_cli_errors_are_one_line(media, tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the output folder should be")
     code, err = _cli(capsys, "batch", str(media / "images" / "kite.jpg"), "--out", str(blocker))
-    assert code == 2 and len(err) == 1 and err[0].startswith(f"posekit: error: output folder {blocker} is not writable")
-    code, err = _cli(capsys, "batch", str(media / "images"), "--out", str(tmp_path / "o"), "--model", "no_such_model")
+    assert (
+        code == 2
+        and len(err) == 1
+        and err[0].startswith(f"posekit: error: output folder {blocker} is not writable")
+    )
+    code, err = _cli(
+        capsys, "batch", str(media / "images"), "--out", str(tmp_path / "o"), "--model", "no_such_model"
+    )
     assert code == 2 and len(err) == 1 and "no_such_model" in err[0] and err[0].startswith("posekit: error:")
     code, err = _cli(capsys, "batch", str(media / "images"), "--out", str(tmp_path / "o"), "--workers", "0")
     assert code == 2 and err == ["posekit: error: argument --workers: expected a positive integer, got '0'"]

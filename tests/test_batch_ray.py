@@ -23,7 +23,9 @@ pytest.importorskip("pyarrow")
 pd = pytest.importorskip("pandas")
 
 if os.environ.get("POSEKIT_REQUIRE_RAY") != "1":
-    pytest.importorskip("ray", reason="Ray is not installed (pip install posekit[ray]); POSEKIT_REQUIRE_RAY=1 makes this fail")
+    pytest.importorskip(
+        "ray", reason="Ray is not installed (pip install posekit[ray]); POSEKIT_REQUIRE_RAY=1 makes this fail"
+    )
 import ray  # noqa: E402,F401 - fails here under POSEKIT_REQUIRE_RAY=1 when missing
 
 from posekit import batch  # noqa: E402
@@ -70,8 +72,8 @@ def cluster(tmp_path_factory):
 
     try:
         subprocess.run(
-            [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard",
-             "false", "--temp-dir", str(temp), *common],
+            [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+             "--include-dashboard", "false", "--temp-dir", str(temp), *common],
             env=env, check=True, capture_output=True, timeout=180,
         )  # fmt: skip
         subprocess.run(

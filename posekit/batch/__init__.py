@@ -118,13 +118,15 @@ class Manifest:
 
 
 def read_keypoints(out: str | os.PathLike):
-    """The keypoints table of a batch as a pandas DataFrame (``TABLE_COLUMNS``), ordered by source, frame, person.
+    """The keypoints table of a batch as a pandas DataFrame (``TABLE_COLUMNS``), by source, frame, person.
 
     Args:
         out: the batch's output folder or URL.
     """
-    import pandas as pd
-
+    try:
+        import pandas  # noqa: F401 - to_pandas needs it
+    except ImportError:
+        raise BatchError("read_keypoints needs pandas: pip install pandas") from None
     _, pq = import_pyarrow()
     store = Store(out)
     files = [n for n in store.listdir("keypoints") if n.endswith(".parquet") and not n.startswith(".")]
@@ -138,13 +140,17 @@ def read_keypoints(out: str | os.PathLike):
     return frame.sort_values(["source", "frame", "person_id"], kind="stable", ignore_index=True)
 
 
-def _check_options(engine: str, workers: int | None, every: int, max_frames: int | None, chunk_frames: int) -> None:
+def _check_options(
+    engine: str, workers: int | None, every: int, max_frames: int | None, chunk_frames: int
+) -> None:
     if engine not in ENGINES:
         raise BatchError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     for name, value, low in (("every", every, 1), ("chunk_frames", chunk_frames, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise BatchError(f"{name} must be an integer >= {low}, got {value!r}")
-    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+    if max_frames is not None and (
+        isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
+    ):
         raise BatchError(f"max_frames must be an integer >= 1 or None, got {max_frames!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
         raise BatchError(f"workers must be an integer >= 0 or None, got {workers!r}")
@@ -233,7 +239,8 @@ def run(
         workers = os.cpu_count() or 1
     manifest = Manifest(
         out=os.fspath(out), options=options.record(), engine=engine, workers=workers or 0,
-        sources=[{"source": s.name, "key": s.key, "kind": s.kind, "status": "pending", "frames": 0, "people": 0,
+        sources=[{"source": s.name, "key": s.key, "kind": s.kind, "status": "pending", "frames": 0,
+                  "people": 0,
                   "seconds": 0.0, "error": None} for s in sources],
     )  # fmt: skip
     entries = {s.key: e for s, e in zip(sources, manifest.sources)}
@@ -307,7 +314,9 @@ def _run_engine(
         entries[source.key].update(result)
         if bar is not None:
             c = manifest.counts
-            bar.set_postfix_str(f"sources {c['done'] + c['skipped']}/{len(manifest.sources)}, {c['failed']} failed")
+            bar.set_postfix_str(
+                f"sources {c['done'] + c['skipped']}/{len(manifest.sources)}, {c['failed']} failed"
+            )
         save()
 
     def on_frames(n: int) -> None:
@@ -316,7 +325,9 @@ def _run_engine(
 
     plan = Plan(todo, options, chunk_frames, on_result, on_frames)
     disable = None if progress is None else not progress  # None: shown only on a terminal
-    bar = tqdm(total=plan.estimated_frames, unit="frame", desc="posekit batch", disable=disable, dynamic_ncols=True)
+    bar = tqdm(
+        total=plan.estimated_frames, unit="frame", desc="posekit batch", disable=disable, dynamic_ncols=True
+    )
     save(force=True)
     out = store.url if not store.local else str(store.root)
     try:

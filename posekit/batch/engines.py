@@ -81,7 +81,9 @@ class Plan:
             n = math.ceil(selected / chunk_frames)
             self.parts[s.key] = [None] * n
             for i in range(n):
-                stop = (i + 1) * chunk_frames if i < n - 1 else options.max_frames  # the last one runs to the end
+                stop = (
+                    (i + 1) * chunk_frames if i < n - 1 else options.max_frames
+                )  # the last one runs to the end
                 self.queue.append(Unit("chunk", s, (i * chunk_frames, stop, i)))
         self.queue.extend(images)  # videos first: the long units start early
 
@@ -165,7 +167,9 @@ def run_pool(plan: Plan, options: Options, out: str, workers: int) -> int:
     ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
 
     def start() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_process, initargs=(options, out))
+        return ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_process, initargs=(options, out)
+        )
 
     pool, restarts = start(), 0
     inflight: dict[Any, Unit] = {}
@@ -191,7 +195,7 @@ def run_pool(plan: Plan, options: Options, out: str, workers: int) -> int:
                     continue
                 plan.done(unit, result)
             if broken:
-                for future, unit in list(inflight.items()):  # they died with the pool
+                for unit in inflight.values():  # they died with the pool
                     unit.attempt += 1
                     plan.queue.appendleft(unit)
                 inflight.clear()

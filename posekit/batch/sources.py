@@ -18,7 +18,9 @@ from pathlib import Path
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_INPUT_SUFFIXES", "Source", "BatchError", "find_sources", "is_url"]
 
 #: File suffixes read as images (anything ``cv2.imdecode`` reads).
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
 #: File suffixes read as videos (anything OpenCV's FFmpeg backend decodes).
 VIDEO_INPUT_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
@@ -89,7 +91,9 @@ def _expand_local(text: str) -> list[tuple[str, str, str, bool]]:
     if glob.has_magic(str(path)):
         base = _glob_base(str(path))
         hits = sorted(glob.glob(str(path), recursive=True))
-        return [(h, os.path.abspath(h), os.path.relpath(h, base or "."), False) for h in hits if os.path.isfile(h)]
+        return [
+            (h, os.path.abspath(h), os.path.relpath(h, base or "."), False) for h in hits if os.path.isfile(h)
+        ]
     if path.is_dir():
         found = []
         for root, dirs, files in os.walk(path):
@@ -158,7 +162,7 @@ def find_sources(inputs: Iterable[str | os.PathLike]) -> list[Source]:
             if key in keys:
                 raise BatchError(
                     f"{keys[key]} and {name} would both write to {key!r}: give their folders as inputs "
-                    "(outputs are named relative to the input folder) or run them into different --out folders"
+                    "(outputs are named relative to the input folder) or use different --out folders"
                 )
             keys[key] = name
             sources.append(Source(name=name, location=location, key=key, kind=kind))

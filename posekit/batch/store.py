@@ -71,7 +71,9 @@ def table_schema(metadata: dict[str, Any] | None = None):
     meta = None
     if metadata is not None:
         meta = {METADATA_KEY: json.dumps(metadata).encode()}
-        meta.update({f"posekit.{k}".encode(): json.dumps(metadata[k]).encode() for k in ("model", "input_size")})
+        meta.update(
+            {f"posekit.{k}".encode(): json.dumps(metadata[k]).encode() for k in ("model", "input_size")}
+        )
     return pa.schema(fields, metadata=meta)
 
 
@@ -111,7 +113,8 @@ def keypoint_table(source: str, frames: list[tuple[int, list]], metadata: dict[s
     n = len(arrays["frame"])
     schema = table_schema(metadata)
     return pa.Table.from_arrays(
-        [pa.array([source] * n, pa.string())] + [pa.array(arrays[c], schema.field(c).type) for c in TABLE_COLUMNS[1:]],
+        [pa.array([source] * n, pa.string())]
+        + [pa.array(arrays[c], schema.field(c).type) for c in TABLE_COLUMNS[1:]],
         schema=schema,
     )
 
@@ -128,7 +131,9 @@ class Store:
         self.url = text
         if not is_url(text) or text.startswith("file://"):
             self.fs = None
-            self.root = Path(text[len("file://") :] if text.startswith("file://") else text).expanduser().absolute()
+            self.root = (
+                Path(text[len("file://") :] if text.startswith("file://") else text).expanduser().absolute()
+            )
         else:
             import fsspec
 

@@ -115,7 +115,9 @@ class Detections:
 
         out, start = [], 0
         for frame, n in zip(self.frames.tolist(), self.counts.tolist()):
-            out.append((frame, [Person(self.keypoints[i], float(self.scores[i])) for i in range(start, start + n)]))
+            out.append(
+                (frame, [Person(self.keypoints[i], float(self.scores[i])) for i in range(start, start + n)])
+            )
             start += n
         return out
 
@@ -291,7 +293,7 @@ class Worker:
         self, source: Source, frames: list[tuple[int, list]], *, image: np.ndarray | None, fps: float | None,
         seconds: float,
     ) -> dict[str, Any]:  # fmt: skip
-        """Write a source's folder and then its keypoints file (the mark of completion); returns its result."""
+        """Write a source's folder, then its keypoints file (the mark of completion); returns its result."""
         from ..export import openpose_json_name, to_openpose_dict
 
         o = self.options
@@ -303,7 +305,11 @@ class Worker:
         staged = self.store.staging()
         try:
             for index, people in frames:
-                name = f"{source.stem}_keypoints.json" if source.kind == "image" else openpose_json_name(source.stem, index)
+                name = (
+                    f"{source.stem}_keypoints.json"
+                    if source.kind == "image"
+                    else openpose_json_name(source.stem, index)
+                )
                 write_text_atomic(staged / name, json.dumps(to_openpose_dict(people)))
             drawn = None
             if o.draw:
@@ -342,9 +348,12 @@ class Worker:
         from ..video import VideoWriter, compose_frame, iter_frames
 
         people = dict(frames)
-        with self._local_video(source) as path, atomic_path(folder / f"{source.stem}_pose.mp4") as tmp:
-            with VideoWriter(tmp, (fps or 30.0 * self.options.every) / self.options.every) as out:
-                for index, frame in iter_frames(path, every=self.options.every, max_frames=len(frames)):
+        every = self.options.every
+        out_fps = fps / every if fps else 10.0  # as process_video: the source's rate over every, else 10
+        # Nested: a parenthesised `with` needs Python 3.10 and posekit supports 3.9.
+        with self._local_video(source) as path, atomic_path(folder / f"{source.stem}_pose.mp4") as tmp:  # noqa: SIM117
+            with VideoWriter(tmp, out_fps) as out:
+                for index, frame in iter_frames(path, every=every, max_frames=len(frames)):
                     out.write(compose_frame(frame, people.get(index, [])))
                 if out.path != tmp:
                     raise OSError(f"cannot write an mp4 video here (the writer fell back to {out.path.suffix})")

@@ -32,15 +32,21 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "batch", help="keypoints for many images and videos (one Parquet table, resumable, local or Ray)"
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image/video files, folders (recursive) or glob patterns")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (local path, file://, s3://, gs://, ...)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image/video files, folders (recursive) or glob patterns"
+    )
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (local path, file://, s3://, gs://, ...)"
+    )
     p.add_argument(
         "--workers", type=positive_int, metavar="N",
         help="worker processes (default: one per core) or, with --ray, actors (default: cluster CPUs)",
     )  # fmt: skip
     p.add_argument("--draw", action="store_true", help="also write each image/video with the skeletons drawn")
     p.add_argument("--force", action="store_true", help="redo sources already complete in --out")
-    p.add_argument("--every", type=positive_int, default=1, metavar="N", help="process every N-th video frame")
+    p.add_argument(
+        "--every", type=positive_int, default=1, metavar="N", help="process every N-th video frame"
+    )
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="at most N frames per video")
     p.add_argument("--no-track", action="store_true", help="no person ids across video frames")
     p.add_argument(
@@ -48,10 +54,14 @@ def register(subparsers) -> None:
         help="cut longer videos into chunks of N frames run by different workers (default: %(default)s)",
     )  # fmt: skip
     bar = p.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress")
+    bar.add_argument(
+        "--progress", dest="progress", action="store_true", default=None, help="always show progress"
+    )
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
     ray = p.add_argument_group("Ray (pip install posekit[ray])")
-    ray.add_argument("--ray", action="store_true", help="run on Ray: the cluster at RAY_ADDRESS, or a local one")
+    ray.add_argument(
+        "--ray", action="store_true", help="run on Ray: the cluster at RAY_ADDRESS, or a local one"
+    )
     ray.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default: RAY_ADDRESS)")
     ray.add_argument(
         "--num-cpus-per-worker", type=positive_float, default=1.0, metavar="C",
