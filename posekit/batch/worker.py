@@ -356,5 +356,5 @@ class Worker:
                 for index, frame in iter_frames(path, every=every, max_frames=len(frames)):
                     out.write(compose_frame(frame, people.get(index, [])))
                 if out.path != tmp:
-                    raise OSError(f"cannot write an mp4 video here (the writer fell back to {out.path.suffix})")
+                    raise OSError(f"cannot write an mp4 here (the writer fell back to {out.path.suffix})")
         return f"{source.stem}_pose.mp4"
