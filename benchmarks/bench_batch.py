@@ -1,0 +1,175 @@
+"""Batch throughput: a plain sequential loop vs ``posekit.batch`` in-process, on the local pool, and on Ray.
+
+    python benchmarks/bench_batch.py [--frames 24] [--repeat 1] [--workers N] [--no-ray]
+
+Every configuration processes the same inputs (the images in ``images/`` and the first ``--frames``
+frames of ``videos/vtest_pair.mp4``, cut into chunks of ``--chunk`` frames) in a fresh process, and
+writes its outputs to a temporary folder:
+
+* sequential: one ``PoseEstimator`` (TFLite on all cores), a loop over the images and the frames
+  with tracking and one OpenPose JSON per frame: what a script would do;
+* batch, in-process: ``posekit.batch.run(workers=0)``, the same loop through the batch machinery
+  (Parquet table, manifest, staging and renames): its overhead;
+* batch, local pool: ``workers`` spawned processes, each with its own single-threaded estimator;
+* batch, Ray: the same units on a local Ray instance, one actor per core.
+
+"end to end" is frames / wall time including the model loads and the pool or cluster start;
+"working" is frames / the time the workers spent on the sources (the manifest's seconds divided by the
+workers), the rate a long run approaches once started. Medians over ``--repeat`` runs; the ratios are
+against the sequential loop of the same run. The CPU flags that decide the network's speed are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEO = ROOT / "videos" / "vtest_pair.mp4"
+IMAGES = ROOT / "images"
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> str:
+    """The SIMD flags of this CPU that matter for the network (from /proc/cpuinfo), and its model name."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    flags, model = set(), "unknown CPU"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags = set(value.split())
+        elif key.strip() == "model name":
+            model = value.strip()
+    have = " ".join(f for f in FLAGS if f in flags) or "none of " + ", ".join(FLAGS)
+    return f"{model}; {os.cpu_count()} cores; flags: {have}"
+
+
+def child_sequential(frames: int, out: Path) -> dict:
+    """The plain loop: load, then infer/track/write JSON for every image and frame."""
+    from posekit import PoseEstimator, read_image
+    from posekit._files import write_text_atomic
+    from posekit.export import openpose_json_name, to_openpose_dict
+    from posekit.track import Tracker
+    from posekit.video import iter_frames
+
+    t0 = time.perf_counter()
+    est = PoseEstimator("mobilenet_thin", input_size=(432, 368))
+    loaded = time.perf_counter()
+    n = 0
+    for path in sorted(p for p in IMAGES.iterdir() if p.suffix in (".png", ".jpg")):
+        people = est.inference(read_image(path)).people
+        write_text_atomic(out / f"{path.stem}_keypoints.json", json.dumps(to_openpose_dict(people)))
+        n += 1
+    tracker = Tracker(fps=10.0)
+    for index, frame in iter_frames(VIDEO, max_frames=frames):
+        people = tracker.update(est.inference(frame).people, frame_index=index)
+        write_text_atomic(out / openpose_json_name("vtest_pair", index), json.dumps(to_openpose_dict(people)))
+        n += 1
+    end = time.perf_counter()
+    return {"frames": n, "wall": end - t0, "working": end - loaded}
+
+
+def child_batch(mode: str, frames: int, out: Path, workers: int, chunk: int) -> dict:
+    from posekit import batch
+
+    t0 = time.perf_counter()
+    options = dict(max_frames=frames, chunk_frames=chunk, progress=False)
+    if mode == "inline":
+        m = batch.run([IMAGES, VIDEO], out, workers=0, **options)
+    else:
+        engine = "ray" if mode == "ray" else "local"
+        m = batch.run([IMAGES, VIDEO], out, engine=engine, workers=workers, **options)
+    wall = time.perf_counter() - t0
+    assert m.counts["done"] == len(m.sources), m.sources
+    n = sum(e["frames"] for e in m.sources)
+    busy = sum(e["seconds"] for e in m.sources) / max(1, m.workers)
+    return {"frames": n, "wall": wall, "working": busy}
+
+
+def run_child(mode: str, args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
+        cmd = [sys.executable, __file__, "--child", mode, "--frames", str(args.frames), "--workers",
+               str(args.workers), "--chunk", str(args.chunk), "--out", tmp]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=24, help="video frames per run (default: %(default)s)")
+    ap.add_argument("--chunk", type=int, default=8, help="video chunk size (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool processes / Ray actors")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration; medians are shown")
+    ap.add_argument("--no-ray", action="store_true", help="leave out the Ray run")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.child:
+        out = Path(args.out)
+        if args.child == "sequential":
+            result = child_sequential(args.frames, out)
+        else:
+            result = child_batch(args.child, args.frames, out, args.workers, args.chunk)
+        print(json.dumps(result))
+        return 0
+
+    modes = ["sequential", "inline", "pool"]
+    if not args.no_ray:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            print("Ray is not installed (pip install posekit[ray]): no Ray row")
+        else:
+            modes.append("ray")
+    labels = {
+        "sequential": "sequential loop (1 estimator, all cores)",
+        "inline": "batch, in-process (workers=0)",
+        "pool": f"batch, local pool ({args.workers} processes)",
+        "ray": f"batch, Ray local ({args.workers} actors)",
+    }
+    results: dict[str, list[dict]] = {m: [] for m in modes}
+    for _ in range(args.repeat):
+        for mode in modes:
+            results[mode].append(run_child(mode, args))
+            print(f"  {mode}: {results[mode][-1]}", file=sys.stderr)
+
+    def med(mode: str, key: str) -> float:
+        return statistics.median(r["frames"] / r[key] for r in results[mode])
+
+    frames = results["sequential"][0]["frames"]
+    print(f"\n{frames} frames ({len(list(IMAGES.glob('*.[pj][np]g')))} images + {args.frames} video frames, "
+          f"chunks of {args.chunk}); median of {args.repeat} run(s)")  # fmt: skip
+    print(cpu_flags())
+    head = f"| {'configuration':44s} | end to end fps | vs sequential | working fps | vs sequential |"
+    print(head)
+    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    base_e, base_w = med("sequential", "wall"), med("sequential", "working")
+    for mode in modes:
+        e, w = med(mode, "wall"), med(mode, "working")
+        print(f"| {labels[mode]:44s} | {e:14.2f} | {e / base_e:12.2f}x | {w:11.2f} | {w / base_w:12.2f}x |")
+    if "ray" in modes:
+        print(
+            f"Ray vs local pool: end to end {med('ray', 'wall') / med('pool', 'wall'):.2f}x, "
+            f"working {med('ray', 'working') / med('pool', 'working'):.2f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
