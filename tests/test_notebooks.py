@@ -19,6 +19,7 @@ nbformat = pytest.importorskip("nbformat")
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 EXPECTED = [
     "10_Pose_Estimation_Images.ipynb",
+    "15_PAF_Grouping_Step_by_Step.ipynb",
     "20_Pose_Estimation_Video.ipynb",
     "30_Pose_Estimation_Camera.ipynb",
     "40_Model_Comparison.ipynb",
