@@ -63,7 +63,9 @@ def test_plot_targets_vs_maps_rejects_wrong_channels():
 
 
 def test_plot_cost_vs_people_scatters_times_against_people():
-    fig = plot.plot_cost_vs_people([1, 4, 9], [100.0, 101.0, 99.0], [1.0, 3.0, 7.0], labels="abc", fig=Figure())
+    fig = plot.plot_cost_vs_people(
+        [1, 4, 9], [100.0, 101.0, 99.0], [1.0, 3.0, 7.0], labels="abc", fig=Figure()
+    )
     net, group = fig.axes[:2]
     np.testing.assert_allclose(net.collections[0].get_offsets(), [[1, 100], [4, 101], [9, 99]])
     np.testing.assert_allclose(group.collections[0].get_offsets(), [[1, 1], [4, 3], [9, 7]])

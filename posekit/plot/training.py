@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._base import HEATMAP_CMAP, _new_axes, _new_figure, to_rgb
 from ..skeleton import NUM_HEATMAPS, NUM_PAFS, NUM_PARTS
+from ._base import HEATMAP_CMAP, _new_axes, _new_figure, to_rgb
 
 __all__ = ["plot_cost_vs_people", "plot_loss_curves", "plot_stage_losses", "plot_targets_vs_maps"]
 
@@ -111,7 +111,14 @@ def plot_loss_curves(history, *, title: str | None = None, ax=None):
     ax = _new_axes(ax, 0.45)
     steps = np.arange(1, arr.shape[0] + 1)
     for t in range(arr.shape[1]):
-        ax.plot(steps, arr[:, t], marker="o", ms=3, color=STAGE_COLORS[t % len(STAGE_COLORS)], label=f"stage {t + 1}")
+        ax.plot(
+            steps,
+            arr[:, t],
+            marker="o",
+            ms=3,
+            color=STAGE_COLORS[t % len(STAGE_COLORS)],
+            label=f"stage {t + 1}",
+        )
     ax.set_xlabel("step")
     ax.set_ylabel("L2 loss (batch)")
     ax.set_title(title or "fine-tuning: loss of each stage")
