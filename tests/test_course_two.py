@@ -1,4 +1,4 @@
-"""Course part two: the training views in posekit.plot.training and posekit.crowd draw/compute what they claim."""
+"""Course part two: the views of posekit.plot.training and posekit.crowd draw what they claim."""
 
 from __future__ import annotations
 
