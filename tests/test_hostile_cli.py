@@ -479,3 +479,30 @@ def test_camera_on_a_stream_stops_cleanly_when_the_server_dies(tmp_path):
         rows = list(csv.reader(f))
     assert rows[0][0] == "frame" and len(rows) > 1
     assert max(int(r[0]) for r in rows[1:]) < server.served
+
+
+# ----------------------------------------------------------------- imports flow one way
+
+
+def test_the_library_never_imports_the_cli():
+    code = """
+import importlib, pathlib, sys
+import posekit
+root = pathlib.Path(posekit.__file__).parent
+# from the files, not pkgutil.walk_packages, which imports every package (posekit.cli too) to look inside
+names = [
+    ".".join(("posekit", *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+    for p in root.rglob("*.py")
+]
+names = [n for n in names if not n.startswith("posekit.cli") and n != "posekit.__main__"]
+for name in names:
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:  # an optional dependency (ray, ipywidgets) missing here
+        print("skipped", name, exc, file=sys.stderr)
+print(len(names), sorted(m for m in sys.modules if m.startswith("posekit.cli")))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    count, cli_modules = proc.stdout.split(" ", 1)
+    assert int(count) > 20 and cli_modules.strip() == "[]", proc.stdout

@@ -126,7 +126,7 @@ def upsample(text: str) -> float:
 
 def scales(text: str) -> tuple[float, ...]:
     """argparse type: comma-separated positive scales, e.g. ``1,0.75,1.25``."""
-    from ..refine import check_scales
+    from ..multiscale import check_scales
 
     try:
         values = check_scales(float(v) for v in text.split(",") if v.strip())

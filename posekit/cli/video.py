@@ -79,7 +79,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace, src, *, show: bool):
-    from ..video import process_video
+    from ..pipeline import process_video
 
     est = load_estimator(args)  # imports TensorFlow with its C++ start-up lines kept off stderr
     return process_video(
@@ -104,20 +104,12 @@ def _run(args: argparse.Namespace, src, *, show: bool):
     )
 
 
-def _source_ended(args: argparse.Namespace, src, summary, *, show: bool) -> bool:
-    """True when a live source stopped delivering frames (rather than Ctrl-C, --max-frames or the window)."""
-    if not src.is_live or summary.interrupted:
-        return False
-    if args.max_frames is not None and summary.frames_processed >= args.max_frames:
-        return False
-    return not show  # with a window, q or Esc also ends the run without a reason to tell them apart
-
-
-def _report(summary, *, ended: str | None = None) -> None:
+def _report(summary, *, kind: str) -> None:
     """Print what was done and written, one line each."""
     s = summary
-    if ended:
-        print(f"{ended} ended after {s.frames_read} frames")
+    if s.stop_reason == "stream_lost":  # the camera or stream went away: a normal end, said in words
+        what = "stream ended" if kind == "stream" else f"{kind} stopped delivering frames"
+        print(f"{what} after {s.frames_read} frames")
     most = max(s.people_per_frame, default=0)
     ids = f", {len(s.person_ids)} person ids" if s.person_ids else ""
     print(
@@ -134,10 +126,9 @@ def _report(summary, *, ended: str | None = None) -> None:
         print(f"wrote {s.csv}")
 
 
-def _finish(args: argparse.Namespace, src, summary, *, show: bool, ctrl_c_is_normal: bool) -> int:
+def _finish(src, summary, *, ctrl_c_is_normal: bool) -> int:
     """Report the run; an interrupted run raises ``Stopped`` (``posekit.cli.main`` picks the exit status)."""
-    ended = src.kind if _source_ended(args, src, summary, show=show) else None
-    _report(summary, ended=ended)
+    _report(summary, kind=src.kind)
     if summary.interrupted:
         raise Stopped(
             f"after {summary.frames_processed} frames; the files written are complete",
@@ -157,7 +148,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         if src.is_live:
             print(f"{src.name} is a live source; `posekit camera` shows it in a window", file=sys.stderr)
         summary = _run(args, src, show=False)
-    return _finish(args, src, summary, show=False, ctrl_c_is_normal=False)
+    return _finish(src, summary, ctrl_c_is_normal=False)
 
 
 def cmd_camera(args: argparse.Namespace) -> int:
@@ -177,4 +168,4 @@ def cmd_camera(args: argparse.Namespace) -> int:
         stop = "Ctrl-C or q" if show else "Ctrl-C"
         print(f"{src.name}: {src.size[0]}x{src.size[1]}; {stop} stops", file=sys.stderr)
         summary = _run(args, src, show=show)
-    return _finish(args, src, summary, show=show, ctrl_c_is_normal=True)
+    return _finish(src, summary, ctrl_c_is_normal=True)
