@@ -5,6 +5,7 @@
     posekit camera [INDEX|URL] [--out FILE] [--no-window] [...]
     posekit batch INPUT... --out DIR [--workers N] [--draw] [--ray] [...]
     posekit evaluate --annotations FILE --images DIR [...]
+    posekit train --annotations FILE --images DIR --out WEIGHTS.npz [...]
     posekit fetch [NAME]
 
 Exit status and stderr:
@@ -69,7 +70,7 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _install_sigterm(received: list[int]):
-    """Make SIGTERM raise ``_Terminated`` in the main thread; returns the previous handler (or None)."""
+    """Make SIGTERM raise ``_Terminated`` in the main thread; returns the handler to restore, or None."""
     if threading.current_thread() is not threading.main_thread():
         return None  # signal handlers can only be set from the main thread
 
@@ -78,7 +79,8 @@ def _install_sigterm(received: list[int]):
             received.append(signum)
             raise _Terminated
 
-    return signal.signal(signal.SIGTERM, on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    return signal.SIG_DFL if previous is None else previous  # None: a handler not set from Python
 
 
 def _message(exc: BaseException) -> str:
