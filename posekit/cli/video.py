@@ -165,7 +165,7 @@ def cmd_camera(args: argparse.Namespace) -> int:
     with open_source(args.source) as src:  # fails fast, before the model loads
         if not show and not (args.out or args.json_dir or args.coco or args.csv):
             print("posekit: note: with --no-window and no --out/--json-dir/--coco/--csv nothing is saved")
-        stop = "Ctrl-C or q" if show else "Ctrl-C"
-        print(f"{src.name}: {src.size[0]}x{src.size[1]}; {stop} stops", file=sys.stderr)
+        stop = "q ends, Ctrl-C interrupts (exit 130)" if show else "Ctrl-C interrupts (exit 130)"
+        print(f"{src.name}: {src.size[0]}x{src.size[1]}; {stop}", file=sys.stderr)
         summary = _run(args, src, show=show)
-    return _finish(src, summary, ctrl_c_is_normal=True)
+    return _finish(src, summary, ctrl_c_is_normal=False)
