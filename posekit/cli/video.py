@@ -35,7 +35,8 @@ def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing N frames")
     p.add_argument("--every", type=positive_int, default=1, metavar="N", help="process every N-th frame only")
     p.add_argument("--no-track", action="store_true", help="no person ids across frames (person_id -1)")
-    p.add_argument("--smooth", action="store_true", help="One-Euro-smooth the tracked keypoints")
+    p.add_argument("--one-euro", action="store_true", help="One-Euro-smooth the tracked keypoints")
+    p.add_argument("--smooth", dest="one_euro", action="store_true", help=argparse.SUPPRESS)  # old name
     p.add_argument("--out-fps", type=positive_float, metavar="FPS", help="frame rate of the written video")
     p.add_argument("--sequential", action="store_true", help="run in one thread (no decode/write overlap)")
     p.add_argument(
@@ -80,7 +81,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace, src, *, show: bool):
     from ..pipeline import process_video
+    from ..track import OneEuroParams, Tracker
 
+    if args.one_euro and args.no_track:
+        raise CliError("--one-euro smooths tracked people: it cannot be combined with --no-track")
+    tracker = None if args.no_track else Tracker(one_euro=OneEuroParams() if args.one_euro else None)
     est = load_estimator(args)  # imports TensorFlow with its C++ start-up lines kept off stderr
     return process_video(
         src,
@@ -93,8 +98,7 @@ def _run(args: argparse.Namespace, src, *, show: bool):
         side_by_side=args.side_by_side,
         max_frames=args.max_frames,
         every=args.every,
-        track=not args.no_track,
-        smooth=args.smooth,
+        tracker=tracker,
         upsample=args.upsample,
         out_fps=args.out_fps,
         show_progress=args.progress,
