@@ -90,8 +90,8 @@ class GroupingExplorer:
         if not 0 <= self.current_limb < len(LIMBS):
             raise ValueError(f"limb must be in [0, {len(LIMBS)}), got {limb}")
 
-        style = {"description_width": "150px"}
-        wide = w.Layout(width="340px")
+        style = {"description_width": "172px"}
+        wide = w.Layout(width="346px")
         p = self.params
         self.limb = w.IntSlider(
             value=self.current_limb,
