@@ -253,3 +253,18 @@ def test_one_euro_time_from_fps_or_from_update():
         np.testing.assert_allclose(a, b)
     lag = lambda kp: float(np.nanmean(p.keypoints[:, 0] - kp[:, 0]))  # noqa: E731
     assert lag(c) > 1.5 * lag(a) > 0
+
+
+def test_neckless_piece_continues_a_track_but_never_starts_one():
+    no_neck = tuple(range(1, 14))  # a head: nose, eyes, ears
+    tracker = Tracker()
+    out = tracker.update([person_at(100, 100), person_at(103, 100, drop=no_neck)])
+    assert [p.person_id for p in out] == [0]  # the piece beside the body is left out
+    np.testing.assert_array_equal(out[0].keypoints[1], person_at(100, 100).keypoints[1])
+    out = tracker.update([person_at(104, 100, drop=no_neck)])  # only the head: continues #0
+    assert [p.person_id for p in out] == [0]
+    assert tracker.update([person_at(500, 100, drop=no_neck)]) == []  # far away, no neck: nobody
+    assert tracker.active_ids == [0]
+    loose = Tracker(TrackerParams(new_track_needs_neck=False))
+    out = loose.update([person_at(100, 100), person_at(103, 100, drop=no_neck)])
+    assert [p.person_id for p in out] == [0, 1]
