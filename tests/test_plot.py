@@ -239,6 +239,26 @@ def test_keypoints_table_for_one_person_and_many():
     assert len(arr) == 2
 
 
+def test_table_max_rows_shows_the_first_rows_and_folds_the_rest():
+    p = person({i: (i, 2 * i) for i in range(10)}, pid=3)
+    t = plot.keypoints_table([p, p], missing=False, max_rows=4)
+    assert len(t) == 20 and t.hidden_rows == 16  # .rows keeps everything
+    text = str(t).splitlines()
+    assert len(text) == 1 + 2 + 4 + 1  # caption, header, rule, 4 rows, the count line
+    assert text[-1] == "... 16 more rows (.rows holds all 20)"
+    assert "Nose" in text[3] and "RKnee" not in str(t)
+    html = t.to_html()
+    visible, folded = html.split("<details", 1)
+    assert visible.count("<tr>") == 1 + 4 and "16 more rows</summary>" in folded
+    assert folded.count("<tr>") == 1 + 16 and "RKnee" in folded
+    whole = plot.keypoints_table([p, p], missing=False)
+    assert whole.hidden_rows == 0 and "<details" not in whole.to_html() and "more rows" not in str(whole)
+    assert "<details" not in plot.keypoints_table(p, max_rows=18).to_html()
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="max_rows must be a positive integer or None"):
+            plot.Table(["a"], [(1,)], max_rows=bad)
+
+
 def test_plot_timings_bars_in_stage_order():
     t = {"preprocess": 2.0, "network": 150.0, "postprocess": 20.0, "paf": 1.0, "total": 173.0}
     ax = plot.plot_timings(t)

@@ -20,14 +20,26 @@ class Table:
 
     Attributes:
         columns: column names.
-        rows: list of row tuples (numbers or strings; NaN shows as "-").
+        rows: list of row tuples (numbers or strings; NaN shows as "-"), all of them.
         caption: optional caption.
+        max_rows: how many rows are shown; the rest are counted on a last line in text
+            and folded into a collapsed ``<details>`` block in HTML. None: all rows.
     """
 
-    def __init__(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], caption: str = "") -> None:
+    def __init__(
+        self,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        caption: str = "",
+        *,
+        max_rows: int | None = None,
+    ) -> None:
+        if max_rows is not None and (isinstance(max_rows, bool) or int(max_rows) != max_rows or max_rows < 1):
+            raise ValueError(f"max_rows must be a positive integer or None, got {max_rows!r}")
         self.columns = list(columns)
         self.rows = [tuple(r) for r in rows]
         self.caption = caption
+        self.max_rows = None if max_rows is None else int(max_rows)
 
     @staticmethod
     def _cell(v: Any) -> str:
@@ -38,13 +50,21 @@ class Table:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def hidden_rows(self) -> int:
+        """How many rows ``max_rows`` keeps out of view."""
+        return 0 if self.max_rows is None else max(0, len(self.rows) - self.max_rows)
+
     def __str__(self) -> str:
-        cells = [self.columns] + [[self._cell(v) for v in r] for r in self.rows]
+        shown = self.rows if self.max_rows is None else self.rows[: self.max_rows]
+        cells = [self.columns] + [[self._cell(v) for v in r] for r in shown]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
         lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
         if self.caption:
             lines.insert(0, self.caption)
+        if self.hidden_rows:
+            lines.append(f"... {self.hidden_rows} more rows (.rows holds all {len(self.rows)})")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -54,25 +74,44 @@ class Table:
         """The table as an HTML ``<table>``."""
         esc = html.escape
         head = "".join(f"<th style='text-align:right;padding:2px 8px'>{esc(c)}</th>" for c in self.columns)
-        body = "".join(
-            "<tr>"
-            + "".join(f"<td style='text-align:right;padding:2px 8px'>{esc(self._cell(v))}</td>" for v in r)
-            + "</tr>"
-            for r in self.rows
-        )
+
+        def body(rows: list[tuple[Any, ...]]) -> str:
+            return "".join(
+                "<tr>"
+                + "".join(
+                    f"<td style='text-align:right;padding:2px 8px'>{esc(self._cell(v))}</td>" for v in r
+                )
+                + "</tr>"
+                for r in rows
+            )
+
         cap = (
             f"<caption style='caption-side:top;text-align:left'>{esc(self.caption)}</caption>"
             if self.caption
             else ""
         )
         style = "border-collapse:collapse;font-family:monospace"
-        return f"<table style='{style}'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        n = len(self.rows) if self.max_rows is None else self.max_rows
+        table = (
+            f"<table style='{style}'>{cap}<thead><tr>{head}</tr></thead>"
+            f"<tbody>{body(self.rows[:n])}</tbody></table>"
+        )
+        if not self.hidden_rows:
+            return table
+        rest = (
+            f"<table style='{style}'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body(self.rows[n:])}</tbody></table>"
+        )
+        return (
+            f"{table}<details class='posekit-table-more'><summary>{self.hidden_rows} more rows</summary>"
+            f"{rest}</details>"
+        )
 
     def _repr_html_(self) -> str:
         return self.to_html()
 
 
-def keypoints_table(people, *, missing: bool = True) -> Table:
+def keypoints_table(people, *, missing: bool = True, max_rows: int | None = None) -> Table:
     """A person's keypoints (or several people's) as a table of part, x, y, score.
 
     Args:
@@ -80,6 +119,7 @@ def keypoints_table(people, *, missing: bool = True) -> Table:
             InferenceResult / an (N, 18, 3) array (one row per person and part, with a
             ``person`` column: the person_id when tracked, else the list index).
         missing: include missing parts (shown as "-"); False keeps only the found ones.
+        max_rows: show only the first rows (``Table.max_rows``); ``.rows`` still holds all.
 
     Returns:
         A ``Table``; ``.rows`` holds tuples (part index, part name, x, y, score) with a
@@ -92,7 +132,7 @@ def keypoints_table(people, *, missing: bool = True) -> Table:
             if missing or s > 0
         ]
         cap = f"{people.num_parts}/18 parts found, person score {people.score:.2f}"
-        return Table(["part", "name", "x", "y", "score"], rows, cap)
+        return Table(["part", "name", "x", "y", "score"], rows, cap, max_rows=max_rows)
     plist = _people_list(people)
     rows = []
     for n, p in enumerate(plist):
@@ -100,8 +140,7 @@ def keypoints_table(people, *, missing: bool = True) -> Table:
         for i, (x, y, s) in enumerate(p.keypoints.tolist()):
             if missing or s > 0:
                 rows.append((who, i, PART_NAMES[i], float(x), float(y), float(s)))
-    return Table(["person", "part", "name", "x", "y", "score"], rows, _people(len(plist)))
-
+    return Table(["person", "part", "name", "x", "y", "score"], rows, _people(len(plist)), max_rows=max_rows)
 
 
 def people_distance_table(
