@@ -9,6 +9,8 @@
   camera), with a Stop button and a frame budget.
 * ``VideoPlayer``: play / scrub through frames that were already processed.
 * ``open_camera``: a camera at a chosen capture size, or a bundled video as a stand-in.
+* ``BrowserCamera``: the webcam next to the browser as a live frame source (anywidget), for a
+  kernel that runs elsewhere (JupyterHub, a cloud VM, a container).
 
 Every control is a public attribute and every view keeps what it shows (``current_kind``,
 ``current_index``, ``current_array``, ``current_title``, the PNG/JPEG bytes in ``view.value``),
@@ -22,11 +24,13 @@ are imported on first use, with an install hint when missing. The explorer rende
 from __future__ import annotations
 
 from ._common import channel_options, encode_image
+from .camera import BrowserCamera
 from .explorer import PoseExplorer
 from .grouping import GroupingExplorer
 from .live import LiveView, VideoPlayer, open_camera
 
 __all__ = [
+    "BrowserCamera",
     "GroupingExplorer",
     "LiveView",
     "PoseExplorer",
