@@ -256,16 +256,32 @@ def draw_people(
 
 
 def label_ids(canvas: np.ndarray, people: Iterable[Person], spec: DrawingSpec = VIDEO_SPEC) -> np.ndarray:
-    """Write ``#id`` above each tracked person's bounding box on ``canvas`` (BGR uint8, in place)."""
+    """Write ``#id`` above each tracked person's bounding box on ``canvas`` (BGR uint8, in place).
+
+    A label that would overlap one already written moves up (down at the top edge) until it is free.
+    """
+    placed: list[tuple[int, int, int, int]] = []  # x0, y0, x1, y1 of the labels written
     for index, p in enumerate(people):
         box = p.bbox()
         if p.person_id < 0 or box is None:
             continue
-        origin = (int(box[0]), max(12, int(box[1]) - 8))
+        text = f"#{p.person_id}"
+        (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, spec.label_scale, 1)
+        x, y = int(box[0]), max(12, int(box[1]) - 8)
+        step = -(h + base + 2)
+        for _ in range(2 * len(placed) + 2):
+            rect = (x - 1, y - h - 1, x + w + 1, y + base + 1)
+            if not any(
+                r[0] < rect[2] and rect[0] < r[2] and r[1] < rect[3] and rect[1] < r[3] for r in placed
+            ):
+                break
+            if y + step < h + 1:
+                step = -step  # no room above: go down instead
+            y += step
+        placed.append(rect)
+        origin = (x, y)
         color = spec.person_color(p, index)
-        draw_text_lines(
-            canvas, [f"#{p.person_id}"], origin, color=color, font_scale=spec.label_scale, thickness=1
-        )
+        draw_text_lines(canvas, [text], origin, color=color, font_scale=spec.label_scale, thickness=1)
     return canvas
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 from conftest import VIDEOS
 
+from posekit.draw import VIDEO_SPEC, label_ids
+from posekit.person import Person
 from posekit.skeleton import CocoPart
 from posekit.track import Tracker, TrackerParams
 from posekit.video import iter_frames
@@ -95,3 +97,24 @@ def test_people_in_view_keep_one_id(clip_people, name):
     frames = last - first + 1
     assert len(seen) >= 0.7 * frames, f"{name}: found in {len(seen)} of {frames} frames"
     assert len(set(seen.values())) == 1, f"{name}: ids by frame {seen}"
+
+
+def test_id_labels_of_people_side_by_side_do_not_overlap():
+    """Three people whose boxes start at the same corner: three labels in three separate bands."""
+    kp = np.zeros((18, 3), np.float32)
+    kp[:, :2] = (100, 100) + np.arange(18)[:, None] * (3, 5)
+    kp[:, 2] = 0.8
+    people = [Person(kp, 1.0, pid) for pid in (3, 14, 5)]
+    canvas = label_ids(np.zeros((200, 200, 3), np.uint8), people)
+    bands = []
+    for index, p in enumerate(people):
+        color = np.array(VIDEO_SPEC.person_color(p, index), np.uint8)
+        rows = np.flatnonzero((canvas == color).all(axis=2).any(axis=1))
+        assert len(rows), p.person_id
+        bands.append((rows.min(), rows.max()))
+    bands.sort()
+    assert all(a[1] < b[0] for a, b in zip(bands, bands[1:])), bands
+    # A lone label still sits just above its person's box.
+    alone = label_ids(np.zeros((200, 200, 3), np.uint8), people[:1])
+    rows = np.flatnonzero(alone.any(axis=(1, 2)))
+    assert rows.min() >= 80 and rows.max() < 100
