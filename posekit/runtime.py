@@ -15,7 +15,24 @@ Engines (``ENGINES``):
   that the interpreter cannot load, is converted again (one line on stderr says so). Right after
   converting, its outputs are checked against the Keras model (``TFLITE_TOLERANCE``), and a
   mismatching conversion is refused. ``benchmarks/bench_image.py`` compares the engines' speed.
-- ``"auto"``: "tflite" when the input size is fixed and TFLite is available, else "tf".
+- ``"openvino"`` (optional extra ``posekit[openvino]``): OpenVINO's CPU runtime reading the same cached
+  TFLite conversion(s), float32 or bf16 (see precisions below); one infer request behind a lock.
+- ``"auto"``: for precision "fp32", "tflite" when the input size is fixed and TFLite is available, else
+  "tf" (OpenVINO float32 measured no faster than TFLite/XNNPACK on a 2-vCPU AVX-512 machine, so it is
+  never auto's choice); for "bf16", "openvino".
+
+Precisions (``PRECISIONS``):
+
+- ``"fp32"`` (default, "exact mode"): every engine gives the Keras model's outputs within 1e-4.
+- ``"bf16"`` (fast mode, fixed input size, OpenVINO): the network is cut before stage
+  ``BF16_FIRST_STAGE``; the backbone and the stages before it run in float32, the later stages with
+  OpenVINO's bf16 inference precision (two cached TFLite parts, chained by their channel counts). The whole
+  network in bf16 keeps only ~89% of the exact mode's keypoints (errors made early grow through the
+  stages); with the first three stages in float32 ~99% are kept (``benchmarks/bench_image.py``).
+  It needs a CPU with ``avx512_bf16`` or ``amx_bf16`` (``cpu_flags``); without them one warning line
+  says so and the exact mode runs instead.
+- ``"int8"`` is refused with the reason: post-training int8 (NNCF on OpenVINO, TFLite full-integer)
+  kept under 10% of the keypoints on this network when measured.
 
 Input sizes are bounded (``posekit.preprocess.MAX_INPUT_SIDE`` per side): nothing is converted
 or cached beyond it.
@@ -44,18 +61,32 @@ from .weights import cache_problem, report_rebuilt, write_cache_record
 
 __all__ = [
     "ENGINES",
+    "PRECISIONS",
+    "BF16_FIRST_STAGE",
+    "cpu_flags",
+    "check_precision",
+    "openvino_available",
     "BACKENDS",
     "make_runner",
     "make_tf_runner",
     "make_tflite_runner",
+    "make_openvino_runner",
     "tflite_available",
     "convert_tflite",
     "TFLITE_TOLERANCE",
 ]
 
-ENGINES = ("auto", "tf", "tflite")
+ENGINES = ("auto", "tf", "tflite", "openvino")
 BACKENDS = ENGINES  # the former name of ENGINES
+PRECISIONS = ("fp32", "bf16")
+BF16_FIRST_STAGE = 4  # "bf16": backbone and stages 1-3 in float32, stages 4.. in bf16
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 TFLITE_TOLERANCE = 1e-4
+OPENVINO_HINT = "pip install 'posekit[openvino]' (or: pip install openvino)"
+_INT8_REFUSED = (
+    "precision 'int8' is not offered: post-training int8 (NNCF on OpenVINO, TFLite full-integer) kept "
+    "under 10% of the exact mode's keypoints on this network; use precision 'bf16' for the fast mode"
+)
 
 Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -81,6 +112,57 @@ def tflite_available() -> bool:
         return False
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's instruction-set flags as Linux names them (``/proc/cpuinfo``); empty where unknown."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def openvino_available() -> bool:
+    """True when OpenVINO's Python runtime can be imported."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_precision(precision: str, engine: str = "auto", input_size: tuple[int, int] | None = None) -> str:
+    """The precision that will run for ``precision`` on this machine (warns once when it differs).
+
+    "bf16" on a CPU without ``BF16_CPU_FLAGS`` warns in one line what the CPU lacks and returns "fp32"
+    (the exact mode runs: never a crash, never a silently slower emulation).
+
+    Raises:
+        ValueError: unknown precision, "int8" (with the measured reason), or "bf16" with engine "tf" or
+            "tflite", or without a fixed input size.
+    """
+    if precision == "int8":
+        raise ValueError(_INT8_REFUSED)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return precision
+    if engine not in ("auto", "openvino"):
+        raise ValueError(f"precision {precision!r} runs on the 'openvino' engine (or 'auto'), not {engine!r}")
+    if input_size is None:
+        raise ValueError(f"precision {precision!r} needs a fixed input_size")
+    if not any(flag in cpu_flags() for flag in BF16_CPU_FLAGS):
+        warnings.warn(
+            "precision 'bf16': this CPU lacks avx512_bf16 and amx_bf16; running float32 (exact mode) instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return "fp32"
+    return precision
+
+
 def make_tf_runner(model) -> Runner:
     """The Keras model under ``tf.function`` with a dynamic input signature (no retracing per size)."""
     import tensorflow as tf
@@ -99,7 +181,8 @@ def make_tf_runner(model) -> Runner:
 def convert_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
     """Convert the Keras model for a fixed (width, height) input to a float32 TFLite file at ``path``.
 
-    The file appears complete or not at all (a failed conversion leaves nothing behind).
+    The file appears complete or not at all (a failed conversion leaves nothing behind). A model with
+    several inputs (a part of the network, ``_split_model``) takes them at the grid of ``input_size``.
 
     Raises:
         ValueError: ``input_size`` is beyond ``MAX_INPUT_SIDE``.
@@ -107,8 +190,12 @@ def convert_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
     w, h = check_input_size(input_size)
     import tensorflow as tf
 
+    shapes = [(1, h, w, 3)] if len(model.inputs) == 1 and model.inputs[0].shape[-1] == 3 else [
+        (1, -(-h // 8), -(-w // 8), int(t.shape[-1])) for t in model.inputs
+    ]  # fmt: skip
     fn = tf.function(
-        lambda x: model(x, training=False), input_signature=[tf.TensorSpec((1, h, w, 3), tf.float32)]
+        lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False),
+        input_signature=[tf.TensorSpec(shape, tf.float32) for shape in shapes],
     )
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     flat = converter.convert()
@@ -205,8 +292,142 @@ def make_tflite_runner(
     return runner
 
 
+def _split_model(model, first_stage: int):
+    """The Keras model cut before stage ``first_stage``: (head, tail) sharing the original layers.
+
+    head: image -> (paf, heat, features) fed to stage ``first_stage``; tail: those -> (heat, paf).
+
+    Raises:
+        ValueError: the model has no layer named ``Stage{first_stage}_concat``.
+    """
+    import keras
+
+    name = f"Stage{first_stage}_concat"
+    try:
+        cut = model.get_layer(name).input
+    except ValueError:
+        raise ValueError(
+            f"model {model.name!r} has no layer {name!r}: it cannot run in mixed precision"
+        ) from None
+    return keras.Model(model.input, cut, name=f"{model.name}_head{first_stage}"), keras.Model(
+        cut, model.outputs, name=f"{model.name}_tail{first_stage}"
+    )
+
+
+def _cached_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
+    """``path``: a TFLite conversion of ``model`` (whole or a part), reused when its record vouches for it.
+
+    The caller checks a fresh conversion's outputs (only a whole float32 network has a tolerance).
+    """
+    w, h = input_size
+    made_from = {"input_size": [w, h], "weights_sha256": _weights_fingerprint(model)}
+    problem = cache_problem(path, **made_from)
+    if problem is None:
+        return path
+    convert_tflite(model, (w, h), path)
+    with contextlib.suppress(OSError):
+        write_cache_record(path, **made_from)
+    if problem != "missing":
+        report_rebuilt(path, model.name, problem, source="the Keras model")
+    return path
+
+
+class _OpenvinoRunner:
+    """TFLite file(s) compiled by OpenVINO for the CPU, chained: each part's inputs are found among the
+    earlier outputs by channel count (3 = image, 19 = heat, 38 = paf, others = features).
+
+    One infer request per part, one call at a time (a lock): the requests' tensors are shared state.
+    """
+
+    def __init__(self, parts: list[tuple[Path, str]], num_threads: int | None) -> None:
+        try:
+            import openvino as ov
+        except ImportError:
+            raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}") from None
+        core = ov.Core()
+        self.parts = []
+        for path, precision in parts:
+            compiled = core.compile_model(
+                core.read_model(str(path)), "CPU",
+                {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
+                 "INFERENCE_NUM_THREADS": int(num_threads or os.cpu_count() or 1), "PERFORMANCE_HINT": "LATENCY"},
+            )  # fmt: skip
+            self.parts.append((compiled, compiled.create_infer_request()))
+        first = self.parts[0][0].inputs[0]
+        self.input_shape = tuple(int(v) for v in first.shape)
+        outs = {int(o.shape[-1]) for o in self.parts[-1][0].outputs}
+        if len(self.input_shape) != 4 or not {19, 38} <= outs:
+            raise ValueError(
+                f"{parts[0][0]} is not a pose network (input {self.input_shape}, outputs {sorted(outs)})"
+            )
+        self._lock = threading.Lock()
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if tuple(batch.shape[1:]) != self.input_shape[1:]:
+            _, h, w, _ = self.input_shape
+            raise ValueError(f"this OpenVINO runner takes (N, {h}, {w}, 3), got {batch.shape}")
+        heats, pafs = [], []
+        with self._lock:
+            for image in batch:
+                values = {3: np.ascontiguousarray(image[None], np.float32)}
+                for compiled, request in self.parts:
+                    result = request.infer([values[int(t.shape[-1])] for t in compiled.inputs])
+                    values.update({int(o.shape[-1]): result[o].copy() for o in compiled.outputs})
+                heats.append(values[19])
+                pafs.append(values[38])
+        return np.concatenate(heats), np.concatenate(pafs)
+
+
+def make_openvino_runner(
+    model,
+    input_size: tuple[int, int],
+    cache_dir: Path,
+    num_threads: int | None = None,
+    *,
+    precision: str = "fp32",
+) -> Runner:
+    """The OpenVINO runner for ``input_size`` and ``precision`` ("fp32" or "bf16", see the module doc).
+
+    Reads the cached TFLite conversion(s) (converted, recorded and, for "fp32", checked against the
+    Keras model within ``TFLITE_TOLERANCE`` when missing or not vouched for).
+
+    Raises:
+        RuntimeError: OpenVINO is not installed (with the install hint), or the float32 result differs
+            from the Keras model by more than ``TFLITE_TOLERANCE``.
+    """
+    if not openvino_available():
+        raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}")
+    w, h = check_input_size(input_size)
+    folder = Path(cache_dir)
+    if precision == "fp32":
+        path = folder / f"{w}x{h}.tflite"
+        fresh = cache_problem(path, input_size=[w, h], weights_sha256=_weights_fingerprint(model)) is not None
+        _cached_tflite(model, (w, h), path)
+        runner = _OpenvinoRunner([(path, "fp32")], num_threads)
+        if fresh:
+            x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
+            want = [t.numpy() for t in model(x, training=False)]
+            diff = max(float(np.abs(a - b).max()) for a, b in zip(runner(x), want))
+            if not diff <= TFLITE_TOLERANCE:
+                path.unlink(missing_ok=True)
+                raise RuntimeError(f"OpenVINO's run of the TFLite conversion differs by {diff:.2e}: refused")
+        return runner
+    if precision != "bf16":
+        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
+    head, tail = _split_model(model, BF16_FIRST_STAGE)
+    head_path = _cached_tflite(head, (w, h), folder / f"{w}x{h}.head{BF16_FIRST_STAGE}.tflite")
+    tail_path = _cached_tflite(tail, (w, h), folder / f"{w}x{h}.tail{BF16_FIRST_STAGE}.tflite")
+    return _OpenvinoRunner([(head_path, "fp32"), (tail_path, "bf16")], num_threads)
+
+
 def make_runner(
-    model, engine: str, input_size: tuple[int, int] | None, cache_dir: Path, num_threads: int | None = None
+    model,
+    engine: str,
+    input_size: tuple[int, int] | None,
+    cache_dir: Path,
+    num_threads: int | None = None,
+    *,
+    precision: str = "fp32",
 ) -> tuple[Runner, str]:
     """Build the network runner for ``engine``.
 
@@ -215,19 +436,37 @@ def make_runner(
         engine: one of ``ENGINES``.
         input_size: fixed (width, height), or None for any size (then "auto" is "tf").
         cache_dir: folder of the TFLite conversions.
-        num_threads: TFLite interpreter threads (default: all cores).
+        num_threads: TFLite interpreter / OpenVINO threads (default: all cores).
+        precision: one of ``PRECISIONS`` as ``check_precision`` returned it (not checked against the CPU
+            here: call ``check_precision`` first for the warning and the fallback).
 
     Returns:
-        (runner, the engine actually used: "tf" or "tflite").
+        (runner, the engine actually used: "tf", "tflite" or "openvino").
 
     Raises:
-        ValueError: unknown engine, "tflite" without an input size, or a size beyond ``MAX_INPUT_SIDE``.
-        RuntimeError: "tflite" asked for but no interpreter is installed, or its conversion is refused.
+        ValueError: unknown engine or precision, "tflite"/"openvino" without an input size, or a size
+            beyond ``MAX_INPUT_SIDE``.
+        RuntimeError: "tflite" or "openvino" asked for but not installed, or a conversion is refused.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: valid engines are {', '.join(ENGINES)}")
+    if precision == "int8":
+        raise ValueError(_INT8_REFUSED)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
     if input_size is not None:
         input_size = check_input_size(input_size)
+    if precision != "fp32" or engine == "openvino":
+        if engine not in ("auto", "openvino"):
+            raise ValueError(
+                f"precision {precision!r} runs on the 'openvino' engine (or 'auto'), not {engine!r}"
+            )
+        if input_size is None:
+            raise ValueError(
+                'engine "openvino" needs a fixed input_size (a converted model has fixed shapes)'
+            )
+        runner = make_openvino_runner(model, input_size, cache_dir, num_threads, precision=precision)
+        return runner, "openvino"
     if engine == "auto":
         if input_size is None or not tflite_available():
             return make_tf_runner(model), "tf"

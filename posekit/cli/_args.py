@@ -33,7 +33,8 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
-ENGINES = ("auto", "tf", "tflite")
+ENGINES = ("auto", "tf", "tflite", "openvino")
+PRECISIONS = ("fp32", "bf16")
 
 
 class CliError(Exception):
@@ -136,7 +137,7 @@ def scales(text: str) -> tuple[float, ...]:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """--model, --architecture, --resize, --upsample, --engine: for the commands that run the network."""
+    """--model, --architecture, --resize, --upsample, --engine, --precision: for the commands that run the network."""
     from ..architectures import ARCHITECTURES
 
     p.add_argument(
@@ -156,6 +157,11 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--engine", choices=ENGINES, default="auto", help="network engine (default: %(default)s)")
     p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # the old name
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32",
+        help="fp32: exact (default); bf16: fast mode, OpenVINO, needs avx512_bf16 or amx_bf16 "
+        "(without them a warning and fp32)",
+    )  # fmt: skip
 
 
 def load_estimator(args: argparse.Namespace, **kwargs):
@@ -166,7 +172,22 @@ def load_estimator(args: argparse.Namespace, **kwargs):
 
     check_upsample(args.upsample, input_size=args.resize)  # the upsampled grid fits, before the model loads
     import_tensorflow()
+    precision = getattr(args, "precision", "fp32")
+    if precision != "fp32":  # the CPU check's one line goes to stderr before the native output is quieted
+        import warnings
+
+        from ..runtime import check_precision
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                precision = check_precision(precision, args.engine, args.resize)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+        for w in caught:
+            print(f"posekit: {w.message}", file=sys.stderr)
     with quiet_native_stderr():  # TFLite prints its delegate line while the estimator warms up
         return PoseEstimator(
-            args.model, input_size=args.resize, architecture=args.architecture, engine=args.engine, **kwargs
-        )
+            args.model, input_size=args.resize, architecture=args.architecture, engine=args.engine,
+            precision=precision, **kwargs,
+        )  # fmt: skip
