@@ -1,0 +1,106 @@
+"""The fast mode (precision "bf16") against the exact mode: people counts and keypoints on real images.
+
+The goal (issue "speed, re-aimed"): on the bundled images and the anchor images, the same number of
+people on all but at most one image, and >= 95% of the exact mode's keypoints within 1.5 network-grid
+cells (1.5 * 8 input pixels, mapped to image pixels) of the fast mode's. ``benchmarks/bench_image.py``
+prints the same comparison per image with the speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ANCHORS, IMAGES
+
+from posekit.match import greedy_match
+from posekit.runtime import BF16_CPU_FLAGS, cpu_flags, openvino_available
+
+GRID_CELLS = 1.5  # tolerance in network-grid cells (stride 8)
+MIN_KEPT = 0.95
+IMAGE_SUFFIXES = (".jpg", ".png")
+
+
+def keypoint_agreement(exact: np.ndarray, fast: np.ndarray, image_size, input_size) -> tuple[int, int]:
+    """(kept, total): the exact mode's keypoints that the fast mode finds within ``GRID_CELLS`` grid cells.
+
+    Args:
+        exact, fast: float (P, 18, 3) keypoints x, y in image pixels, score (missing: score 0).
+        image_size: (width, height) of the image; input_size: (width, height) of the network input.
+
+    People are paired greedily by the number of shared keypoints within the tolerance; a keypoint of an
+    unpaired exact person, or missing in its fast twin, is not kept. The tolerance is an ellipse:
+    ``GRID_CELLS * 8`` input pixels scaled to image pixels on each axis.
+    """
+    tx = GRID_CELLS * 8 * image_size[0] / input_size[0]
+    ty = GRID_CELLS * 8 * image_size[1] / input_size[1]
+
+    def close(a, b):
+        both = (a[:, 2] > 0) & (b[:, 2] > 0)
+        return int((np.hypot((a[both, 0] - b[both, 0]) / tx, (a[both, 1] - b[both, 1]) / ty) <= 1).sum())
+
+    pairs = [(close(a, b), i, j) for i, a in enumerate(exact) for j, b in enumerate(fast)]
+    kept = sum(close(exact[i], fast[j]) for i, j in greedy_match(p for p in pairs if p[0] > 0))
+    return kept, int((exact[:, :, 2] > 0).sum()) if len(exact) else 0
+
+
+def image_paths(folder):
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def test_agreement_counts_what_it_should():
+    """The measure itself: a shift within the tolerance is kept, beyond it is not, a lost person costs all."""
+    person = np.zeros((18, 3), np.float32)
+    person[:10] = [[100 + 5 * k, 200, 0.9] for k in range(10)]
+    exact = person[None]
+    near, far = exact.copy(), exact.copy()
+    near[0, :, 0] += 11.9  # image == input size: tolerance 12 px
+    far[0, :5, 0] += 12.5
+    assert keypoint_agreement(exact, near, (432, 368), (432, 368)) == (10, 10)
+    assert keypoint_agreement(exact, far, (432, 368), (432, 368)) == (5, 10)
+    assert keypoint_agreement(exact, far, (864, 368), (432, 368)) == (10, 10)  # x tolerance doubles
+    assert keypoint_agreement(exact, np.zeros((0, 18, 3)), (432, 368), (432, 368)) == (0, 10)
+
+
+@pytest.fixture(scope="module")
+def modes():
+    if not openvino_available():
+        pytest.skip("precision 'bf16' needs OpenVINO: pip install 'posekit[openvino]'")
+    if not set(BF16_CPU_FLAGS) & cpu_flags():
+        pytest.skip(f"this CPU has none of {', '.join(BF16_CPU_FLAGS)}: 'bf16' runs fp32 here")
+    from posekit import PoseEstimator
+
+    exact = PoseEstimator("mobilenet_thin", input_size=(432, 368))
+    fast = PoseEstimator("mobilenet_thin", input_size=(432, 368), precision="bf16")
+    assert (fast.engine, fast.precision) == ("openvino", "bf16")
+    return exact, fast
+
+
+def agreement_on(paths, modes):
+    import cv2
+
+    exact, fast = modes
+    count_differs, kept, total = [], 0, 0
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        a, b = exact.inference(image), fast.inference(image)
+        if len(a) != len(b):
+            count_differs.append(path.name)
+        k, t = keypoint_agreement(a.keypoints, b.keypoints, a.image_size, exact.input_size)
+        kept, total = kept + k, total + t
+    return count_differs, kept, total
+
+
+def test_bf16_keeps_the_bundled_images_people(modes):
+    differs, kept, total = agreement_on(image_paths(IMAGES), modes)
+    assert total > 50  # the images do hold people
+    assert len(differs) <= 1, differs
+    assert kept / total >= MIN_KEPT, (kept, total)
+
+
+def test_bf16_keeps_the_people_on_bundled_and_anchor_images(modes):
+    if not ANCHORS.is_dir():
+        pytest.skip(f"anchor images not available at {ANCHORS} (they are not part of the repo)")
+    paths = image_paths(IMAGES) + image_paths(ANCHORS)
+    differs, kept, total = agreement_on(paths, modes)
+    assert len(differs) <= 1, differs
+    assert kept / total >= MIN_KEPT, (kept, total)
