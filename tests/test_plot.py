@@ -99,7 +99,7 @@ def test_heatmap_overlay_shows_the_chosen_channel(image, heatmaps, channel):
     assert ax.get_images()[-1].get_alpha() == 0.3
     assert str(c) in ax.get_title()
     assert len(ax.figure.axes) == 2  # the image axes and its colour bar
-    assert "probability" in ax.figure.axes[1].get_ylabel()
+    assert "score" in ax.figure.axes[1].get_ylabel()
 
 
 def test_heatmap_max_excludes_background(image, heatmaps):
@@ -140,6 +140,27 @@ def test_paf_components_are_the_limbs_channels_on_a_symmetric_scale(pafs):
     assert len(fig.axes) == 4  # two colour bars
 
 
+def test_paf_components_over_the_image_in_grey_with_small_values_hidden(image, pafs):
+    p = pafs.copy()
+    cx = LIMBS[3, 2]
+    p[:, :, cx] = 0.01  # below min_magnitude: transparent
+    p[5:9, 5:9, cx] = 0.7
+    fig = plot.show_paf_components(p, 3, image=image, zoom=(0, 0, 100, 80))
+    axes = [ax for ax in fig.axes if ax.get_images()]
+    assert len(axes) == 2
+    for ax in axes:
+        under, over = ax.get_images()
+        gray = np.asarray(under.get_array())
+        assert gray.ndim == 2 and gray.max() == pytest.approx(0.114 * 255, rel=1e-3)  # pure blue, in grey
+        assert under.get_cmap().name == "gray"
+        assert under.get_extent() == [-0.5, WIDTH - 0.5, HEIGHT - 0.5, -0.5]
+    shown = axes[0].get_images()[-1].get_array()
+    assert np.ma.is_masked(shown) and shown.mask.sum() == H * W - 16
+    np.testing.assert_array_equal(shown.compressed(), np.full(16, 0.7, np.float32))
+    assert "image pixels" in axes[0].get_xlabel()
+    assert axes[0].get_xlim() == (0, 100)
+
+
 def test_paf_arrows_point_along_the_field_in_image_coordinates(image):
     p = np.zeros((H, W, 38), np.float32)
     cx, cy = LIMBS[0, 2], LIMBS[0, 3]
@@ -171,6 +192,22 @@ def test_compare_stages_shows_each_stage(heatmaps, pafs):
     assert "RShoulder heatmap" in panels[0].get_title()
     with pytest.raises(ValueError, match="1..6"):
         plot.compare_stages(outs, stages=(0, 7))
+
+
+def test_compare_stages_difference_over_the_image_in_grey(image, heatmaps, pafs):
+    outs = []
+    for s in range(6):
+        outs += [heatmaps[None] * (s + 1) / 6, pafs[None]]
+    fig = plot.compare_stages(outs, stages=(1, 6), channel=0, image=image)
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    stage_under = np.asarray(panels[0].get_images()[0].get_array())
+    assert stage_under.ndim == 3  # the stages over the photo in colour
+    under, diff = panels[2].get_images()
+    assert np.asarray(under.get_array()).ndim == 2 and under.get_cmap().name == "gray"
+    shown = diff.get_array()
+    full = heatmaps[:, :, 0] * 5 / 6  # 0 everywhere but the spike
+    hidden = np.abs(full) < 0.05 * np.abs(full).max()
+    assert hidden.any() and (shown.mask == hidden).all()
 
 
 def test_peaks_are_plotted_at_image_coordinates(image):

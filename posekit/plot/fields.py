@@ -58,7 +58,7 @@ def show_heatmap_overlay(
             per-pixel maximum over the 18 parts (background excluded).
         alpha: opacity of the heatmap over the image, 0..1.
         cmap: matplotlib colormap.
-        vmax: top of the colour scale (heat values are probabilities, so 1 by default;
+        vmax: top of the colour scale (heat scores peak near 1, so 1 by default;
             None for the channel's own maximum).
         colorbar: add a colour bar.
         title: Axes title (default: the channel's name).
@@ -88,7 +88,7 @@ def show_heatmap_overlay(
     _set_view(ax, size, zoom)
     if colorbar:
         cb = ax.figure.colorbar(im, ax=ax, shrink=0.85, pad=0.02)
-        cb.set_label("heatmap value (probability)")
+        cb.set_label("heatmap score (not a probability: can dip below 0)")
         cb.solids.set_alpha(1.0)
     _label_image_axes(ax, title if title is not None else channel_title(channel))
     return ax
@@ -153,7 +153,7 @@ def show_heatmap_channels(
     for ax in list(axes.flat)[len(channels) :]:
         ax.set_axis_off()
     cb = fig.colorbar(im, ax=axes, shrink=0.6, pad=0.01)
-    cb.set_label("heatmap value (probability)")
+    cb.set_label("heatmap score (not a probability: can dip below 0)")
     cb.solids.set_alpha(1.0)
     fig.suptitle("Heatmap channels (one per body part, 18 = background)", fontsize=13)
     return fig
@@ -165,12 +165,20 @@ def _limb_components(pafs: np.ndarray, limb: int | str) -> tuple[int, np.ndarray
     return k, pafs[:, :, LIMBS[k, 2]], pafs[:, :, LIMBS[k, 3]]
 
 
+def _gray_underlay(ax, image: np.ndarray) -> None:
+    """Draw ``image`` (BGR uint8) in grey, so red and blue drawn over it belong to the field only."""
+    gray = to_rgb(image).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    ax.imshow(gray, cmap="gray", vmin=0, vmax=255)
+
+
 def show_paf_components(
     pafs: np.ndarray,
     limb: int | str,
     *,
+    image: np.ndarray | None = None,
     image_size: tuple[int, int] | None = None,
     cmap: str = PAF_CMAP,
+    min_magnitude: float = 0.05,
     zoom: Box | None = None,
     fig=None,
 ):
@@ -179,8 +187,13 @@ def show_paf_components(
     Args:
         pafs: float32 (h, w, 38) upsampled PAFs.
         limb: limb index 0..18 (row of ``LIMBS``) or name like "RShoulder-RElbow".
-        image_size: (width, height) of the image, for axes in image pixels (default: field pixels).
+        image: BGR uint8 (H, W, 3) to draw the components over, in grey so that the
+            colours are the field's alone; components smaller than ``min_magnitude`` in
+            absolute value are left transparent there. None: the field alone.
+        image_size: (width, height) of the image, for axes in image pixels (default: the
+            image's size, else field pixels).
         cmap: a diverging colormap: 0 is white, +x / +y (right / down) red, - blue.
+        min_magnitude: with ``image``, hide components with an absolute value below this.
         zoom: (x0, y0, x1, y1) region to show (in image pixels when ``image_size`` is given).
         fig: Figure to fill, or None for a new one.
 
@@ -188,14 +201,17 @@ def show_paf_components(
         The Figure (two Axes, each with its colour bar).
     """
     k, px, py = _limb_components(pafs, limb)
-    size = _image_size(None, image_size, px)
+    size = _image_size(image, image_size, px)
     lim = max(float(np.abs(px).max()), float(np.abs(py).max()), 1e-6)
     panel_h = (FIGURE_WIDTH / 2 - 1.3) * _aspect(size, zoom)
     fig = _new_figure(fig, panel_h + 1.0)
     axes = fig.subplots(1, 2)
     ch = LIMBS[k, 2:]
-    unit = "image pixels" if image_size is not None else "field pixels"
+    unit = "image pixels" if image is not None or image_size is not None else "field pixels"
     for ax, comp, name, c in zip(axes, (px, py), ("x", "y"), ch):
+        if image is not None:
+            _gray_underlay(ax, image)
+            comp = np.ma.masked_where(np.abs(comp) < min_magnitude, comp)
         im = ax.imshow(
             comp,
             cmap=cmap,
@@ -331,7 +347,9 @@ def compare_stages(
         limb: limb whose PAF magnitude fills the bottom row; None for the maximum
             magnitude over all 19 limbs.
         difference: add a last column with the last stage minus the first (red: the later
-            stage is more confident there, blue: less), on a symmetric scale.
+            stage is more confident there, blue: less), on a symmetric scale; over
+            ``image`` it is drawn on the image in grey (so a blue coat does not read as
+            "less"), differences under 5% of the largest left transparent.
         image: optional BGR uint8 image drawn under the fields.
         alpha: field opacity over ``image``.
         zoom: (x0, y0, x1, y1) region to show in image pixels, or None for all.
@@ -368,12 +386,15 @@ def compare_stages(
     c = _part_index(channel)
     heat_name = "max of the part heatmaps" if c == "max" else f"{[*PART_NAMES, 'Background'][c]} heatmap"
     rows = [
-        ([heatmap_channel(h, channel) for h in heats], HEATMAP_CMAP, heat_name, "heatmap value"),
+        ([heatmap_channel(h, channel) for h in heats], HEATMAP_CMAP, heat_name, "heatmap score"),
         ([magnitude(p) for p in pafs], "viridis", paf_name, "PAF magnitude"),
     ]
 
-    def panel(ax, field, cmap, vmin, vmax, title):
-        if image is not None:
+    def panel(ax, field, cmap, vmin, vmax, title, gray=False):
+        if image is not None and gray:
+            _gray_underlay(ax, image)
+            field = np.ma.masked_where(np.abs(field) < 0.05 * vmax, field)
+        elif image is not None:
             ax.imshow(to_rgb(image))
         im = ax.imshow(
             field,
@@ -401,7 +422,8 @@ def compare_stages(
         if difference:
             diff = fields[-1] - fields[0]
             lim = max(float(np.abs(diff).max()), 1e-6)
-            im = panel(axes[r, -1], diff, PAF_CMAP, -lim, lim, f"stage {stages[-1]} - stage {stages[0]}")
+            title = f"stage {stages[-1]} - stage {stages[0]}"
+            im = panel(axes[r, -1], diff, PAF_CMAP, -lim, lim, title, gray=True)
             cb = fig.colorbar(im, ax=axes[r, -1], shrink=0.85, pad=0.01)
             cb.set_label("difference")
             cb.solids.set_alpha(1.0)
@@ -432,7 +454,9 @@ def peak_list(
     from ..paf import find_peak_list
 
     peaks = np.ascontiguousarray(_check_field(peaks, NUM_HEATMAPS, "peaks"))
-    values = peaks if heatmaps is None else np.ascontiguousarray(_check_field(heatmaps, NUM_HEATMAPS, "heatmaps"))
+    values = (
+        peaks if heatmaps is None else np.ascontiguousarray(_check_field(heatmaps, NUM_HEATMAPS, "heatmaps"))
+    )
     sx, sy = FieldTransform.for_field(peaks, image_size).scale if image_size else (1.0, 1.0)
     out = []
     for part, found in enumerate(find_peak_list(peaks, values, threshold)):
