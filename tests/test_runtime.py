@@ -1,0 +1,173 @@
+"""Network engines and precisions: OpenVINO's outputs, its cache and lock, the CPU check of "bf16"."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import IMAGES
+
+from posekit import runtime
+
+SIZE = (96, 80)  # a small fixed input: quick conversions in a temporary cache
+
+
+def no_bf16(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_vnni"}))
+
+
+def test_cpu_flags_read_this_machine():
+    flags = runtime.cpu_flags()
+    assert isinstance(flags, frozenset)
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        assert flags == frozenset()
+        return
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "flags:")
+    assert flags == frozenset(line.partition(":")[2].split())
+
+
+def test_int8_is_refused_with_the_measured_reason():
+    with pytest.raises(ValueError, match="int8.*under 10% of the exact mode's keypoints"):
+        runtime.check_precision("int8", "auto", (432, 368))
+    with pytest.raises(ValueError, match="int8"):
+        runtime.make_runner(None, "auto", (432, 368), ".", precision="int8")
+
+
+@pytest.mark.parametrize(
+    "precision, engine, size, message",
+    [
+        ("fp16", "auto", (432, 368), "unknown precision 'fp16': valid precisions are fp32, bf16"),
+        ("bf16", "tflite", (432, 368), "runs on the 'openvino' engine"),
+        ("bf16", "tf", (432, 368), "runs on the 'openvino' engine"),
+        ("bf16", "auto", None, "needs a fixed input_size"),
+    ],
+)
+def test_bad_precisions_say_why(precision, engine, size, message):
+    with pytest.raises(ValueError, match=message):
+        runtime.check_precision(precision, engine, size)
+
+
+def test_bf16_without_the_instructions_warns_once_and_runs_fp32(monkeypatch):
+    no_bf16(monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert runtime.check_precision("bf16", "auto", (432, 368)) == "fp32"
+    assert len(caught) == 1 and issubclass(caught[0].category, RuntimeWarning)
+    text = str(caught[0].message)
+    assert "\n" not in text and "lacks avx512_bf16 and amx_bf16" in text and "float32 (exact mode)" in text
+
+
+def test_bf16_with_the_instructions_is_kept(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert runtime.check_precision("bf16", "openvino", (432, 368)) == "bf16"
+    assert runtime.check_precision("fp32", "tflite", None) == "fp32"
+
+
+def test_estimator_on_a_cpu_without_bf16_runs_the_exact_mode(monkeypatch, graph_path):
+    from posekit import PoseEstimator
+
+    no_bf16(monkeypatch)
+    with pytest.warns(RuntimeWarning, match="lacks avx512_bf16") as caught:
+        est = PoseEstimator("mobilenet_thin", input_size=SIZE, precision="bf16", warmup=False)
+    assert len(caught) == 1
+    assert est.precision == "fp32" and est.engine in ("tflite", "tf")
+
+
+def test_cli_on_a_cpu_without_bf16_prints_one_line(monkeypatch, graph_path, capsys, tmp_path):
+    from posekit.cli import main
+
+    no_bf16(monkeypatch)
+    out = tmp_path / "pose.png"
+    assert main(["image", str(IMAGES / "person.jpg"), "--precision", "bf16", "--resize", "96x80",
+                 "--out", str(out)]) == 0  # fmt: skip
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "bf16" in ln]
+    assert err == ["posekit: precision 'bf16': this CPU lacks avx512_bf16 and amx_bf16; "
+                   "running float32 (exact mode) instead"]  # fmt: skip
+    assert out.is_file()
+
+
+def test_openvino_needs_a_fixed_size(graph_path):
+    from posekit.models import load_model
+
+    with pytest.raises(ValueError, match='engine "openvino" needs a fixed input_size'):
+        runtime.make_runner(load_model("mobilenet_thin"), "openvino", None, ".")
+
+
+# --- OpenVINO itself (optional extra) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model(graph_path):
+    if not runtime.openvino_available():
+        pytest.skip("OpenVINO not installed: pip install 'posekit[openvino]'")
+    from posekit.models import load_model
+
+    return load_model("mobilenet_thin")
+
+
+def batch(n=2, seed=0):
+    w, h = SIZE
+    return np.random.default_rng(seed).uniform(0, 255, (n, h, w, 3)).astype(np.float32)
+
+
+def test_openvino_fp32_equals_keras(model, tmp_path):
+    run, engine = runtime.make_runner(model, "openvino", SIZE, tmp_path)
+    assert engine == "openvino"
+    x = batch(seed=3)
+    got = run(x)
+    want = [t.numpy() for t in model(x, training=False)]
+    assert got[0].shape == (2, 10, 12, 19) and got[1].shape == (2, 10, 12, 38)
+    for a, b in zip(got, want):
+        assert float(np.abs(a - b).max()) <= runtime.TFLITE_TOLERANCE
+    assert (tmp_path / "96x80.tflite.json").is_file()  # the conversion is recorded
+
+
+def test_openvino_bf16_parts_are_cached_recorded_and_rebuilt(model, tmp_path, capsys, monkeypatch):
+    from posekit.weights import cache_problem
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    run, engine = runtime.make_runner(model, "auto", SIZE, tmp_path, precision="bf16")
+    assert engine == "openvino"
+    x = batch(1, seed=4)
+    heat, paf = run(x)
+    want = [t.numpy() for t in model(x, training=False)]
+    diff = max(float(np.abs(a - b).max()) for a, b in zip((heat, paf), want))
+    assert 0 < diff < 1.0  # bf16 in the later stages: close, not equal
+    head = tmp_path / f"96x80.head{runtime.BF16_FIRST_STAGE}.tflite"
+    tail = tmp_path / f"96x80.tail{runtime.BF16_FIRST_STAGE}.tflite"
+    for part in (head, tail):
+        assert cache_problem(part) is None
+    tail.write_bytes(b"not a model")
+    capsys.readouterr()
+    run2, _ = runtime.make_runner(model, "openvino", SIZE, tmp_path, precision="bf16")
+    assert (
+        "cached 96x80.tail4.tflite for mobilenet_thin_tail4 was corrupt; rebuilt" in capsys.readouterr().err
+    )
+    np.testing.assert_array_equal(run2(x)[0], heat)
+
+
+def test_openvino_runner_is_thread_safe(model, tmp_path):
+    run, _ = runtime.make_runner(model, "openvino", SIZE, tmp_path)
+    inputs = [batch(1, seed=s) for s in range(4)]
+    alone = [run(x) for x in inputs]
+    results = [None] * 4
+
+    def work(k):
+        for _ in range(3):
+            results[k] = run(inputs[k])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, alone):
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
