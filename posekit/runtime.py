@@ -346,12 +346,11 @@ class _OpenvinoRunner:
             raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}") from None
         core = ov.Core()
         self.parts = []
+        threads = int(num_threads or os.cpu_count() or 1)
         for path, precision in parts:
-            compiled = core.compile_model(
-                core.read_model(str(path)), "CPU",
-                {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
-                 "INFERENCE_NUM_THREADS": int(num_threads or os.cpu_count() or 1), "PERFORMANCE_HINT": "LATENCY"},
-            )  # fmt: skip
+            config = {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
+                      "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}  # fmt: skip
+            compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
             self.parts.append((compiled, compiled.create_infer_request()))
         first = self.parts[0][0].inputs[0]
         self.input_shape = tuple(int(v) for v in first.shape)

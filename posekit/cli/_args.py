@@ -137,7 +137,7 @@ def scales(text: str) -> tuple[float, ...]:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """--model, --architecture, --resize, --upsample, --engine, --precision: for the commands that run the network."""
+    """--model, --architecture, --resize, --upsample, --engine, --precision: the network options."""
     from ..architectures import ARCHITECTURES
 
     p.add_argument(
