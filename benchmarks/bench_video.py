@@ -1,6 +1,9 @@
 """Video throughput: the sequential loop vs the pipelined loop, and the network alone, in one run.
 
     python benchmarks/bench_video.py [--frames 40] [--video videos/vtest_pair.mp4] [--repeat 1]
+                                     [--engine auto] [--precision fp32|bf16]
+
+``--precision bf16`` measures the fast mode (``posekit.runtime``; the issue's goal: >= 25 FPS on 2 cores).
 
 Both loops run ``posekit.pipeline.process_video`` on the same frames, writing an mp4 (and
 per-frame JSON) to a temporary folder:
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=40, help="frames per loop (default: %(default)s)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each loop; the median is shown")
     ap.add_argument("--model", default="mobilenet_thin")
+    ap.add_argument("--engine", default="auto", help="network engine (default: %(default)s)")
+    ap.add_argument("--precision", default="fp32", help="fp32 (exact) or bf16 (fast mode)")
     args = ap.parse_args(argv)
 
     from original_path import OriginalPath
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from posekit.preprocess import prepare
     from posekit.video import iter_frames
 
-    est = PoseEstimator(args.model, input_size=(432, 368))
+    est = PoseEstimator(args.model, input_size=(432, 368), engine=args.engine, precision=args.precision)
     frames = [f for _, f in iter_frames(args.video, max_frames=args.frames)]
     batch = prepare(frames[0], est.input_size)[None]
     for f in frames[:3]:  # warm-up
@@ -100,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     seq, pipe = med["sequential"], med["pipelined"]
 
     print(f"{Path(args.video).name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
-          f"input 432x368, {os.cpu_count()} CPUs, median of {args.repeat}")  # fmt: skip
+          f"input 432x368, {os.cpu_count()} CPUs, median of {args.repeat}, engine {est.engine}, "
+          f"precision {est.precision}")  # fmt: skip
     print(f"{'loop':<38}{'FPS':>8}")
     print(f"{'network only (est.network)':<38}{network_fps:8.2f}")
     print(f"{'inference only (est.inference)':<38}{inference_fps:8.2f}")
