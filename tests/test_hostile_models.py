@@ -286,7 +286,7 @@ def test_bad_engine_and_size_arguments(estimator, tmp_path):
         runtime.make_runner(estimator.model, "tf", (0, 368), tmp_path)
     with pytest.raises(ValueError, match="input_size must be \\(width, height\\) .*got 432"):
         runtime.make_runner(estimator.model, "tf", 432, tmp_path)
-    assert runtime.BACKENDS == runtime.ENGINES == ("auto", "tf", "tflite")
+    assert runtime.BACKENDS == runtime.ENGINES == ("auto", "tf", "tflite", "openvino")
     assert list(tmp_path.iterdir()) == []
 
 
