@@ -101,7 +101,8 @@ class LabServer:
         self.log.close()
 
 
-def make_driver():
+def make_driver(extra_args=()):
+    """Headless Chromium under chromedriver; ``extra_args``: more command-line flags (e.g. a fake camera)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -111,6 +112,7 @@ def make_driver():
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--window-size=1600,1100", "--force-device-scale-factor=1",
+        *extra_args,
     ):  # fmt: skip
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
