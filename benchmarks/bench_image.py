@@ -7,7 +7,7 @@ pools in one process disturb each other), and the children alternate in rounds s
 hits every path alike. Printed: medians (ms) per stage over all rounds, the ratios, whether the people
 are identical to the original's, the network's achieved GFLOP/s next to a large matrix product's GFLOP/s
 measured in the same run, each path's peak memory (maximum resident set size of its child), and batch
-inference on the tf backend. Speed is checked here, never in unit tests: the machines are shared and noisy.
+inference on the tf engine. Speed is checked here, never in unit tests: the machines are shared and noisy.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def child(which: str, images: list[str], repeats: int) -> None:
                        "total": tim["total"]}  # fmt: skip
             return kps, timings
     else:
-        est = posekit.PoseEstimator(backend=which)
+        est = posekit.PoseEstimator(engine=which)
 
         def run(image):
             res = est.inference(image)
@@ -104,7 +104,7 @@ def child(which: str, images: list[str], repeats: int) -> None:
             for s in STAGES:
                 out["timings"][s].append(tim[s])
             out["keypoints"][name] = np.nan_to_num(kps, nan=-1.0).tolist()
-    if which == "tf":  # batch inference on the tf backend: ms per image, batch of 4
+    if which == "tf":  # batch inference on the tf engine: ms per image, batch of 4
         batch = [frames[n] for n in frames] * 2
         est.inference_batch(batch[:4], batch_size=4)
         t = time.perf_counter()
@@ -184,7 +184,7 @@ def main() -> None:
     print(f"- network: {gflop:.2f} GFLOP per image; float32 matrix product (2048^3, TensorFlow, best of 10, same run): {mm:.1f} GFLOP/s")
     print(f"- posekit default total / original total: {med['tflite']['total'] / med['original']['total']:.2f}")
     if batch4:
-        print(f"- tf backend, batch of 4: {np.median(batch4):.1f} ms per image (single: {med['tf']['total']:.1f} ms)")
+        print(f"- tf engine, batch of 4: {np.median(batch4):.1f} ms per image (single: {med['tf']['total']:.1f} ms)")
     ok = all(same.values())
     print(f"- same people and keypoints as the original on every image: {'yes' if ok else 'NO ' + str(same)}")
 

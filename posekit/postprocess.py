@@ -140,13 +140,14 @@ def upsample_fields(
         pafs: float32 (h, w, 38) at stride 8.
         grid: (width, height) of the upsampled grid (``grid_size``).
         params: the smoothing.
-        workspace: scratch reused across calls (``peaks.Workspace``), None for fresh arrays.
+        workspace: arrays reused across calls (``peaks.Workspace``: scratch, and returned arrays the
+            caller no longer references), None for fresh arrays.
 
     Returns:
-        float32 (H, W, 19), (H, W, 38), (H, W, 19), all new arrays.
+        float32 (H, W, 19), (H, W, 38), (H, W, 19).
     """
     smoothed = smooth_upsampled(heatmaps, grid, params.smooth_size, params.smooth_sigma, workspace=workspace)
-    return upsample(heatmaps, grid), upsample(pafs, grid), smoothed
+    return upsample(heatmaps, grid, workspace=workspace), upsample(pafs, grid, workspace=workspace), smoothed
 
 
 def fields_to_people(
