@@ -63,23 +63,25 @@ def cluster(tmp_path_factory):
     """A head and a second worker node started with ``ray start``; ``ray stop --force`` at the end."""
     temp = tmp_path_factory.mktemp("ray")
     port = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+    # A loopback test cluster: no token authentication (a head started where ~/.ray/auth_token exists
+    # asks for the token, which a joining `ray start` does not send).
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
     common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024**2), "--disable-usage-stats"]
     address = f"127.0.0.1:{port}"
 
     def stop():
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
+    def start(args: list[str]) -> None:
+        cmd = [RAY, "start", *args, *common]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+        if proc.returncode != 0:
+            pytest.fail(f"ray start {args[0]} failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+
     try:
-        subprocess.run(
-            [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-             "--include-dashboard", "false", "--temp-dir", str(temp), *common],
-            env=env, check=True, capture_output=True, timeout=180,
-        )  # fmt: skip
-        subprocess.run(
-            [RAY, "start", "--address", address, "--node-ip-address", "127.0.0.1", *common],
-            env=env, check=True, capture_output=True, timeout=180,
-        )  # fmt: skip
+        start(["--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+               "--include-dashboard", "false", "--temp-dir", str(temp)])  # fmt: skip
+        start(["--address", address, "--node-ip-address", "127.0.0.1"])
     except BaseException:
         stop()
         raise

@@ -25,8 +25,8 @@ per actor) on the cluster at ``RAY_ADDRESS``, or on a local Ray instance. Long v
 chunks of ``chunk_frames`` frames that run on different workers; tracking then runs once per video
 over all its frames in order, so the person ids are exactly those of ``posekit video``.
 
-Note the two words: ``engine`` is where the work runs (local processes or Ray); ``backend`` is the
-network engine of each estimator (``PoseEstimator(backend=...)``, the CLI's ``--engine``).
+Note the two engines: ``run(engine=...)`` is where the work runs (local processes or Ray);
+``network_engine`` is each estimator's network engine (``PoseEstimator(engine=...)``, the CLI's ``--engine``).
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ def run(
     input_size: Sequence[int] = (432, 368),
     upsample: float = 4.0,
     architecture: str | None = None,
-    backend: str = "auto",
+    network_engine: str = "auto",
+    precision: str = "fp32",
     engine: str = "local",
     workers: int | None = None,
     every: int = 1,
@@ -188,7 +189,8 @@ def run(
         input_size: (width, height) of the network input.
         upsample: upsample factor of the fields before peak finding.
         architecture: architecture of a graph file (None: detected).
-        backend: each estimator's network engine: "auto", "tf" or "tflite".
+        network_engine: each estimator's network engine (``PoseEstimator(engine=...)``, the CLI's --engine).
+        precision: each estimator's precision ("fp32"; "bf16" where the CPU has it).
         engine: "local" (worker processes) or "ray" (Ray actors).
         workers: local: worker processes (None: one per core; 0: everything in this process);
             Ray: actors (None: the cluster's CPUs / ``num_cpus_per_worker``).
@@ -233,7 +235,8 @@ def run(
     size = tuple(int(v) for v in input_size)
     options = Options(
         model=os.fspath(model), input_size=size, upsample=float(upsample), architecture=architecture,
-        backend=backend, every=every, max_frames=max_frames, track=track, draw=draw,
+        network_engine=network_engine, precision=precision, every=every, max_frames=max_frames, track=track,
+        draw=draw,
     )  # fmt: skip
     if workers is None and engine == "local":
         workers = os.cpu_count() or 1

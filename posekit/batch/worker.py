@@ -45,7 +45,8 @@ class Options:
         input_size: (width, height) of the network input.
         upsample: upsample factor of the fields (``inference``'s ``upsample``).
         architecture: architecture of a graph file, or None to detect it.
-        backend: network engine of the estimator ("auto", "tf", "tflite").
+        network_engine: the estimator's network engine (``PoseEstimator(engine=...)``: "auto", "tf", ...).
+        precision: the estimator's precision ("fp32", or "bf16" where the CPU has it).
         threads: threads of each worker's estimator.
         every: process every N-th frame of a video.
         max_frames: at most this many frames per video (None: all).
@@ -57,7 +58,8 @@ class Options:
     input_size: tuple[int, int] = (432, 368)
     upsample: float = 4.0
     architecture: str | None = None
-    backend: str = "auto"
+    network_engine: str = "auto"
+    precision: str = "fp32"
     threads: int = 1
     every: int = 1
     max_frames: int | None = None
@@ -71,6 +73,8 @@ class Options:
             "input_size": list(self.input_size),
             "upsample": self.upsample,
             "architecture": self.architecture,
+            "network_engine": self.network_engine,
+            "precision": self.precision,
             "every": self.every,
             "max_frames": self.max_frames,
             "track": self.track,
@@ -135,7 +139,7 @@ def failed(source: Source, exc: BaseException, seconds: float = 0.0) -> dict[str
     }
 
 
-#: Estimators of this process by (model, input size, architecture, backend, threads): a process
+#: Estimators of this process by (model, input size, architecture, engine, precision, threads): a process
 #: that runs several batches (a notebook, the tests, a Ray actor) loads each model once.
 _ESTIMATORS: dict[tuple, Any] = {}
 
@@ -158,7 +162,7 @@ class Worker:
         """This process's estimator for the options (built once per process, reused by later batches)."""
         if self._estimator is None:
             o = self.options
-            key = (o.model, o.input_size, o.architecture, o.backend, o.threads)
+            key = (o.model, o.input_size, o.architecture, o.network_engine, o.precision, o.threads)
             if key not in _ESTIMATORS:
                 from .._quiet import import_tensorflow, quiet_native_stderr
                 from ..estimator import PoseEstimator
@@ -166,8 +170,8 @@ class Worker:
                 import_tensorflow()
                 with quiet_native_stderr():
                     _ESTIMATORS[key] = PoseEstimator(
-                        o.model, input_size=o.input_size, architecture=o.architecture, backend=o.backend,
-                        num_threads=o.threads,
+                        o.model, input_size=o.input_size, architecture=o.architecture,
+                        engine=o.network_engine, precision=o.precision, num_threads=o.threads,
                     )  # fmt: skip
             self._estimator = _ESTIMATORS[key]
         return self._estimator

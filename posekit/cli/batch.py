@@ -86,7 +86,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         manifest = run(
             args.inputs, args.out, model=args.model, input_size=args.resize, upsample=args.upsample,
-            architecture=args.architecture, backend=args.engine, engine="ray" if args.ray else "local",
+            architecture=args.architecture, network_engine=args.engine,
+            precision=getattr(args, "precision", "fp32"), engine="ray" if args.ray else "local",
             workers=args.workers, every=args.every, max_frames=args.max_frames, track=not args.no_track,
             draw=args.draw, force=args.force, chunk_frames=args.chunk_frames, progress=args.progress,
             ray_address=args.ray_address, num_cpus_per_worker=args.num_cpus_per_worker,
