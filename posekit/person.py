@@ -56,7 +56,12 @@ class Person:
         pts = self.keypoints[self.present, :2]
         if len(pts) == 0:
             return None
-        return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+        return (
+            float(pts[:, 0].min()),
+            float(pts[:, 1].min()),
+            float(pts[:, 0].max()),
+            float(pts[:, 1].max()),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: score, person_id and {part name: [x, y, score]} of the found parts."""
