@@ -66,7 +66,6 @@ from .people import plot_keypoints_scatter, plot_people, plot_trajectories
 from .tables import Table, keypoints_table, people_distance_table
 from .timings import plot_speed_comparison, plot_timings
 from .training import plot_cost_vs_people, plot_loss_curves, plot_stage_losses, plot_targets_vs_maps
-from .training import plot_cost_vs_people, plot_loss_curves, plot_stage_losses, plot_targets_vs_maps
 
 __all__ = [
     "HEATMAP_CMAP",
@@ -102,10 +101,6 @@ __all__ = [
     "plot_speed_comparison",
     "plot_timings",
     "plot_trajectories",
-    "plot_cost_vs_people",
-    "plot_loss_curves",
-    "plot_stage_losses",
-    "plot_targets_vs_maps",
     "plot_cost_vs_people",
     "plot_loss_curves",
     "plot_stage_losses",
