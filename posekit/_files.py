@@ -55,11 +55,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, encoding: str | No
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    with atomic_path(path) as tmp:
-        with open(tmp, mode, encoding=encoding if mode == "w" else None) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding if mode == "w" else None) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:

@@ -42,7 +42,9 @@ def greedy_match(
     return out
 
 
-def mean_keypoint_distance(a: np.ndarray, b: np.ndarray, *, min_shared: int = 1, reduce=np.mean) -> float | None:
+def mean_keypoint_distance(
+    a: np.ndarray, b: np.ndarray, *, min_shared: int = 1, reduce=np.mean
+) -> float | None:
     """Distance between two people's keypoints (18, 3) over the parts both have.
 
     Args:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -52,6 +53,18 @@ class PostprocessParams:
     max_peaks_per_part: int = 127
 
     def __post_init__(self) -> None:
+        for name in ("smooth_sigma", "heat_threshold", "vector_score_threshold", "human_score_threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        for name in ("smooth_size", "nms_size", "vector_count_threshold", "part_count_threshold", "paf_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+        if not self.smooth_sigma > 0:
+            raise ValueError(f"smooth_sigma must be > 0, got {self.smooth_sigma}")
         if self.smooth_size < 0:
             raise ValueError(f"smooth_size must be >= 0, got {self.smooth_size}")
         if self.nms_size < 1 or self.nms_size % 2 == 0:

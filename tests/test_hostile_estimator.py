@@ -238,3 +238,24 @@ def test_construction_leaves_the_allocator_alone(graph_path, monkeypatch):
     est = PoseEstimator(engine="tf", warmup=False)
     est.inference(np.zeros((64, 64, 3), np.uint8))
     assert None not in opened  # CDLL(None) is the process itself: how mallopt was reached
+
+
+@pytest.mark.parametrize(
+    "field, value, error",
+    [
+        ("heat_threshold", float("nan"), ValueError),
+        ("vector_score_threshold", float("inf"), ValueError),
+        ("human_score_threshold", -float("inf"), ValueError),
+        ("smooth_sigma", 0.0, ValueError),
+        ("heat_threshold", "0.1", TypeError),
+        ("paf_steps", 2.5, TypeError),
+        ("part_count_threshold", True, TypeError),
+    ],
+)
+def test_postprocess_params_refuse_non_finite_and_wrong_types(field, value, error):
+    import dataclasses
+
+    from posekit import TFPOSE_DEFAULTS
+
+    with pytest.raises(error, match=field):
+        dataclasses.replace(TFPOSE_DEFAULTS, **{field: value})

@@ -12,7 +12,7 @@ pytest.importorskip("ipywidgets")
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from posekit.estimator import fields_to_people
+from posekit.postprocess import fields_to_people
 from posekit.params import TFPOSE_DEFAULTS
 from posekit.person import InferenceResult
 from posekit.skeleton import LIMBS

@@ -1,4 +1,4 @@
-"""``posekit train``: fine-tune a model's six stages on COCO keypoint annotations (``posekit.train`` does the work).
+"""``posekit train``: fine-tune a model's six stages on COCO keypoints (``posekit.train`` does the work).
 
     posekit train --annotations person_keypoints.json --images DIR --out tuned.npz [--model NAME|FILE]
                   [--architecture ARCH] [--steps N] [--lr LR] [--resize WxH] [--batch-size N]

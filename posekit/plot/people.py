@@ -144,7 +144,6 @@ def plot_people(
     return ax
 
 
-
 def _frames(frames) -> list[tuple[int, list[Person]]]:
     """Normalise per-frame people into [(frame_index, people)]."""
     out = []

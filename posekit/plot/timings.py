@@ -63,7 +63,6 @@ def plot_timings(
     return ax
 
 
-
 def plot_speed_comparison(
     timings: Mapping[str, Sequence[Mapping[str, float]]], *, title: str | None = None, ax=None
 ):

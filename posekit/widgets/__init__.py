@@ -1,4 +1,4 @@
-"""ipywidgets explorers and live views for Jupyter (``explorer``, ``live``; every name is ``posekit.widgets.X``).
+"""ipywidgets explorers and live views for Jupyter; every name is ``posekit.widgets.X``.
 
 * ``PoseExplorer``: pick an image, a heatmap channel or a limb's PAF, the overlay
   opacity and the peak threshold; see the field over the image, the peaks and the

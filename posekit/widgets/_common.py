@@ -1,4 +1,4 @@
-"""Shared pieces of the widgets: the ipywidgets import, image encoding, channel choices, kernel event polling."""
+"""Shared pieces of the widgets: ipywidgets import, image encoding, channel choices, event polling."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class PoseExplorer:
 
     The network runs once per image (results are cached); moving the threshold slider
     re-runs only peak finding and PAF grouping on the stored fields
-    (``posekit.estimator.fields_to_people``).
+    (``posekit.postprocess.fields_to_people``).
 
     Args:
         estimator: a ``PoseEstimator``.
@@ -114,7 +114,9 @@ class PoseExplorer:
             layout=w.Layout(width="auto", max_width=f"{int(self.figure_width * 80)}px", flex="1 1 0%",
                             min_width="320px", object_fit="contain"),
         )  # fmt: skip
-        self.table_box = w.Accordion(children=[self.table], selected_index=None, layout=w.Layout(width="340px"))
+        self.table_box = w.Accordion(
+            children=[self.table], selected_index=None, layout=w.Layout(width="340px")
+        )
         self.table_box.set_title(0, "Keypoints of the person")
         controls = w.VBox(
             [
@@ -175,7 +177,7 @@ class PoseExplorer:
             self._cache[name] = (bgr, self.estimator.inference(bgr, upsample=self.upsample))
 
     def _regroup(self) -> None:
-        from ..estimator import fields_to_people
+        from ..postprocess import fields_to_people
         from ..plot._base import _people
 
         r = self.result
@@ -186,7 +188,8 @@ class PoseExplorer:
         ms = (time.perf_counter() - t0) * 1e3
         n_peaks = int((self.peaks[:, :, :NUM_PARTS] > self.threshold.value).sum())
         self.status.value = (
-            f"<b>{_people(len(self.people))}</b> from {_count(n_peaks, 'peak')} above {self.threshold.value:.2f} "
+            f"<b>{_people(len(self.people))}</b> from {_count(n_peaks, 'peak')} "
+            f"above {self.threshold.value:.2f} "
             f"(peaks + grouping re-run in {ms:.0f} ms; "
             f"network {r.timings['network']:.0f} ms, run once per image)"
         )
