@@ -320,3 +320,37 @@ def test_process_video_runs_on_the_browser_camera_and_ends_when_the_stream_stops
     assert summary.frames_read == 12 and 1 <= summary.frames_processed <= 12
     assert (tmp_path / "cam.csv").is_file()
     assert cam.message == "browser camera: the tab was closed after 12 frames"
+
+
+def test_live_view_keeps_the_last_source_frames_of_the_browser_camera():
+    from posekit.widgets import LiveView
+
+    cam = BrowserCamera(read_timeout_s=1.0)
+    browser = FakeBrowser(cam)
+
+    def browser_loop():
+        for n in range(1, 11):
+            if not browser.acked.wait(2):
+                return
+            browser.send_frame(_frame(20 * n, size=(96, 64)))
+        time.sleep(0.1)
+        browser.message(type="ended", text="the tab was closed")
+
+    threading.Thread(target=browser_loop, daemon=True).start()
+    view = LiveView()
+    view.run_video(cam, _CountingEstimator(0.0), thread=False, keep_frames=4, pipelined=False)
+    assert view.summary.frames_processed == 10, view.status.value
+    assert [i for i, _ in view.source_frames] == [6, 7, 8, 9]
+    blues = [int(np.median(f[..., 0])) for _, f in view.source_frames]
+    assert all(abs(b - 20 * (i + 1)) <= 3 for (i, _), b in zip(view.source_frames, blues)), blues
+    assert all(f.shape == (64, 96, 3) and f.dtype == np.uint8 for _, f in view.source_frames)
+    # not drawn on: the kept frames are the decoded ones, the view shows the drawn ones
+    assert view.source_frames[-1][1] is view.last_source_frame
+
+
+@pytest.mark.parametrize("keep", [-1, 1.5, True, "3"])
+def test_keep_frames_refuses_bad_values(keep):
+    from posekit.widgets import LiveView
+
+    with pytest.raises(ValueError, match="keep_frames must be an integer >= 0"):
+        LiveView().run_video("x.mp4", _CountingEstimator(0.0), keep_frames=keep)

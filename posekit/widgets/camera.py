@@ -16,6 +16,8 @@ The kernel receives the frames on its main thread (ipykernel handles widget mess
 Read from another thread (``LiveView.run_video`` does) while the main thread waits in
 ``LiveView.join`` (which keeps handling widget messages), or read on the main thread: then
 ``read`` itself handles the widget messages while it waits (with ``jupyter_ui_poll``).
+Under Run All only the first cell that waits this way hears the browser (see ``LiveView.join``),
+so wait for the first frame, run and join in one cell, as notebook 30 does.
 
 Privacy: the frames go from the browser to the learner's own kernel only and are kept in memory
 one at a time; nothing is stored unless the caller writes it (e.g. ``process_video(out=...)``).
@@ -154,7 +156,7 @@ function render({ model, el }) {
       say(`browser camera ${canvas.width}x${canvas.height}: ${rate.toFixed(1)} fps delivered, ` +
           `${msg.frames} frames, ${waitMs.toFixed(0)} ms send to take`);
       schedule();
-    } else if (msg.type === "stop") {
+    } else if (msg.type === "stop" && !stopped) {  // already stopped: keep the line saying why
       stop("browser camera: off (" + (msg.text || "closed by the kernel") + ")");
     }
   });
@@ -387,6 +389,9 @@ class BrowserCamera(FrameSource):
 
     def wait_for_frame(self, timeout: float = 5.0) -> BrowserCamera:
         """Wait until the first frame arrives (kept for the first ``read``); returns self.
+
+        Under Run All, call it in the same cell as ``LiveView.join``: only the first cell that
+        waits on widget messages hears them (see ``LiveView.join``).
 
         Raises:
             VideoError: one line saying why no frame came: permission denied, no camera, a page

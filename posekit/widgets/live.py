@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -40,6 +41,8 @@ class LiveView:
         fps: frames per second achieved by the last ``run`` (display included).
         frames: (frame_index, people) of every frame shown by ``run_video`` (tracked ids).
         last_source_frame: the last frame ``run_video`` processed, as decoded (not drawn on).
+        source_frames: (frame_index, frame) of the last ``keep_frames`` frames ``run_video``
+            processed, as decoded (BGR uint8, not drawn on); empty unless ``keep_frames`` was set.
         summary: the ``posekit.video.VideoSummary`` of the last ``run_video``.
     """
 
@@ -70,6 +73,7 @@ class LiveView:
         self.fps = 0.0
         self.frames: list[tuple[int, list[Person]]] = []
         self.last_source_frame: np.ndarray | None = None
+        self.source_frames: deque[tuple[int, np.ndarray]] = deque(maxlen=0)
         self.summary = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -127,7 +131,7 @@ class LiveView:
         else:
             self._loop(frames, process)
 
-    def run_video(self, source, estimator, *, thread: bool = True, **options) -> None:
+    def run_video(self, source, estimator, *, thread: bool = True, keep_frames: int = 0, **options) -> None:
         """Run ``posekit.video.process_video`` on a source and show every annotated frame live.
 
         Tracking, the FPS overlay and any outputs (``out=``, ``csv=``, ``json_dir=`` ...) are
@@ -139,6 +143,10 @@ class LiveView:
             estimator: a ``PoseEstimator``.
             thread: work in a daemon thread and return at once (``join`` waits); False
                 runs in the caller (then the Stop button cannot be heard).
+            keep_frames: keep the last this many source frames, as decoded, in
+                ``source_frames`` (e.g. to run something else on a camera's frames after the live
+                run, without waiting on the camera again); 0 keeps none. Each 640x480 frame
+                holds 0.9 MB.
             **options: more ``process_video`` keyword arguments: ``out``, ``csv``,
                 ``background=False`` (skeletons on black), ``side_by_side``, ``every`` ...
         """
@@ -152,7 +160,10 @@ class LiveView:
             source = reopened = open_source(source.name)
         if "max_frames" in options:
             raise TypeError("set the frame budget with LiveView(max_frames=...)")
+        if isinstance(keep_frames, bool) or not isinstance(keep_frames, (int, np.integer)) or keep_frames < 0:
+            raise ValueError(f"keep_frames must be an integer >= 0, got {keep_frames!r}")
         self.frames = []
+        self.source_frames = deque(maxlen=int(keep_frames))
         self.summary = None
 
         def on_frame(index, frame, result, drawn):
@@ -160,6 +171,7 @@ class LiveView:
                 raise KeyboardInterrupt  # process_video stops as on Ctrl-C, outputs complete
             self.frames.append((index, list(result.people)))
             self.last_source_frame = frame
+            self.source_frames.append((index, frame))
             self.show(
                 drawn,
                 f"frame {index}: {len(result.people)} people, network {result.timings['network']:.0f} ms",
@@ -205,7 +217,10 @@ class LiveView:
             "error": f"error: {self.error!r}",
         }[reason]
         if reason == "end" and shown == 0:
-            why = "the source gave no frames (a camera closed with source.close()? re-run the cell that opens it)"
+            why = (
+                "the source gave no frames (a camera closed with source.close()? "
+                "re-run the cell that opens it)"
+            )
         self.status.value = f"done: {shown} frames in {elapsed:.1f} s ({self.fps:.1f} FPS), {why}"
         self.stop_button.disabled = True
 
@@ -240,8 +255,17 @@ class LiveView:
         """Wait for a background run to end; return ``stop_reason`` (None if still running).
 
         Inside a Jupyter kernel the wait keeps handling widget events (with ``jupyter_ui_poll``),
-        so a click on Stop while a cell waits here — e.g. after Run All — ends the loop within a
-        frame; a plain ``thread.join`` would keep the kernel busy and the click unheard.
+        so a click on Stop while a cell waits here ends the loop within a frame, and a
+        ``BrowserCamera``'s frames keep arriving; a plain ``thread.join`` would keep the kernel
+        busy and both unheard.
+
+        Limitation: under Run All, only the first cell that waits this way hears widget
+        messages. ``jupyter_ui_poll`` holds back the execute requests of the cells queued behind
+        it and replays them when that cell ends; while a replayed cell waits, no widget message
+        (a Stop click, a browser frame) reaches the kernel until it ends. So wait in one cell:
+        open the source, ``run_video`` and ``join`` in the same cell (several waits one after
+        another inside that cell are fine), and keep later cells from waiting on widgets;
+        posekit's notebooks wait in one cell. Run cell by cell, every cell hears them.
         """
         if self._thread is None:
             return self.stop_reason
