@@ -59,7 +59,13 @@ class PostprocessParams:
                 raise TypeError(f"{name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
-        for name in ("smooth_size", "nms_size", "vector_count_threshold", "part_count_threshold", "paf_steps"):
+        for name in (
+            "smooth_size",
+            "nms_size",
+            "vector_count_threshold",
+            "part_count_threshold",
+            "paf_steps",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise TypeError(f"{name} must be an integer, got {value!r}")

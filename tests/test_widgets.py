@@ -12,9 +12,9 @@ pytest.importorskip("ipywidgets")
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from posekit.postprocess import fields_to_people
 from posekit.params import TFPOSE_DEFAULTS
 from posekit.person import InferenceResult
+from posekit.postprocess import fields_to_people
 from posekit.skeleton import LIMBS
 from posekit.widgets import LiveView, PoseExplorer, VideoPlayer, channel_options, encode_image
 

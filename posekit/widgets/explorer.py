@@ -177,8 +177,8 @@ class PoseExplorer:
             self._cache[name] = (bgr, self.estimator.inference(bgr, upsample=self.upsample))
 
     def _regroup(self) -> None:
-        from ..postprocess import fields_to_people
         from ..plot._base import _people
+        from ..postprocess import fields_to_people
 
         r = self.result
         t0 = time.perf_counter()

@@ -187,6 +187,7 @@ class LiveView:
             t0 = time.perf_counter()
             reason = "end"
             try:
+                options.setdefault("show_progress", False)  # the view's status line says the progress
                 self.summary = process_video(
                     source, estimator, max_frames=self.max_frames, on_frame=on_frame, **options
                 )
