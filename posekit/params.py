@@ -57,7 +57,9 @@ class PostprocessParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise TypeError(f"{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
+            # NaN compares false with everything: a silent "nothing passes". +-inf are meaningful
+            # thresholds (everything / nothing passes), except for the smoothing's sigma.
+            if math.isnan(value) or (name == "smooth_sigma" and not math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         for name in (
             "smooth_size",

@@ -77,7 +77,8 @@ def one_line(err: str) -> str:
         ),
         (
             ["image", PERSON, "--engine", "cuda"],
-            "posekit: error: argument --engine: invalid choice: 'cuda' (choose from 'auto', 'tf', 'tflite')",
+            "posekit: error: argument --engine: invalid choice: 'cuda' "
+            "(choose from 'auto', 'tf', 'tflite', 'openvino')",
         ),
     ],
 )

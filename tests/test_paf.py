@@ -749,8 +749,7 @@ def test_fuzz_bad_and_odd_inputs_both_backends_agree():
         h, w = int(rng.integers(0, 16)), int(rng.integers(0, 16))
         broken = rng.random(4) < (0.0 if rng.random() < 0.4 else 0.4)
         args = [_fuzz_array(rng, k, h, w, b) for k, b in zip(("peaks", "heatmaps", "pafs", "limbs"), broken)]
-        params = dataclasses.replace(
-            TFPOSE_DEFAULTS,
+        thresholds = dict(
             heat_threshold=float(rng.choice([0.05, -1.0, np.nan, 0.5])),
             vector_score_threshold=float(rng.choice([0.05, -1.0, np.nan])),
             vector_count_threshold=int(rng.integers(-1, 10)),
@@ -758,6 +757,12 @@ def test_fuzz_bad_and_odd_inputs_both_backends_agree():
             human_score_threshold=float(rng.choice([0.3, -np.inf, np.nan])),
             paf_steps=int(rng.integers(1, 12)),
         )
+        nan = {k for k, v in thresholds.items() if isinstance(v, float) and np.isnan(v)}
+        if nan:  # a NaN threshold is refused where the params are made, before any backend sees it
+            with pytest.raises(ValueError, match="must be a finite number"):
+                dataclasses.replace(TFPOSE_DEFAULTS, **thresholds)
+            thresholds.update({k: 0.05 for k in nan})
+        params = dataclasses.replace(TFPOSE_DEFAULTS, **thresholds)
         results = {}
         for backend in BACKENDS:
             try:

@@ -408,7 +408,7 @@ def test_error_in_callback_propagates_and_closes_files(estimator, tmp_path):
 
 
 def test_process_video_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match="smooth=True needs track=True"):
+    with pytest.raises(ValueError, match="smooth=True needs track=True"), pytest.warns(DeprecationWarning):
         process_video(CLIP, None, smooth=True, track=False)
     with pytest.raises(ValueError, match="unknown suffix"):
         process_video(CLIP, None, out=tmp_path / "o.gif")
