@@ -717,7 +717,10 @@ def _run_pipelined(
         stop.set()
         _shielded(infer.close, state)
         _finish(writer_done, results, state)
-        decoder.join(timeout=1.0)
+        # A decoder blocked in a live source's read (a stalled stream, a browser camera waiting for its
+        # next frame) is a daemon that ends with that read; waiting for it would only delay the stop.
+        # FrameSource.close() never releases a capture under a read in progress.
+        decoder.join(timeout=0.25)
     if writer_error:
         raise writer_error[0]
     return reason
