@@ -17,9 +17,10 @@ Engines (``ENGINES``):
   mismatching conversion is refused. ``benchmarks/bench_image.py`` compares the engines' speed.
 - ``"openvino"`` (optional extra ``posekit[openvino]``): OpenVINO's CPU runtime reading the same cached
   TFLite conversion(s), float32 or bf16 (see precisions below); one infer request behind a lock.
-- ``"auto"``: for precision "fp32", "tflite" when the input size is fixed and TFLite is available, else
-  "tf" (OpenVINO float32 measured no faster than TFLite/XNNPACK on a 2-vCPU AVX-512 machine, so it is
-  never auto's choice); for "bf16", "openvino".
+- ``"auto"``: for precision "fp32" and a fixed input size, "openvino" where it is installed (on a quiet
+  2-core AVX-512 machine its network ran at 0.89 of TFLite/XNNPACK's time, 74% of the same run's
+  float32 matrix-product GFLOP/s: ``benchmarks/bench_image.py``), else "tflite", else "tf"; any size:
+  "tf"; for "bf16", "openvino".
 
 Precisions (``PRECISIONS``):
 
@@ -469,6 +470,11 @@ def make_runner(
     if engine == "auto":
         if input_size is None or not tflite_available():
             return make_tf_runner(model), "tf"
+        if openvino_available():  # the fastest float32 engine that holds the tolerance, where installed
+            try:
+                return make_openvino_runner(model, input_size, cache_dir, num_threads), "openvino"
+            except Exception as exc:  # a broken OpenVINO install: TFLite serves the same outputs
+                warnings.warn(f"OpenVINO unavailable ({exc}); using TFLite", RuntimeWarning, stacklevel=3)
         try:
             return make_tflite_runner(model, input_size, cache_dir, num_threads), "tflite"
         except Exception as exc:  # any converter/interpreter failure: the TF path always works

@@ -77,7 +77,7 @@ def test_estimator_on_a_cpu_without_bf16_runs_the_exact_mode(monkeypatch, graph_
     with pytest.warns(RuntimeWarning, match="lacks avx512_bf16") as caught:
         est = PoseEstimator("mobilenet_thin", input_size=SIZE, precision="bf16", warmup=False)
     assert len(caught) == 1
-    assert est.precision == "fp32" and est.engine in ("tflite", "tf")
+    assert est.precision == "fp32" and est.engine in ("openvino", "tflite", "tf")
 
 
 def test_cli_on_a_cpu_without_bf16_prints_one_line(monkeypatch, graph_path, capsys, tmp_path):
