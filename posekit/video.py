@@ -44,6 +44,7 @@ __all__ = [
     "iter_frames",
     "VideoWriter",
     "VIDEO_SUFFIXES",
+    "IMAGE_SUFFIXES",
     "check_video_path",
     "FpsMeter",
     "has_gui",
@@ -61,7 +62,10 @@ VIDEO_SUFFIXES: dict[str, str] = {
     ".mkv": "mp4v",
     ".avi": "MJPG",
 }
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+#: File suffixes of still images (refused as video sources; read as images by ``posekit batch``).
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 
@@ -274,7 +278,7 @@ def _open_file(path: Path) -> FrameSource:
         raise VideoError(f"video file not found: {path}")
     if path.is_dir():
         raise VideoError(f"{path} is a directory, not a video file")
-    if path.suffix.lower() in _IMAGE_SUFFIXES:
+    if path.suffix.lower() in IMAGE_SUFFIXES:
         raise VideoError(f"{path} is an image, not a video (use `posekit image` for images)")
     if not os.access(path, os.R_OK):
         raise VideoError(f"cannot read {path}: permission denied")

@@ -15,12 +15,10 @@ import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..video import IMAGE_SUFFIXES  # the one list of still-image suffixes
+
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_INPUT_SUFFIXES", "Source", "BatchError", "find_sources", "is_url"]
 
-#: File suffixes read as images (anything ``cv2.imdecode`` reads).
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
 #: File suffixes read as videos (anything OpenCV's FFmpeg backend decodes).
 VIDEO_INPUT_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
