@@ -70,6 +70,7 @@ __all__ = [
     "recover_coco_results",
     "CSV_HEADER",
     "csv_rows",
+    "row_person_ids",
     "CsvWriter",
 ]
 
@@ -362,6 +363,21 @@ class CocoWriter:
 CSV_HEADER: tuple[str, ...] = ("frame", "person_id", "part", "x", "y", "score")
 
 
+def row_person_ids(people: list[Person], where: str) -> list[int]:
+    """The person_id of each person in a table of rows (CSV, Parquet): the tracking id, else its index.
+
+    Raises:
+        ValueError: two people of the frame end up with the same id (rows of different bodies could
+            not be told apart); ``where`` names the frame in the message.
+    """
+    ids = [int(p.person_id) if p.person_id >= 0 else index for index, p in enumerate(people)]
+    if len(set(ids)) != len(ids):
+        raise ValueError(
+            f"{where}: person_id values {ids} are not unique (mixing tracked and untracked people?)"
+        )
+    return ids
+
+
 def csv_rows(frame_index: int, people: Iterable[Person]) -> Iterator[tuple[Any, ...]]:
     """Yield one ``CSV_HEADER`` row per found part of each person in one frame.
 
@@ -379,12 +395,7 @@ def csv_rows(frame_index: int, people: Iterable[Person]) -> Iterator[tuple[Any, 
             of different bodies could not be told apart).
     """
     people = list(people)
-    ids = [int(p.person_id) if p.person_id >= 0 else index for index, p in enumerate(people)]
-    if len(set(ids)) != len(ids):
-        raise ValueError(
-            f"frame {frame_index}: person_id values {ids} are not unique "
-            "(mixing tracked and untracked people?)"
-        )
+    ids = row_person_ids(people, f"frame {frame_index}")
     for pid, p in zip(ids, people):
         for part in range(NUM_PARTS):
             x, y, s = (float(v) for v in p.keypoints[part])

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._files import write_bytes_atomic
+from ..export import row_person_ids
 from ..skeleton import NUM_PARTS, PART_NAMES
 from .sources import BatchError, is_url
 
@@ -94,10 +95,8 @@ def keypoint_table(source: str, frames: list[tuple[int, list]], metadata: dict[s
     pa, _ = import_pyarrow()
     cols: dict[str, list] = {c: [] for c in TABLE_COLUMNS[1:]}
     for frame, people in frames:
-        # The person_id rule of posekit.export.csv_rows: the tracking id, else the index in the frame.
-        ids = [int(p.person_id) if p.person_id >= 0 else i for i, p in enumerate(people)]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"{source} frame {frame}: person_id values {ids} are not unique")
+        people = list(people)
+        ids = row_person_ids(people, f"{source} frame {frame}")  # the CSV's rule, from posekit.export
         for pid, p in zip(ids, people):
             kp = p.keypoints
             found = (kp[:, 2] > 0) & ~np.isnan(kp[:, 0]) & ~np.isnan(kp[:, 1])
