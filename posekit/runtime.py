@@ -16,7 +16,7 @@ Engines (``ENGINES``):
   converting, its outputs are checked against the Keras model (``TFLITE_TOLERANCE``), and a
   mismatching conversion is refused. ``benchmarks/bench_image.py`` compares the engines' speed.
 - ``"openvino"`` (optional extra ``posekit[openvino]``): OpenVINO's CPU runtime reading the same cached
-  TFLite conversion(s), float32 or bf16 (see precisions below); one infer request behind a lock.
+  TFLite conversion, float32 or bf16 (see precisions below); one infer request behind a lock.
 - ``"auto"``: for precision "fp32" and a fixed input size, "openvino" where it is installed (on a quiet
   2-core AVX-512 machine its network ran at 0.89 of TFLite/XNNPACK's time, 74% of the same run's
   float32 matrix-product GFLOP/s: ``benchmarks/bench_image.py``), else "tflite", else "tf"; any size:
@@ -25,11 +25,12 @@ Engines (``ENGINES``):
 Precisions (``PRECISIONS``):
 
 - ``"fp32"`` (default, "exact mode"): every engine gives the Keras model's outputs within 1e-4.
-- ``"bf16"`` (fast mode, fixed input size, OpenVINO): the network is cut before stage
-  ``BF16_FIRST_STAGE``; the backbone and the stages before it run in float32, the later stages with
-  OpenVINO's bf16 inference precision (two cached TFLite parts, chained by their channel counts). The whole
-  network in bf16 keeps only ~89% of the exact mode's keypoints (errors made early grow through the
-  stages); with the first three stages in float32 ~99% are kept (``benchmarks/bench_image.py``).
+- ``"bf16"`` (fast mode, fixed input size, OpenVINO): one OpenVINO model compiled with the bf16
+  inference precision, in which the parts that ``BF16_PLAN`` names are marked to stay float32 (the
+  backbone's depthwise convolutions and stages 1-2; ``Bf16Plan``). The whole network in bf16 keeps only
+  ~89% of the exact mode's keypoints (bf16's rounding in those parts grows into lost limbs); with the
+  plan 99% are kept, at about 0.63 of OpenVINO float32's network time (``benchmarks/bench_precision.py``
+  measures each plan, ``benchmarks/bench_image.py`` the speed against the original).
   It needs a CPU with ``avx512_bf16`` or ``amx_bf16`` (``cpu_flags``); without them one warning line
   says so and the exact mode runs instead.
 - ``"int8"`` is refused with the reason: post-training int8 (NNCF on OpenVINO, TFLite full-integer)
@@ -49,8 +50,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -63,7 +66,8 @@ from .weights import cache_problem, report_rebuilt, write_cache_record
 __all__ = [
     "ENGINES",
     "PRECISIONS",
-    "BF16_FIRST_STAGE",
+    "BF16_PLAN",
+    "Bf16Plan",
     "cpu_flags",
     "check_precision",
     "openvino_available",
@@ -80,7 +84,7 @@ __all__ = [
 ENGINES = ("auto", "tf", "tflite", "openvino")
 BACKENDS = ENGINES  # the former name of ENGINES
 PRECISIONS = ("fp32", "bf16")
-BF16_FIRST_STAGE = 4  # "bf16": backbone and stages 1-3 in float32, stages 4.. in bf16
+STAGES = 6  # the pose head's stages after the backbone
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 TFLITE_TOLERANCE = 1e-4
 OPENVINO_HINT = "pip install 'posekit[openvino]' (or: pip install openvino)"
@@ -293,28 +297,6 @@ def make_tflite_runner(
     return runner
 
 
-def _split_model(model, first_stage: int):
-    """The Keras model cut before stage ``first_stage``: (head, tail) sharing the original layers.
-
-    head: image -> (paf, heat, features) fed to stage ``first_stage``; tail: those -> (heat, paf).
-
-    Raises:
-        ValueError: the model has no layer named ``Stage{first_stage}_concat``.
-    """
-    import keras
-
-    name = f"Stage{first_stage}_concat"
-    try:
-        cut = model.get_layer(name).input
-    except ValueError:
-        raise ValueError(
-            f"model {model.name!r} has no layer {name!r}: it cannot run in mixed precision"
-        ) from None
-    return keras.Model(model.input, cut, name=f"{model.name}_head{first_stage}"), keras.Model(
-        cut, model.outputs, name=f"{model.name}_tail{first_stage}"
-    )
-
-
 def _cached_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
     """``path``: a TFLite conversion of ``model`` (whole or a part), reused when its record vouches for it.
 
@@ -333,33 +315,167 @@ def _cached_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
     return path
 
 
-class _OpenvinoRunner:
-    """TFLite file(s) compiled by OpenVINO for the CPU, chained: each part's inputs are found among the
-    earlier outputs by channel count (3 = image, 19 = heat, 38 = paf, others = features).
+@dataclass(frozen=True)
+class Bf16Plan:
+    """Which parts of the network the fast mode keeps in float32 (the rest runs in bf16).
 
-    One infer request per part, one call at a time (a lock): the requests' tensors are shared state.
+    Parts are found in OpenVINO's graph of the network by its structure: a node's *stage* is the number of
+    Concat nodes on the longest path from the input to it (0: the backbone, up to and excluding its
+    feature concat; 1..6: the stages, each starting at its concat).
+
+    Attributes:
+        fp32_stages: stages (1..6) kept in float32.
+        backbone: "fp32" (all of it), "bf16" (all of it) or "pointwise": only the backbone's full
+            convolutions (the first 3x3 and the 1x1 pointwise ones, OpenVINO ``Convolution``) in bf16,
+            its depthwise convolutions (``GroupConvolution``) and the rest in float32.
     """
 
-    def __init__(self, parts: list[tuple[Path, str]], num_threads: int | None) -> None:
+    fp32_stages: tuple[int, ...] = ()
+    backbone: str = "bf16"
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("fp32", "bf16", "pointwise"):
+            raise ValueError(f"backbone must be 'fp32', 'bf16' or 'pointwise', not {self.backbone!r}")
+        if not set(self.fp32_stages) <= set(range(1, STAGES + 1)):
+            raise ValueError(f"fp32_stages must be among 1..{STAGES}, got {self.fp32_stages}")
+
+    def keeps_fp32(self, node_type: str, stage: int) -> bool:
+        """True for a node of OpenVINO type ``node_type`` in ``stage`` that this plan keeps in float32."""
+        if stage == 0:
+            return self.backbone == "fp32" or (self.backbone == "pointwise" and node_type != "Convolution")
+        return stage in self.fp32_stages
+
+    def describe(self) -> str:
+        """One line: what runs in float32 under this plan."""
+        parts = {"fp32": ["the backbone"], "pointwise": ["the backbone's depthwise convolutions"]}.get(
+            self.backbone, []
+        )
+        if self.fp32_stages:
+            parts.append(
+                "stage"
+                + ("s " if len(self.fp32_stages) > 1 else " ")
+                + ", ".join(str(s) for s in sorted(self.fp32_stages))
+            )
+        return ("float32: " + " and ".join(parts)) if parts else "everything in bf16"
+
+
+#: The fast mode's plan. Measured against the exact mode on the bundled images (the calibration set)
+#: and the anchor images (``benchmarks/bench_precision.py`` prints the sweep): the whole network in bf16
+#: loses people on 3 of 18 images and keeps 89% of the keypoints; the backbone's depthwise convolutions
+#: and stages 1-2 are where bf16's rounding grows into lost limbs, the backbone's pointwise convolutions
+#: (the largest share of the time) and stages 3-6 tolerate it. This plan is the most bf16 of the sweep
+#: that loses no keypoint on the bundled images.
+BF16_PLAN = Bf16Plan(fp32_stages=(1, 2), backbone="pointwise")
+
+
+def _node_stages(ov_model) -> dict[str, int]:
+    """Stage of each node of an OpenVINO graph of the pose network (``Bf16Plan``), by friendly name.
+
+    Raises:
+        ValueError: the graph does not have the backbone + ``STAGES`` concatenated stages structure.
+    """
+    stages: dict[str, int] = {}
+    concats = 0
+    for node in ov_model.get_ordered_ops():  # topological order
+        before = [stages[i.get_source_output().get_node().get_friendly_name()] for i in node.inputs()]
+        is_concat = node.get_type_name() == "Concat"
+        concats += is_concat
+        stages[node.get_friendly_name()] = max(before, default=0) + is_concat
+    outputs = {stages[r.get_friendly_name()] for r in ov_model.get_results()}
+    if concats != STAGES or outputs != {STAGES}:
+        raise ValueError(
+            f"the network's graph has {concats} concatenations and outputs at stage(s) {sorted(outputs)}: "
+            f"not the backbone + {STAGES} stages that precision 'bf16' is planned for"
+        )
+    return stages
+
+
+#: OpenVINO's run-time attribute that keeps a node out of a lower inference precision (read from IR).
+_KEEP_FP32 = (
+    '<rt_info><attribute name="DisablePrecisionConversion" version="0" value="dynamic:f16" /></rt_info>'
+)
+_IR_LAYER = re.compile(
+    r'(<layer id="\d+" name="([^"]+)" type="(?!Const"|Parameter"|Result")[^"]+" version="[^"]+">)'
+)
+
+
+def _mark_fp32(ov_model, plan: Bf16Plan):
+    """A copy of ``ov_model`` whose nodes ``plan`` keeps in float32 carry OpenVINO's keep-precision mark.
+
+    The mark (``DisablePrecisionConversion``) has no Python API; it is written into the model's IR
+    (``ov.save_model``) and read back, in a temporary folder. Returns (model, number of marked nodes).
+    """
+    import tempfile
+
+    import openvino as ov
+
+    with tempfile.TemporaryDirectory(prefix="posekit-ir-") as folder:
+        xml = Path(folder) / "net.xml"
+        ov.save_model(ov_model, str(xml), compress_to_fp16=False)
+        saved = ov.Core().read_model(str(xml))  # friendly names as written in the IR
+        stages = _node_stages(saved)
+        keep = {
+            node.get_friendly_name()
+            for node in saved.get_ordered_ops()
+            if node.get_type_name() not in ("Parameter", "Result", "Constant")
+            and plan.keeps_fp32(node.get_type_name(), stages[node.get_friendly_name()])
+        }
+        text = _IR_LAYER.sub(
+            lambda m: m.group(0) + (_KEEP_FP32 if m.group(2) in keep else ""), xml.read_text()
+        )
+        weights = np.frombuffer(xml.with_suffix(".bin").read_bytes(), np.uint8).copy()
+        marked = ov.Core().read_model(text, ov.Tensor(weights))  # in memory: the folder goes
+    return marked, len(keep)
+
+
+def _convolution_precisions(compiled) -> dict[str, int]:
+    """How many convolutions (plain and depthwise) OpenVINO's compiled graph runs in each precision."""
+    counts: dict[str, int] = {}
+    for node in compiled.get_runtime_model().get_ordered_ops():
+        info = node.get_rt_info()
+        if info["layerType"].astype(str) == "Convolution":
+            key = info["runtimePrecision"].astype(str)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+class _OpenvinoRunner:
+    """A TFLite conversion compiled by OpenVINO for the CPU, float32 or bf16 by ``plan``.
+
+    One infer request, one call at a time (a lock): the request's tensors are shared state.
+
+    Raises:
+        RuntimeError: OpenVINO is missing, or it did not keep ``plan``'s float32 nodes in float32.
+    """
+
+    def __init__(self, path: Path, num_threads: int | None, plan: Bf16Plan | None = None) -> None:
         try:
             import openvino as ov
         except ImportError:
             raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}") from None
         core = ov.Core()
-        self.parts = []
+        model = core.read_model(str(path))
         threads = int(num_threads or os.cpu_count() or 1)
-        for path, precision in parts:
-            config = {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
-                      "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}  # fmt: skip
-            compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-            self.parts.append((compiled, compiled.create_infer_request()))
-        first = self.parts[0][0].inputs[0]
-        self.input_shape = tuple(int(v) for v in first.shape)
-        outs = {int(o.shape[-1]) for o in self.parts[-1][0].outputs}
-        if len(self.input_shape) != 4 or not {19, 38} <= outs:
+        config = {"INFERENCE_PRECISION_HINT": "f32" if plan is None else "bf16",
+                  "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}  # fmt: skip
+        marked = 0
+        if plan is not None:
+            model, marked = _mark_fp32(model, plan)
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.input_shape = tuple(int(v) for v in self.compiled.inputs[0].shape)
+        self.outputs = {int(o.shape[-1]): o for o in self.compiled.outputs}
+        if len(self.input_shape) != 4 or not {19, 38} <= set(self.outputs):
             raise ValueError(
-                f"{parts[0][0]} is not a pose network (input {self.input_shape}, outputs {sorted(outs)})"
+                f"{path} is not a pose network (input {self.input_shape}, outputs {sorted(self.outputs)})"
             )
+        if plan is not None:
+            self.convolutions = _convolution_precisions(self.compiled)
+            if marked and not self.convolutions.get("f32"):
+                raise RuntimeError(
+                    f"OpenVINO {ov.__version__} ran every convolution in bf16, ignoring the float32 parts of "
+                    f"precision 'bf16' ({plan.describe()}): it needs OpenVINO >= 2026.4"
+                )
         self._lock = threading.Lock()
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -369,12 +485,9 @@ class _OpenvinoRunner:
         heats, pafs = [], []
         with self._lock:
             for image in batch:
-                values = {3: np.ascontiguousarray(image[None], np.float32)}
-                for compiled, request in self.parts:
-                    result = request.infer([values[int(t.shape[-1])] for t in compiled.inputs])
-                    values.update({int(o.shape[-1]): result[o].copy() for o in compiled.outputs})
-                heats.append(values[19])
-                pafs.append(values[38])
+                result = self.request.infer([np.ascontiguousarray(image[None], np.float32)])
+                heats.append(result[self.outputs[19]].copy())
+                pafs.append(result[self.outputs[38]].copy())
         return np.concatenate(heats), np.concatenate(pafs)
 
 
@@ -385,25 +498,29 @@ def make_openvino_runner(
     num_threads: int | None = None,
     *,
     precision: str = "fp32",
+    plan: Bf16Plan = BF16_PLAN,
 ) -> Runner:
     """The OpenVINO runner for ``input_size`` and ``precision`` ("fp32" or "bf16", see the module doc).
 
-    Reads the cached TFLite conversion(s) (converted, recorded and, for "fp32", checked against the
-    Keras model within ``TFLITE_TOLERANCE`` when missing or not vouched for).
+    Both read the cached float32 TFLite conversion (converted, recorded and checked against the Keras
+    model within ``TFLITE_TOLERANCE`` by OpenVINO float32 when missing or not vouched for); "bf16" then
+    marks ``plan``'s float32 nodes and compiles with OpenVINO's bf16 inference precision.
 
     Raises:
-        RuntimeError: OpenVINO is not installed (with the install hint), or the float32 result differs
-            from the Keras model by more than ``TFLITE_TOLERANCE``.
+        RuntimeError: OpenVINO is not installed (with the install hint), the float32 result differs
+            from the Keras model by more than ``TFLITE_TOLERANCE``, or OpenVINO ignored the plan.
+        ValueError: unknown precision, or a network without the structure ``Bf16Plan`` is defined on.
     """
     if not openvino_available():
         raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
     w, h = check_input_size(input_size)
-    folder = Path(cache_dir)
-    if precision == "fp32":
-        path = folder / f"{w}x{h}.tflite"
-        fresh = cache_problem(path, input_size=[w, h], weights_sha256=_weights_fingerprint(model)) is not None
-        _cached_tflite(model, (w, h), path)
-        runner = _OpenvinoRunner([(path, "fp32")], num_threads)
+    path = Path(cache_dir) / f"{w}x{h}.tflite"
+    fresh = cache_problem(path, input_size=[w, h], weights_sha256=_weights_fingerprint(model)) is not None
+    _cached_tflite(model, (w, h), path)
+    if fresh or precision == "fp32":
+        runner = _OpenvinoRunner(path, num_threads)
         if fresh:
             x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
             want = [t.numpy() for t in model(x, training=False)]
@@ -411,13 +528,9 @@ def make_openvino_runner(
             if not diff <= TFLITE_TOLERANCE:
                 path.unlink(missing_ok=True)
                 raise RuntimeError(f"OpenVINO's run of the TFLite conversion differs by {diff:.2e}: refused")
-        return runner
-    if precision != "bf16":
-        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
-    head, tail = _split_model(model, BF16_FIRST_STAGE)
-    head_path = _cached_tflite(head, (w, h), folder / f"{w}x{h}.head{BF16_FIRST_STAGE}.tflite")
-    tail_path = _cached_tflite(tail, (w, h), folder / f"{w}x{h}.tail{BF16_FIRST_STAGE}.tflite")
-    return _OpenvinoRunner([(head_path, "fp32"), (tail_path, "bf16")], num_threads)
+        if precision == "fp32":
+            return runner
+    return _OpenvinoRunner(path, num_threads, plan)
 
 
 def make_runner(

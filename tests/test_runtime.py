@@ -129,28 +129,72 @@ def test_openvino_fp32_equals_keras(model, tmp_path):
     assert (tmp_path / "96x80.tflite.json").is_file()  # the conversion is recorded
 
 
-def test_openvino_bf16_parts_are_cached_recorded_and_rebuilt(model, tmp_path, capsys, monkeypatch):
-    from posekit.weights import cache_problem
+@pytest.fixture
+def bf16_cpu():
+    if not set(runtime.BF16_CPU_FLAGS) & runtime.cpu_flags():
+        pytest.skip(
+            f"this CPU has none of {', '.join(runtime.BF16_CPU_FLAGS)}: OpenVINO runs bf16 as float32"
+        )
 
-    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+
+def test_bf16_runs_the_plan_in_one_model(model, tmp_path, bf16_cpu):
     run, engine = runtime.make_runner(model, "auto", SIZE, tmp_path, precision="bf16")
     assert engine == "openvino"
+    # the plan, counted in OpenVINO's compiled graph: 23 backbone convolutions, 11 of them depthwise
+    # (float32), 12 plain/pointwise (bf16); 20 per stage, stages 1-2 float32, 3-6 bf16
+    assert run.convolutions == {"f32": 11 + 2 * 20, "bf16": 12 + 4 * 20}
     x = batch(1, seed=4)
     heat, paf = run(x)
     want = [t.numpy() for t in model(x, training=False)]
     diff = max(float(np.abs(a - b).max()) for a, b in zip((heat, paf), want))
-    assert 0 < diff < 1.0  # bf16 in the later stages: close, not equal
-    head = tmp_path / f"96x80.head{runtime.BF16_FIRST_STAGE}.tflite"
-    tail = tmp_path / f"96x80.tail{runtime.BF16_FIRST_STAGE}.tflite"
-    for part in (head, tail):
-        assert cache_problem(part) is None
-    tail.write_bytes(b"not a model")
-    capsys.readouterr()
-    run2, _ = runtime.make_runner(model, "openvino", SIZE, tmp_path, precision="bf16")
-    assert (
-        "cached 96x80.tail4.tflite for mobilenet_thin_tail4 was corrupt; rebuilt" in capsys.readouterr().err
+    assert 1e-3 < diff < 1.0  # bf16 in part of the network: close, not equal
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["96x80.tflite", "96x80.tflite.json"]  # shared
+
+
+def test_a_plan_keeping_everything_in_float32_is_float32(model, tmp_path, bf16_cpu):
+    """The float32 marks are obeyed: with all of the network marked, every convolution runs in float32.
+
+    (OpenVINO still rounds the backbone's one max-pool to bf16: 2e-4 from Keras, against 0.05 for the
+    fast mode's plan.)
+    """
+    runtime.make_runner(model, "openvino", SIZE, tmp_path)  # the checked conversion
+    plan = runtime.Bf16Plan(fp32_stages=tuple(range(1, runtime.STAGES + 1)), backbone="fp32")
+    run = runtime.make_openvino_runner(model, SIZE, tmp_path, precision="bf16", plan=plan)
+    assert run.convolutions == {"f32": 143}
+    x = batch(1, seed=5)
+    want = [t.numpy() for t in model(x, training=False)]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(run(x), want)) <= 1e-3
+    planned = runtime.make_openvino_runner(model, SIZE, tmp_path, precision="bf16")
+    assert max(float(np.abs(a - b).max()) for a, b in zip(planned(x), want)) > 1e-2
+    everything = runtime.make_openvino_runner(
+        model, SIZE, tmp_path, precision="bf16", plan=runtime.Bf16Plan()
     )
-    np.testing.assert_array_equal(run2(x)[0], heat)
+    assert everything.convolutions == {"bf16": 143}
+
+
+def test_bf16_plans_validate_and_describe_themselves():
+    assert runtime.BF16_PLAN.describe() == "float32: the backbone's depthwise convolutions and stages 1, 2"
+    assert runtime.Bf16Plan().describe() == "everything in bf16"
+    assert runtime.Bf16Plan((3,), "fp32").describe() == "float32: the backbone and stage 3"
+    with pytest.raises(ValueError, match="fp32_stages must be among 1..6, got \\(0, 7\\)"):
+        runtime.Bf16Plan((0, 7))
+    with pytest.raises(ValueError, match="backbone must be 'fp32', 'bf16' or 'pointwise', not 'half'"):
+        runtime.Bf16Plan(backbone="half")
+    plan = runtime.BF16_PLAN
+    assert plan.keeps_fp32("GroupConvolution", 0) and not plan.keeps_fp32("Convolution", 0)
+    assert plan.keeps_fp32("Convolution", 2) and not plan.keeps_fp32("GroupConvolution", 3)
+
+
+def test_bf16_refuses_a_graph_without_the_six_stages(tmp_path):
+    if not runtime.openvino_available():
+        pytest.skip("OpenVINO not installed: pip install 'posekit[openvino]'")
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter([1, 8, 8, 3], np.float32)
+    y = ops.concat([x, ops.relu(x)], axis=3)
+    with pytest.raises(ValueError, match="has 1 concatenations .* not the backbone \\+ 6 stages"):
+        runtime._node_stages(ov.Model([y], [x]))
 
 
 def test_openvino_runner_is_thread_safe(model, tmp_path):
