@@ -2,7 +2,7 @@
 
 The goal (issue "speed, re-aimed"): on the bundled images and the anchor images, the same number of
 people on all but at most one image, and >= 95% of the exact mode's keypoints within 1.5 network-grid
-cells (1.5 * 8 input pixels, mapped to image pixels) of the fast mode's. ``benchmarks/bench_image.py``
+cells (1.5 * 8 input pixels, mapped to image pixels) of the fast mode's. ``benchmarks/bench_precision.py``
 prints the same comparison per image with the speed.
 """
 
@@ -12,35 +12,11 @@ import numpy as np
 import pytest
 from conftest import ANCHORS, IMAGES
 
-from posekit.match import greedy_match
+from posekit.match import keypoints_kept
 from posekit.runtime import BF16_CPU_FLAGS, cpu_flags, openvino_available
 
-GRID_CELLS = 1.5  # tolerance in network-grid cells (stride 8)
 MIN_KEPT = 0.95
 IMAGE_SUFFIXES = (".jpg", ".png")
-
-
-def keypoint_agreement(exact: np.ndarray, fast: np.ndarray, image_size, input_size) -> tuple[int, int]:
-    """(kept, total): the exact mode's keypoints that the fast mode finds within ``GRID_CELLS`` grid cells.
-
-    Args:
-        exact, fast: float (P, 18, 3) keypoints x, y in image pixels, score (missing: score 0).
-        image_size: (width, height) of the image; input_size: (width, height) of the network input.
-
-    People are paired greedily by the number of shared keypoints within the tolerance; a keypoint of an
-    unpaired exact person, or missing in its fast twin, is not kept. The tolerance is an ellipse:
-    ``GRID_CELLS * 8`` input pixels scaled to image pixels on each axis.
-    """
-    tx = GRID_CELLS * 8 * image_size[0] / input_size[0]
-    ty = GRID_CELLS * 8 * image_size[1] / input_size[1]
-
-    def close(a, b):
-        both = (a[:, 2] > 0) & (b[:, 2] > 0)
-        return int((np.hypot((a[both, 0] - b[both, 0]) / tx, (a[both, 1] - b[both, 1]) / ty) <= 1).sum())
-
-    pairs = [(close(a, b), i, j) for i, a in enumerate(exact) for j, b in enumerate(fast)]
-    kept = sum(close(exact[i], fast[j]) for i, j in greedy_match(p for p in pairs if p[0] > 0))
-    return kept, int((exact[:, :, 2] > 0).sum()) if len(exact) else 0
 
 
 def image_paths(folder):
@@ -55,10 +31,10 @@ def test_agreement_counts_what_it_should():
     near, far = exact.copy(), exact.copy()
     near[0, :, 0] += 11.9  # image == input size: tolerance 12 px
     far[0, :5, 0] += 12.5
-    assert keypoint_agreement(exact, near, (432, 368), (432, 368)) == (10, 10)
-    assert keypoint_agreement(exact, far, (432, 368), (432, 368)) == (5, 10)
-    assert keypoint_agreement(exact, far, (864, 368), (432, 368)) == (10, 10)  # x tolerance doubles
-    assert keypoint_agreement(exact, np.zeros((0, 18, 3)), (432, 368), (432, 368)) == (0, 10)
+    assert keypoints_kept(exact, near, (432, 368), (432, 368)) == (10, 10)
+    assert keypoints_kept(exact, far, (432, 368), (432, 368)) == (5, 10)
+    assert keypoints_kept(exact, far, (864, 368), (432, 368)) == (10, 10)  # x tolerance doubles
+    assert keypoints_kept(exact, np.zeros((0, 18, 3)), (432, 368), (432, 368)) == (0, 10)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +61,7 @@ def agreement_on(paths, modes):
         a, b = exact.inference(image), fast.inference(image)
         if len(a) != len(b):
             count_differs.append(path.name)
-        k, t = keypoint_agreement(a.keypoints, b.keypoints, a.image_size, exact.input_size)
+        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, exact.input_size)
         kept, total = kept + k, total + t
     return count_differs, kept, total
 
