@@ -457,7 +457,8 @@ class _OpenvinoRunner:
         model = core.read_model(str(path))
         threads = int(num_threads or os.cpu_count() or 1)
         config = {"INFERENCE_PRECISION_HINT": "f32" if plan is None else "bf16",
-                  "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}  # fmt: skip
+                  "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+                  "ENABLE_CPU_PINNING": False}  # fmt: skip
         marked = 0
         if plan is not None:
             model, marked = _mark_fp32(model, plan)
