@@ -51,6 +51,7 @@ bench: model
 	$(PY) benchmarks/bench_image.py
 	$(PY) benchmarks/bench_paf.py
 	$(PY) benchmarks/bench_video.py
+	$(PY) benchmarks/bench_precision.py
 
 clean:
 	rm -rf $(OUT) build *.egg-info posekit/_pafprocess*.so
