@@ -394,7 +394,9 @@ def _node_stages(ov_model) -> dict[str, int]:
     return stages
 
 
-#: OpenVINO's run-time attribute that keeps a node out of a lower inference precision (read from IR).
+#: OpenVINO's run-time attribute that keeps a node out of a lower inference precision, as the IR writes it:
+#: the CPU plugin keeps the original precision of a node whose conversion to f16 is disabled, and applies
+#: that to the bf16 inference precision too (``_OpenvinoRunner`` checks the compiled graph's precisions).
 _KEEP_FP32 = (
     '<rt_info><attribute name="DisablePrecisionConversion" version="0" value="dynamic:f16" /></rt_info>'
 )
@@ -424,9 +426,15 @@ def _mark_fp32(ov_model, plan: Bf16Plan):
             if node.get_type_name() not in ("Parameter", "Result", "Constant")
             and plan.keeps_fp32(node.get_type_name(), stages[node.get_friendly_name()])
         }
-        text = _IR_LAYER.sub(
+        text, layers = _IR_LAYER.subn(
             lambda m: m.group(0) + (_KEEP_FP32 if m.group(2) in keep else ""), xml.read_text()
         )
+        found = sum(m.group(2) in keep for m in _IR_LAYER.finditer(text))
+        if found != len(keep):  # an IR layout this code does not know: never a silently different plan
+            raise RuntimeError(
+                f"OpenVINO {ov.__version__} wrote an IR where {found} of the {len(keep)} float32 nodes "
+                f"of precision 'bf16' were found ({layers} layers): it needs OpenVINO 2026.4"
+            )
         weights = np.frombuffer(xml.with_suffix(".bin").read_bytes(), np.uint8).copy()
         marked = ov.Core().read_model(text, ov.Tensor(weights))  # in memory: the folder goes
     return marked, len(keep)

@@ -32,7 +32,7 @@ def test_cpu_flags_read_this_machine():
 
 
 def test_int8_is_refused_with_the_measured_reason():
-    with pytest.raises(ValueError, match="int8.*keeps 5% of the exact mode's keypoints.*63% after equalising"):
+    with pytest.raises(ValueError, match="int8.*keeps 5% of the exact mode's keypoints.*63% after equalis"):
         runtime.check_precision("int8", "auto", (432, 368))
     with pytest.raises(ValueError, match="int8"):
         runtime.make_runner(None, "auto", (432, 368), ".", precision="int8")
@@ -170,6 +170,16 @@ def test_a_plan_keeping_everything_in_float32_is_float32(model, tmp_path, bf16_c
         model, SIZE, tmp_path, precision="bf16", plan=runtime.Bf16Plan()
     )
     assert everything.convolutions == {"bf16": 143}
+
+
+def test_bf16_refuses_an_ir_whose_layers_it_cannot_mark(model, tmp_path, monkeypatch):
+    """An IR layout the marking does not recognise is an error, never a silently all-bf16 network."""
+    import re
+
+    runtime.make_runner(model, "openvino", SIZE, tmp_path)
+    monkeypatch.setattr(runtime, "_IR_LAYER", re.compile(r'(<layer id="\d+" name="([^"]+)" kind="x">)'))
+    with pytest.raises(RuntimeError, match=r"where 0 of the \d+ float32 nodes .* needs OpenVINO 2026.4"):
+        runtime.make_openvino_runner(model, SIZE, tmp_path, precision="bf16")
 
 
 def test_bf16_plans_validate_and_describe_themselves():
