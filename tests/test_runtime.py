@@ -93,6 +93,16 @@ def test_cli_on_a_cpu_without_bf16_prints_one_line(monkeypatch, graph_path, caps
     assert out.is_file()
 
 
+def test_cli_int8_says_why_in_one_line(capsys, tmp_path):
+    from posekit.cli import main
+
+    out = tmp_path / "pose.png"
+    assert main(["image", str(IMAGES / "person.jpg"), "--precision", "int8", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("posekit: error: precision 'int8' is not offered")
+    assert "keeps 5% of the exact mode's keypoints" in err[0] and not out.exists()
+
+
 def test_openvino_needs_a_fixed_size(graph_path):
     from posekit.models import load_model
 

@@ -158,9 +158,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=ENGINES, default="auto", help="network engine (default: %(default)s)")
     p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # the old name
     p.add_argument(
-        "--precision", choices=PRECISIONS, default="fp32",
+        "--precision", choices=(*PRECISIONS, "int8"), default="fp32",
         help="fp32: exact (default); bf16: fast mode, OpenVINO, needs avx512_bf16 or amx_bf16 "
-        "(without them a warning and fp32)",
+        "(without them a warning and fp32); int8 is refused with the measured reason",
     )  # fmt: skip
 
 
