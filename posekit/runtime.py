@@ -302,9 +302,9 @@ def make_tflite_runner(
 
 
 def _cached_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
-    """``path``: a TFLite conversion of ``model`` (whole or a part), reused when its record vouches for it.
+    """``path``: the TFLite conversion of ``model``, reused when its record vouches for it.
 
-    The caller checks a fresh conversion's outputs (only a whole float32 network has a tolerance).
+    The caller checks a fresh conversion's outputs against the Keras model.
     """
     w, h = input_size
     made_from = {"input_size": [w, h], "weights_sha256": _weights_fingerprint(model)}
