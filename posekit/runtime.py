@@ -191,7 +191,7 @@ def convert_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
     """Convert the Keras model for a fixed (width, height) input to a float32 TFLite file at ``path``.
 
     The file appears complete or not at all (a failed conversion leaves nothing behind). A model with
-    several inputs (a part of the network, ``_split_model``) takes them at the grid of ``input_size``.
+    several inputs (a part of a network) takes them at the grid of ``input_size``.
 
     Raises:
         ValueError: ``input_size`` is beyond ``MAX_INPUT_SIDE``.
