@@ -120,6 +120,30 @@ def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: str = "float32") -> f
     return 2.0 * n**3 / float(np.min(times)) / 1e9
 
 
+def matmul_gops_int8(n: int = 2048, repeats: int = 10) -> float:
+    """An int8 matrix product's throughput (OpenVINO: u8 x i8 from fake-quantised inputs, all cores).
+
+    What the CPU's int8 instructions (VNNI, AMX) deliver: the ceiling an int8 mode would be held to.
+    """
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter([n, n], np.float32)
+    w = ops.constant(np.random.default_rng(0).uniform(-1, 1, (n, n)).astype(np.float32))
+    xq = ops.fake_quantize(x, np.float32(0), np.float32(1), np.float32(0), np.float32(1), 256)
+    wq = ops.fake_quantize(w, np.float32(-1), np.float32(1), np.float32(-1), np.float32(1), 255)
+    compiled = ov.Core().compile_model(ov.Model([ops.matmul(xq, wq, False, False)], [x]), "CPU")
+    request = compiled.create_infer_request()
+    a = np.random.default_rng(1).uniform(0, 1, (n, n)).astype(np.float32)
+    request.infer([a])
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        request.infer([a])
+        times.append(time.perf_counter() - t)
+    return 2.0 * n**3 / float(np.min(times)) / 1e9
+
+
 def child(which: str, images: list[str], repeats: int) -> None:
     """Run one path on the images; print JSON: timings per stage, keypoints per image, peak RSS."""
     import posekit
@@ -223,6 +247,8 @@ def main() -> None:
     mm = matmul_gflops()
     flags = cpu_flags()
     mm_bf16 = matmul_gflops(dtype="bfloat16") if {"avx512_bf16", "amx_bf16"} & flags else None
+    int8_ok = {"avx512_vnni", "avx_vnni", "amx_int8"} & flags and "openvino" in PATHS
+    mm_int8 = matmul_gops_int8() if int8_ok else None
     gflop = network_gflop(load_model("mobilenet_thin"), (432, 368))
     med = {p: {s: float(np.median(v)) for s, v in d.items()} for p, d in timings.items()}
     exact = [p for p in PATHS[1:] if not p.endswith("bf16")]  # the fast mode is not meant to be identical
@@ -262,6 +288,7 @@ def main() -> None:
         f"- network: {gflop:.2f} GFLOP per image; float32 matrix product "
         f"(2048^3, TensorFlow, best of 10, same run): {mm:.1f} GFLOP/s"
         + (f"; bfloat16: {mm_bf16:.1f} GFLOP/s" if mm_bf16 else "")
+        + (f"; int8 (OpenVINO u8 x i8): {mm_int8:.0f} GOP/s" if mm_int8 else "")
     )
     for p in PATHS[1:]:
         speedup = med["original"]["total"] / med[p]["total"]
