@@ -4,6 +4,8 @@ A trace (``posekit.paf.trace``) records, per limb, every candidate (pair of peak
 parts) with its line integral, its score and what the greedy matching did with it, and the partial
 people after each limb. These views draw that data over the image, in original-image pixels: the
 trace's grid coordinates are mapped with ``posekit.preprocess.FieldTransform``.
+The same decisions as tables, words and zoom boxes (no drawing) are in ``grouping_data`` and
+re-exported here.
 
 Line styles say what happened to a candidate everywhere in this module:
 
@@ -19,9 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..person import Person
 from ..preprocess import FieldTransform
-from ..skeleton import COLORS_BGR, LIMB_NAMES, PART_NAMES
+from ..skeleton import COLORS_BGR, PART_NAMES
 from ._base import (
     FIGURE_WIDTH,
     Box,
@@ -32,11 +33,28 @@ from ._base import (
     _people,
     _rgb01,
     _set_view,
-    people_box,
     to_rgb,
 )
+from .grouping_data import (
+    _FAILED,
+    _KEPT,
+    _LOST,
+    _candidate_order,
+    _count,
+    _limb,
+    _limb_name,
+    _snapshot_keypoints,
+    _transform,
+    candidate_kinds,
+    candidates_table,
+    limb_summary,
+    limb_zoom,
+    matching_table,
+    people_zoom,
+    rows_table,
+    trace_people,
+)
 from .people import plot_people
-from .tables import Table
 
 __all__ = [
     "GREY",
@@ -58,252 +76,6 @@ __all__ = [
 ]
 
 GREY = (0.55, 0.55, 0.55)  #: colour of candidates that failed the criterion
-_KEPT, _LOST, _FAILED = "kept", "lost the matching", "failed the criterion"
-
-
-# ---------------------------------------------------------------------------------------------
-# Data helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def _limb(trace, limb: int | str):
-    """The ``LimbStep`` of a limb given as a row of the trace's limb table or a limb name."""
-    if isinstance(limb, str):
-        if limb not in LIMB_NAMES:
-            raise ValueError(f"limb must be 0..{len(trace.limbs) - 1} or one of {', '.join(LIMB_NAMES)}")
-        limb = LIMB_NAMES.index(limb)
-    k = int(limb)
-    if not 0 <= k < len(trace.limbs):
-        raise ValueError(f"limb must be in [0, {len(trace.limbs)}), got {limb}")
-    return trace.limbs[k]
-
-
-def _limb_name(step) -> str:
-    return f"{PART_NAMES[step.part_a]}-{PART_NAMES[step.part_b]}"
-
-
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
-
-
-def _transform(trace, image, image_size) -> FieldTransform:
-    """The grid -> image mapping of the trace's fields drawn over ``image`` (or ``image_size``)."""
-    if image is not None:
-        size = (int(image.shape[1]), int(image.shape[0]))
-    elif image_size is not None:
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        size = tuple(trace.grid_size)
-    return FieldTransform(tuple(trace.grid_size), size)
-
-
-def candidate_kinds(step) -> np.ndarray:
-    """Per candidate of a ``LimbStep``: "kept", "lost the matching" or "failed the criterion".
-
-    Returns:
-        object (C,) array of those three strings.
-    """
-    kinds = np.full(len(step.score), _FAILED, dtype=object)
-    kinds[np.asarray(step.passed, bool)] = _LOST
-    kinds[np.asarray(step.kept, bool)] = _KEPT
-    return kinds
-
-
-def limb_summary(trace, limb: int | str) -> str:
-    """One line in words on a limb, e.g. "limb 3 RElbow-RWrist: 4 candidates, 2 kept, 1 failed
-    the criterion, 1 lost the matching; 3 partial people"."""
-    step = _limb(trace, limb)
-    kinds = candidate_kinds(step)
-    rows = len(step.people_after)
-    return (
-        f"limb {step.index} {_limb_name(step)}: {_count(len(kinds), 'candidate')}, "
-        f"{int((kinds == _KEPT).sum())} kept, {int((kinds == _FAILED).sum())} failed the criterion, "
-        f"{int((kinds == _LOST).sum())} lost the matching; "
-        f"{_count(rows, 'partial person', 'partial people')}"
-    )
-
-
-def _peak_table(trace) -> np.ndarray:
-    """float64 (N, 4): all peaks (id, x, y, score) by global id, the concatenation of ``trace.peaks``."""
-    found = [p for p in trace.peaks if len(p)]
-    return np.concatenate(found) if found else np.zeros((0, 4))
-
-
-def _snapshot_keypoints(trace, snapshot) -> np.ndarray:
-    """float64 (R, num_parts, 3) grid keypoints of partial people: the final people's rule (an id
-    outside 0..N-1 is a missing part: x = y = NaN, score 0)."""
-    line = _peak_table(trace)
-    ids = np.asarray(snapshot.peak_ids)
-    out = np.full((*ids.shape, 3), np.nan)
-    out[..., 2] = 0.0
-    valid = (ids >= 0) & (ids < len(line))
-    out[valid] = line[ids[valid]][:, 1:4]
-    return out
-
-
-def trace_people(trace, image_size: tuple[int, int] | None = None) -> list[Person]:
-    """The trace's final people as ``Person`` objects, keypoints mapped to image pixels.
-
-    Args:
-        trace: a ``GroupingTrace``.
-        image_size: (width, height) of the original image; None keeps grid coordinates.
-
-    Returns:
-        One Person per kept row, in order, as ``PoseEstimator.inference`` builds them (without
-        sub-pixel refinement).
-    """
-    kps = np.asarray(trace.keypoints, np.float32)
-    if image_size is not None:
-        kps = FieldTransform(tuple(trace.grid_size), tuple(image_size)).keypoints_to_image(kps)
-    return [Person(kps[i], float(trace.scores[i])) for i in range(len(kps))]
-
-
-# ---------------------------------------------------------------------------------------------
-# Tables
-# ---------------------------------------------------------------------------------------------
-
-
-def _candidate_order(step) -> list[int]:
-    """Kept (by rank), then lost (by rank), then failed (by score, best first)."""
-    kinds = candidate_kinds(step)
-    rank = np.asarray(step.match_rank)
-    passed = [int(c) for c in np.argsort(rank, kind="stable") if rank[c] >= 0]
-    kept = [c for c in passed if kinds[c] == _KEPT]
-    lost = [c for c in passed if kinds[c] == _LOST]
-    failed = [int(c) for c in np.argsort(-np.asarray(step.score), kind="stable") if kinds[c] == _FAILED]
-    return kept + lost + failed
-
-
-def candidates_table(trace, limb: int | str, *, max_rows: int = 8) -> Table:
-    """A limb's candidates with the parts of their score and the matching's outcome.
-
-    Rows: the kept candidates (in matching order), then those that lost the matching, then those
-    that failed the criterion (best score first), cut after ``max_rows`` rows (never before the
-    last kept one).
-
-    Args:
-        trace: a ``GroupingTrace``.
-        limb: limb index (row of the limb table) or name, e.g. "RElbow-RWrist".
-        max_rows: most rows to show.
-
-    Returns:
-        A ``Table`` with columns cand (index into the limb's candidate arrays), A peak, B peak
-        (global peak ids), mean dot, dist. penalty, samples > threshold, score, passed,
-        matching (``LimbStep.match_status``), rank (matching order, "-" when it did not pass).
-    """
-    step = _limb(trace, limb)
-    order = _candidate_order(step)
-    n_kept = int(np.asarray(step.kept).sum())
-    shown = order[: max(int(max_rows), n_kept)]
-    params = trace.params
-    rows = [
-        (
-            c,
-            int(step.peak_a[c]),
-            int(step.peak_b[c]),
-            float(step.mean_dot[c]),
-            float(step.distance_penalty[c]),
-            int(step.count_above[c]),
-            float(step.score[c]),
-            "yes" if step.passed[c] else "no",
-            step.match_status[c],
-            int(step.match_rank[c]) if step.match_rank[c] >= 0 else "-",
-        )
-        for c in shown
-    ]
-    columns = [
-        "cand",
-        "A peak",
-        "B peak",
-        "mean dot",
-        "dist. penalty",
-        f"samples > {params.vector_score_threshold:g}",
-        "score",
-        "passed",
-        "matching",
-        "rank",
-    ]
-    caption = limb_summary(trace, limb)
-    if len(shown) < len(order):
-        caption += f" (showing {len(shown)} of {len(order)})"
-    caption += f"; passed = more than {params.vector_count_threshold} samples above and score > 0"
-    return Table(columns, rows, caption)
-
-
-def matching_table(trace, limb: int | str) -> Table:
-    """The greedy matching of one limb: the candidates that passed, in the order they were tried.
-
-    Candidates are tried by score, best first; one is kept unless its A peak (checked first) or
-    its B peak was already taken by a kept candidate tried earlier.
-
-    Returns:
-        A ``Table`` with columns rank, cand, A peak, B peak, score, outcome, lost to (the kept
-        candidate that took the peak, "-" for kept ones), lost to score.
-    """
-    step = _limb(trace, limb)
-    rank = np.asarray(step.match_rank)
-    rows = []
-    for c in np.argsort(rank, kind="stable"):
-        c = int(c)
-        if rank[c] < 0:
-            continue
-        status = step.match_status[c]
-        winner: int | str = "-"
-        win_score = float("nan")
-        if not step.kept[c]:
-            side = step.peak_a if status == "part A already used" else step.peak_b
-            for w in np.flatnonzero(np.asarray(step.kept) & (rank < rank[c]) & (side == side[c])):
-                winner, win_score = int(w), float(step.score[w])
-        rows.append(
-            (
-                int(rank[c]),
-                c,
-                int(step.peak_a[c]),
-                int(step.peak_b[c]),
-                float(step.score[c]),
-                status,
-                winner,
-                win_score,
-            )
-        )
-    caption = (
-        f"greedy matching of limb {step.index} {_limb_name(step)}: best score first, each peak used once"
-    )
-    return Table(
-        ["rank", "cand", "A peak", "B peak", "score", "outcome", "lost to", "its score"], rows, caption
-    )
-
-
-def rows_table(trace) -> Table:
-    """The partial people after the last limb and what became of them (``GroupingTrace.row_status``).
-
-    Returns:
-        A ``Table`` with columns row, parts, total (sum of part and limb scores), score
-        (total / parts), status ("kept", "too few parts", "low score"), why (the comparison that
-        decided, with the threshold), person (index among the final people, "-" when dropped).
-    """
-    snap = trace.people_before_filter
-    params = trace.params
-    rows, person = [], 0
-    for r, status in enumerate(trace.row_status):
-        count, total = int(snap.counts[r]), float(snap.totals[r])
-        mean = total / count if count else float("nan")
-        if status == "too few parts":
-            why = f"{count} parts < {params.part_count_threshold}"
-        elif status == "low score":
-            why = f"score {mean:.3f} < {params.human_score_threshold:g}"
-        else:
-            why = f"{count} >= {params.part_count_threshold} parts, score >= {params.human_score_threshold:g}"
-        rows.append((r, count, total, mean, status, why, person if status == "kept" else "-"))
-        person += status == "kept"
-    kept = sum(s == "kept" for s in trace.row_status)
-    caption = f"{_count(len(rows), 'row')} after the last limb, {kept} kept as people"
-    return Table(["row", "parts", "total", "score", "status", "why", "person"], rows, caption)
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-# ---------------------------------------------------------------------------------------------
 
 
 def _outlined(width: float):
@@ -906,35 +678,3 @@ def plot_trace_vs_people(image: np.ndarray, trace, people, *, zoom: Box | None =
                 text.set_fontsize(7)
     fig.suptitle("The traced grouping's people and the estimator's", fontsize=12)
     return fig
-
-
-def people_zoom(trace, image_size: tuple[int, int], *, margin: float = 0.2) -> Box | None:
-    """A box (x0, y0, x1, y1) in image pixels around the trace's final people, or around all its
-    peaks when there are none; None without peaks."""
-    size = (int(image_size[0]), int(image_size[1]))
-    people = trace_people(trace, size)
-    if people:
-        return people_box(people, margin=margin, image_size=size)
-    line = _peak_table(trace)
-    if not len(line):
-        return None
-    x, y = FieldTransform(tuple(trace.grid_size), size).to_image(line[:, 1], line[:, 2])
-    kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
-    box = [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
-    kp[0, :2] = [[box[0], box[1], 1.0], [box[2], box[3], 1.0]]
-    return people_box(kp, margin=margin, image_size=size)
-
-
-def limb_zoom(trace, limb: int | str, image_size: tuple[int, int], *, margin: float = 0.3) -> Box | None:
-    """A box (x0, y0, x1, y1) in image pixels around a limb's kept candidates (all its candidates
-    when none was kept); None when it has none."""
-    step = _limb(trace, limb)
-    if not len(step.score):
-        return None
-    size = (int(image_size[0]), int(image_size[1]))
-    sel = np.flatnonzero(step.kept) if np.any(step.kept) else np.arange(len(step.score))
-    ends = np.concatenate([step.xy_a[sel], step.xy_b[sel]]).astype(float)
-    x, y = FieldTransform(tuple(trace.grid_size), size).to_image(ends[:, 0], ends[:, 1])
-    kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
-    kp[0, :2] = [[x.min(), y.min(), 1.0], [x.max(), y.max(), 1.0]]
-    return people_box(kp, margin=margin, image_size=size)
