@@ -215,8 +215,37 @@ def convert_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
     return path
 
 
-class _TfliteRunner:
+class _FixedSizeRunner:
+    """A converted network of fixed input shape: batches run image by image, one call at a time (a lock).
+
+    Subclasses set ``input_shape`` (1, H, W, 3) and ``_lock`` and run one (1, H, W, 3) float32 image in
+    ``_one``; their tensors are shared state, hence the lock.
+    """
+
+    kind = "converted"
+    input_shape: tuple[int, ...]
+    _lock: threading.Lock
+
+    def _one(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if tuple(batch.shape[1:]) != self.input_shape[1:]:
+            _, h, w, _ = self.input_shape
+            raise ValueError(f"this {self.kind} runner takes (N, {h}, {w}, 3), got {batch.shape}")
+        heats, pafs = [], []
+        with self._lock:
+            for image in batch:
+                heat, paf = self._one(np.ascontiguousarray(image[None], np.float32))
+                heats.append(heat)
+                pafs.append(paf)
+        return np.concatenate(heats), np.concatenate(pafs)
+
+
+class _TfliteRunner(_FixedSizeRunner):
     """Runs a fixed-size TFLite model; batches run image by image, one call at a time (a lock)."""
+
+    kind = "TFLite"
 
     def __init__(self, path: Path, num_threads: int | None) -> None:
         from ._quiet import quiet_native_stderr
@@ -241,18 +270,11 @@ class _TfliteRunner:
         self.heat_index, self.paf_index = by_channels[19], by_channels[38]
         self._lock = threading.Lock()  # the interpreter's tensors are shared state
 
-    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if tuple(batch.shape[1:]) != self.input_shape[1:]:
-            _, h, w, _ = self.input_shape
-            raise ValueError(f"this TFLite runner takes (N, {h}, {w}, 3), got {batch.shape}")
-        heats, pafs = [], []
-        with self._lock:
-            for image in batch:
-                self.interpreter.set_tensor(self.input_index, np.ascontiguousarray(image[None], np.float32))
-                self.interpreter.invoke()
-                heats.append(self.interpreter.get_tensor(self.heat_index))  # get_tensor copies
-                pafs.append(self.interpreter.get_tensor(self.paf_index))
-        return np.concatenate(heats), np.concatenate(pafs)
+    def _one(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.interpreter.set_tensor(self.input_index, image)
+        self.interpreter.invoke()
+        get = self.interpreter.get_tensor  # copies
+        return get(self.heat_index), get(self.paf_index)
 
 
 def _weights_fingerprint(model) -> str:
@@ -451,7 +473,7 @@ def _convolution_precisions(compiled) -> dict[str, int]:
     return counts
 
 
-class _OpenvinoRunner:
+class _OpenvinoRunner(_FixedSizeRunner):
     """A TFLite conversion compiled by OpenVINO for the CPU, float32 or bf16 by ``plan``.
 
     One infer request, one call at a time (a lock): the request's tensors are shared state.
@@ -459,6 +481,8 @@ class _OpenvinoRunner:
     Raises:
         RuntimeError: OpenVINO is missing, or it did not keep ``plan``'s float32 nodes in float32.
     """
+
+    kind = "OpenVINO"
 
     def __init__(self, path: Path, num_threads: int | None, plan: Bf16Plan | None = None) -> None:
         try:
@@ -491,17 +515,9 @@ class _OpenvinoRunner:
                 )
         self._lock = threading.Lock()
 
-    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if tuple(batch.shape[1:]) != self.input_shape[1:]:
-            _, h, w, _ = self.input_shape
-            raise ValueError(f"this OpenVINO runner takes (N, {h}, {w}, 3), got {batch.shape}")
-        heats, pafs = [], []
-        with self._lock:
-            for image in batch:
-                result = self.request.infer([np.ascontiguousarray(image[None], np.float32)])
-                heats.append(result[self.outputs[19]].copy())
-                pafs.append(result[self.outputs[38]].copy())
-        return np.concatenate(heats), np.concatenate(pafs)
+    def _one(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = self.request.infer([image])
+        return result[self.outputs[19]].copy(), result[self.outputs[38]].copy()
 
 
 def make_openvino_runner(

@@ -142,11 +142,7 @@ def test_shared_estimator_in_4_threads_equals_sequential(estimator, bgr):
         except Exception as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    _in_threads(work, 4)
     assert not errors
     assert len(got) == 4 * 3 * len(NAMES)
     for (_t, _rep, n), (kps, heat, peaks) in got.items():
@@ -179,12 +175,17 @@ def test_post_processing_with_one_workspace_in_4_threads_equals_sequential(estim
         except Exception as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    _in_threads(work, 4)
+    assert not errors and not bad
+
+
+def _in_threads(work, n: int) -> None:
+    """Run ``work(t)`` for t in 0..n-1, each in its own thread, and wait for all."""
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    assert not errors and not bad
 
 
 def _same_post(a, b) -> bool:
