@@ -64,6 +64,7 @@ __all__ = [
     "accumulate",
     "bootstrap_ap",
     "keypoint_errors",
+    "keypoint_error_table",
     "evaluate",
     "evaluate_predictions",
     "ground_truth_from_people",
@@ -580,6 +581,8 @@ def evaluate(
     upsample: float = 4.0,
     progress: Callable[[int, int], None] | None = None,
     verbose: bool = False,
+    bootstrap: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Run a ``PoseEstimator`` on COCO images and compute COCO keypoint AP.
 
@@ -591,10 +594,15 @@ def evaluate(
         upsample: passed to ``estimator.inference``.
         progress: called as ``progress(done, total)`` after each image.
         verbose: let pycocotools print its summary table.
+        bootstrap: resamples of the images for AP's 95% interval (0: none).
+        seed: the bootstrap's seed.
 
     Returns:
         The ``METRICS`` (floats) plus "images" (count), "detections" (people found), "seconds"
-        (wall time of the inference loop) and "results" (the COCO results list).
+        (wall time of the inference loop), "results" (the COCO results list), "labelled" (people
+        labelled with keypoints that count: not crowd, not zero-keypoint), "ap_interval" ((low, high),
+        NaN without bootstrap), "matches" (``match_results``) and "keypoint_errors"
+        (``keypoint_errors`` at OKS 0.5).
 
     Raises:
         FileNotFoundError: the annotation file, the image folder or a listed image is missing.
@@ -627,4 +635,38 @@ def evaluate(
     ids = [int(img["id"]) for img in images]
     metrics = evaluate_predictions(data, results, image_ids=ids, verbose=verbose)
     counts = {"images": len(images), "detections": len(results), "seconds": seconds}
-    return {**metrics, **counts, "results": results}
+    matches = match_results(data, results, image_ids=ids)
+    labelled = accumulate(matches)["labelled"] if matches else 0
+    interval = (float("nan"), float("nan"))
+    if bootstrap and labelled:
+        interval = bootstrap_ap(matches, samples=bootstrap, seed=seed)[:2]
+    extra = {"labelled": labelled, "ap_interval": interval, "matches": matches}
+    return {**metrics, **counts, **extra, "keypoint_errors": keypoint_errors(data, results, matches),
+            "results": results}  # fmt: skip
+
+
+def keypoint_error_table(errors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-keypoint summary of ``keypoint_errors``, COCO's 17 in order, then "all" (18 rows).
+
+    Returns:
+        {"name": (18,) str, "n": (18,) int keypoints compared, "dx", "dy": (18,) mean signed error in
+        pixels (detection - label: + is right / down), "dx_se", "dy_se": (18,) their standard errors,
+        "relative": (18,) median distance divided by the person's scale sqrt(area)}.
+    """
+    from .export import COCO_KEYPOINT_NAMES
+
+    dx, dy, scale = errors["dx"], errors["dy"], errors["scale"][:, None]
+    rel = np.hypot(dx, dy) / scale
+    cols = [*(np.s_[:, k] for k in range(17)), np.s_[:, :]]
+    out: dict[str, list] = {k: [] for k in ("n", "dx", "dy", "dx_se", "dy_se", "relative")}
+    for c in cols:
+        x, y, r = dx[c].ravel(), dy[c].ravel(), rel[c].ravel()
+        ok = ~np.isnan(x)
+        n = int(ok.sum())
+        out["n"].append(n)
+        for key, v in (("dx", x[ok]), ("dy", y[ok])):
+            out[key].append(float(v.mean()) if n else np.nan)
+            out[key + "_se"].append(float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan)
+        out["relative"].append(float(np.median(r[ok])) if n else np.nan)
+    table = {k: np.array(v) for k, v in out.items()}
+    return {"name": np.array([*COCO_KEYPOINT_NAMES, "all"]), **table}

@@ -186,7 +186,7 @@ def test_cli_evaluate(estimator, tmp_path, capsys):
     argv = ["evaluate", "--annotations", ann, "--images", folder, "--json", out, "--results", dets]
     assert main([str(a) for a in argv]) == 0
     text = capsys.readouterr().out
-    assert "2 images, 4 people found" in text
+    assert "2 images, 4 labelled people (with keypoints, not crowd), 4 people found" in text
     assert "AP    1.000" in text
     doc = json.loads(out.read_text())
     assert doc["AP"] == pytest.approx(1.0) and doc["model"] == "mobilenet_thin" and doc["images"] == 2
@@ -226,3 +226,63 @@ def test_ground_truth_from_people_fields():
     assert k[0].tolist() == [10, 20, 2]
     assert k[COCO_KEYPOINT_NAMES.index("left_shoulder")].tolist() == [30, 60, 2]
     assert ann["num_keypoints"] == 2 and ann["bbox"] == [10.0, 20.0, 20.0, 40.0] and ann["area"] == 800.0
+
+
+# --------------------------------------------------------------------------- the bundled labelled sample
+
+COCO_SAMPLE = IMAGES / "coco_val2017"
+SAMPLE_ANNOTATIONS = COCO_SAMPLE / "person_keypoints_val2017_sample.json"
+
+
+@pytest.mark.slow
+def test_cli_evaluate_on_the_labelled_sample_equals_pycocotools(tmp_path, capsys):
+    """`posekit evaluate` on the 4 bundled COCO photos: its AP is pycocotools' on the same detections."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from posekit.evaluate import accumulate, match_results
+
+    out, dets = tmp_path / "metrics.json", tmp_path / "dets.json"
+    argv = ["evaluate", "--annotations", SAMPLE_ANNOTATIONS, "--images", COCO_SAMPLE, "--json", out,
+            "--results", dets, "--bootstrap", "300"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    text = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools run directly, as its README shows
+        gt = COCO(str(SAMPLE_ANNOTATIONS))
+        ev = COCOeval(gt, gt.loadRes(str(dets)), iouType="keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert doc["AP"] == pytest.approx(ev.stats[0], abs=1e-12) and doc["AP50"] == pytest.approx(ev.stats[1])
+    assert f"AP    {ev.stats[0]:.3f}  95% interval " in text
+    results = json.loads(dets.read_text())
+    assert accumulate(match_results(SAMPLE_ANNOTATIONS, results))["AP"] == pytest.approx(
+        ev.stats[0], abs=1e-12
+    )
+    # 14 annotations: 12 people with keypoints count (2 have none); the default finds 12 people
+    assert doc["images"] == 4 and doc["labelled"] == 12 and "12 labelled people" in text
+    assert 0.4 < doc["AP"] < 0.8  # mobilenet_thin at 432x368 (0.555 when measured)
+    lo, hi = doc["ap_interval"]
+    assert lo < doc["AP"] < hi and hi - lo > 0.1  # four images: a wide interval
+    errors = doc["keypoint_error"]
+    assert len(errors) == 18 and errors["all"]["n"] > 100 and abs(errors["all"]["dx"]) < 5
+    assert sum(line.startswith(("nose ", "left_ankle ", "all ")) for line in text.splitlines()) == 3
+
+
+def test_cli_evaluate_bootstrap_must_be_a_count(tmp_path, capsys):
+    argv = [
+        "evaluate",
+        "--annotations",
+        str(SAMPLE_ANNOTATIONS),
+        "--images",
+        str(COCO_SAMPLE),
+        "--bootstrap",
+        "-3",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["posekit: error: argument --bootstrap: expected an integer >= 0, got '-3'"]
