@@ -32,7 +32,7 @@ extensions = [
 ]
 
 root_doc = "docs/index"
-include_patterns = ["README.md", "ARCHITECTURE.md", "CHANGELOG.md", "notebooks/*.ipynb", "docs/**"]
+include_patterns = ["ARCHITECTURE.md", "CHANGELOG.md", "notebooks/*.ipynb", "docs/**"]
 exclude_patterns = ["docs/_build", "docs/README.md", "**/.ipynb_checkpoints"]
 templates_path = ["_templates"]  # relative to this folder
 
