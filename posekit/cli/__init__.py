@@ -6,7 +6,7 @@
     posekit batch INPUT... --out DIR [--workers N] [--draw] [--ray] [...]
     posekit evaluate --annotations FILE --images DIR [...]
     posekit train --annotations FILE --images DIR --out WEIGHTS.npz [...]
-    posekit fetch [NAME]
+    posekit fetch [NAME]              a model, or coco-val2017 [--dir DIR]
 
 Exit status and stderr:
     0    done.
