@@ -19,6 +19,7 @@ from posekit.evaluate import (  # noqa: E402
     METRICS,
     accumulate,
     bootstrap_ap,
+    bootstrap_ap_difference,
     evaluate_predictions,
     keypoint_errors,
     keypoint_similarity,
@@ -186,3 +187,15 @@ def test_bootstrap_interval_and_keypoint_errors():
     assert found.sum() > 30 and np.array_equal(found, ~np.isnan(moved["dy"]))
     np.testing.assert_allclose((moved["dx"] - base["dx"])[found], 3.0, atol=1e-9)
     np.testing.assert_allclose((moved["dy"] - base["dy"])[found], -2.0, atol=1e-9)
+
+
+def test_paired_bootstrap_of_a_difference():
+    gt_data, results = random_case(5)
+    matches = match_results(gt_data, results)
+    lo, hi, diffs = bootstrap_ap_difference(matches, matches, samples=100)
+    assert lo == hi == 0.0 and len(diffs) == 100  # a setting against itself: no difference at all
+    worse = [{**r, "keypoints": (np.array(r["keypoints"]).reshape(17, 3) + [6.0, 6.0, 0]).ravel().tolist()}
+             for r in results]  # fmt: skip
+    lo, hi, _ = bootstrap_ap_difference(match_results(gt_data, worse), matches, samples=300)
+    gap = accumulate(match_results(gt_data, worse))["AP"] - accumulate(matches)["AP"]
+    assert lo <= gap <= hi < 0  # shifted keypoints: reliably worse on the same images
