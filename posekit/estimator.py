@@ -7,7 +7,6 @@ image -> ``preprocess.prepare`` -> network (``runtime`` engine) -> ``postprocess
 from __future__ import annotations
 
 import os
-import threading
 import time
 import warnings
 
@@ -19,7 +18,7 @@ from .person import InferenceResult
 
 # fields_to_people lived here; kept importable from posekit.estimator.
 from .postprocess import check_upsample, fields_to_people, grid_size, postprocess_fields
-from .preprocess import as_bgr, check_input_size, network_input_size, prepare, read_image
+from .preprocess import as_bgr, check_input_size, keeps_aspect, network_input_size, prepare, read_image
 
 __all__ = ["PoseEstimator", "fields_to_people"]
 
@@ -37,11 +36,20 @@ class PoseEstimator:
     results equal those of sequential calls (a TFLite engine runs one image at a time; for parallel
     network runs give each thread a ``replica``).
 
+    Keeping the aspect ratio (``input_size=(None, 368)``, the CLI's ``-1x368``, OpenPose's default)
+    gives each image its own width, so a collection of photos of many shapes needs several network
+    sizes: the estimator keeps the runners of the last ``posekit.runtime.RUNNER_CACHE_SIZE`` sizes in
+    memory (``posekit.runtime.SizedRunners``; OpenVINO builds a new size by reshaping, without a
+    conversion), and a video needs one size. Multi-scale sizes use the same cache.
+
     Args:
         model: registered model name (see ``posekit.models.MODELS``) or a frozen graph path.
         input_size: (width, height) the image is stretched to, each side 16 to
-            ``posekit.preprocess.MAX_INPUT_SIDE``, or None to run at each image's own size (images
-            larger than ``MAX_INPUT_SIDE`` are then refused).
+            ``posekit.preprocess.MAX_INPUT_SIDE`` and a grid not too thin to hold a person
+            (``posekit.preprocess.check_input_size``); (None, height) to keep each image's aspect ratio,
+            the width rounded to a multiple of 16 (``posekit.preprocess.aspect_input_size``; more accurate
+            than the stretch, see the README); or None to run at each image's own size (images larger
+            than ``MAX_INPUT_SIDE`` are then refused). ``InferenceResult.input_size`` is the size used.
         params: post-processing thresholds (defaults: the original tf-pose values).
         paf_backend: PAF grouping implementation: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
         engine: network engine: "auto" (for a fixed input size OpenVINO where installed, else TFLite;
@@ -52,7 +60,8 @@ class PoseEstimator:
             instructions one warning and fp32 runs).
             ``self.precision`` is what runs. See ``posekit.runtime``.
         num_threads: threads for the TFLite interpreter or OpenVINO (default: all cores).
-        warmup: run the pipeline once at ``input_size`` so the first call is not slow.
+        warmup: run the pipeline once at ``input_size`` (for (None, height): at the model's default
+            aspect ratio) so the first call is not slow.
         architecture: for a graph path, its architecture ("mobilenet_thin", "mobilenet_v2_small",
             "mobilenet_v2_large", "cmu"); None detects it from the graph.
         refine_peaks: move each found keypoint to the sub-pixel maximum of the smoothed heatmap
@@ -95,11 +104,11 @@ class PoseEstimator:
                 raise ValueError(f"engine={engine!r} and its deprecated alias backend={backend!r} disagree")
             engine = backend
         if input_size is not None:
-            input_size = check_input_size(input_size)
+            input_size = check_input_size(input_size, keep_aspect=True)
         if not isinstance(params, PostprocessParams):
             raise TypeError(f"params must be a PostprocessParams, got {type(params).__name__}")
         self.scales = check_scales(scales)
-        if input_size is not None and self.scales is not None:
+        if input_size is not None and not keeps_aspect(input_size) and self.scales is not None:
             for s in self.scales:
                 scaled_size(input_size, s)  # refuses a scaled size beyond MAX_INPUT_SIDE now, not later
 
@@ -114,16 +123,16 @@ class PoseEstimator:
         self.refine_peaks = bool(refine_peaks)
         self.model = load_model(model, architecture=architecture)
         tflite_dir = cache_dir(model, architecture) / "tflite"
+        self._base_size = _base_size(model, input_size)  # the one fixed size the first runner is built for
         self._run, self.engine = make_runner(
-            self.model, engine, input_size, tflite_dir, num_threads=num_threads, precision=precision
+            self.model, engine, self._base_size, tflite_dir, num_threads=num_threads, precision=precision
         )
         self.precision = precision
         self._tflite_dir, self._num_threads = tflite_dir, num_threads
-        self._runners: dict[tuple[int, int], object] = {}  # multi-scale TFLite runners by input size
-        self._runners_lock = threading.Lock()
+        self._runners = self._sized_runners()  # other sizes (multi-scale, aspect kept): an LRU
         self._workspace = Workspace()  # post-processing scratch, one set per thread
-        if warmup and input_size is not None:  # the first call traces the graph and loads kernels
-            self.inference(np.zeros((input_size[1], input_size[0], 3), np.uint8))
+        if warmup and self._base_size is not None:  # the first call traces the graph and loads kernels
+            self.inference(np.zeros((self._base_size[1], self._base_size[0], 3), np.uint8))
 
     @property
     def backend(self) -> str:
@@ -146,24 +155,29 @@ class PoseEstimator:
         from .runtime import make_runner
 
         twin = copy.copy(self)
-        twin._runners, twin._runners_lock, twin._workspace = {}, threading.Lock(), Workspace()
+        twin._workspace = Workspace()
         twin._num_threads = num_threads
         if self.engine != "tf":
             twin._run, _ = make_runner(
-                self.model, self.engine, self.input_size, self._tflite_dir, num_threads=num_threads,
+                self.model, self.engine, self._base_size, self._tflite_dir, num_threads=num_threads,
                 precision=self.precision,
             )  # fmt: skip
+        twin._runners = twin._sized_runners()
         return twin
 
     def network(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the network on float32 BGR 0..255 (N, H, W, 3) -> heatmaps (N, h, w, 19), pafs (N, h, w, 38).
 
-        The outputs are at stride 8 (h, w = ceil(H / 8), ceil(W / 8)).
+        The outputs are at stride 8 (h, w = ceil(H / 8), ceil(W / 8)). An estimator with a fixed
+        ``input_size`` takes that size (the "tf" engine: any); one keeping the aspect ratio any size.
         """
         batch = np.asarray(batch)
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"batch must have shape (N, H, W, 3), got {batch.shape}")
-        return self._run(batch.astype(np.float32, copy=False))
+        run = self._run
+        if keeps_aspect(self.input_size):  # any width: the runner of the batch's size
+            run = self._runner_for(check_input_size((batch.shape[2], batch.shape[1]), name="batch (W, H)"))
+        return run(batch.astype(np.float32, copy=False))
 
     def inference(self, image: np.ndarray | str | os.PathLike, upsample: float = 4.0) -> InferenceResult:
         """Find the people in one image.
@@ -184,16 +198,18 @@ class PoseEstimator:
             ValueError: a bad ``upsample``, or a grid beyond ``postprocess.MAX_GRID_SIDE``.
         """
         t0 = time.perf_counter()
-        upsample = check_upsample(upsample, self.params, input_size=self.input_size)
+        upsample = check_upsample(upsample, self.params, input_size=self._fixed_size)
         image = _load(image)
-        grid = self._grid(image, upsample)
+        size = network_input_size(image, self.input_size)
+        grid = grid_size(size, upsample)
         if self.scales is not None:
-            return self._inference_multiscale(image, grid, t0)
-        inp = prepare(image, self.input_size)
+            return self._inference_multiscale(image, size, grid, t0)
+        inp = prepare(image, size)
+        run = self._runner_for(size)
         t1 = time.perf_counter()
-        heat, paf = self._run(inp[None])
+        heat, paf = run(inp[None])
         t2 = time.perf_counter()
-        return self._finish(heat[0], paf[0], image.shape, grid, t0, t1, t2)
+        return self._finish(heat[0], paf[0], image.shape, grid, t0, t1, t2, size)
 
     def inference_batch(self, images, upsample: float = 4.0, *, batch_size: int = 8) -> list[InferenceResult]:
         """Find the people in many images, running the network on batches.
@@ -210,11 +226,11 @@ class PoseEstimator:
         Returns:
             One InferenceResult per image, in order.
         """
-        upsample = check_upsample(upsample, self.params, input_size=self.input_size)
+        upsample = check_upsample(upsample, self.params, input_size=self._fixed_size)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         items = list(images)
-        if self.input_size is None or self.engine != "tf" or self.scales is not None:
+        if self._fixed_size is None or self.engine != "tf" or self.scales is not None:
             return [self.inference(image, upsample) for image in items]
         grid = grid_size(self.input_size, upsample)
         results = []
@@ -228,14 +244,36 @@ class PoseEstimator:
             n = len(chunk)
             for k, image in enumerate(chunk):
                 t_pre, t_net = (t1 - t0) / n, (t2 - t1) / n
-                results.append(self._finish(heat[k], paf[k], image.shape, grid, 0.0, t_pre, t_pre + t_net))
+                results.append(
+                    self._finish(
+                        heat[k], paf[k], image.shape, grid, 0.0, t_pre, t_pre + t_net, self.input_size
+                    )
+                )
         return results
 
-    def _grid(self, image: np.ndarray, upsample: float) -> tuple[int, int]:
-        """(width, height) of the upsampled grid for this image (its own size when input_size is None)."""
-        return grid_size(network_input_size(image, self.input_size), upsample)
+    @property
+    def _fixed_size(self) -> tuple[int, int] | None:
+        """The input size when every image runs at it, else None (own size, or aspect kept)."""
+        return None if self.input_size is None or keeps_aspect(self.input_size) else self.input_size
 
-    def _finish(self, heat, paf, image_shape, grid, t0, t1, t2) -> InferenceResult:
+    def _sized_runners(self):
+        """This estimator's LRU of runners for sizes other than its base size (``runtime.SizedRunners``)."""
+        from .runtime import SizedRunners
+
+        base = (self._base_size, self._run) if self._base_size is not None or self.engine == "tf" else None
+        return SizedRunners(
+            self.model, self.engine, self._tflite_dir, self._num_threads, precision=self.precision, base=base
+        )
+
+    def network_sizes(self) -> list[tuple[int, int]]:
+        """The input sizes (width, height) whose networks this estimator holds, least recently used first.
+
+        "tf" runs every size with one function and lists none; the others hold at most
+        ``posekit.runtime.RUNNER_CACHE_SIZE`` sizes.
+        """
+        return [] if self.engine == "tf" else self._runners.sizes()
+
+    def _finish(self, heat, paf, image_shape, grid, t0, t1, t2, size) -> InferenceResult:
         """Post-process one image's network fields and assemble the result with timings."""
         height, width = image_shape[:2]
         t3 = time.perf_counter()
@@ -245,17 +283,17 @@ class PoseEstimator:
         )  # fmt: skip
         t4 = time.perf_counter()
         return InferenceResult(
-            people, heat_up, paf_up, peaks, (width, height), _timings(t0, t1, t2, t3, t4, post)
-        )
+            people, heat_up, paf_up, peaks, (width, height), _timings(t0, t1, t2, t3, t4, post),
+            input_size=(int(size[0]), int(size[1])),
+        )  # fmt: skip
 
-    def _inference_multiscale(self, image, grid, t0) -> InferenceResult:
+    def _inference_multiscale(self, image, size, grid, t0) -> InferenceResult:
         """``inference`` with ``scales``: fields averaged over the scales, then the usual post-processing."""
         from .multiscale import multiscale_fields
 
         height, width = image.shape[:2]
-        base = self.input_size or (width, height)
         t_load = time.perf_counter()
-        heat_up, paf_up, t = multiscale_fields(image, base, self.scales, grid, self._runner_for)
+        heat_up, paf_up, t = multiscale_fields(image, size, self.scales, grid, self._runner_for)
         t1 = t_load + t["preprocess"] / 1e3
         t2 = t1 + t["network"] / 1e3
         t3 = time.perf_counter()
@@ -266,27 +304,34 @@ class PoseEstimator:
         t4 = time.perf_counter()
         post["postprocess"] += t["postprocess"]
         timings = _timings(t0, t1, t2, t3, t4, post, extra_ms=t["postprocess"])
-        return InferenceResult(people, heat_up, paf_up, peaks, (width, height), timings)
+        return InferenceResult(people, heat_up, paf_up, peaks, (width, height), timings, input_size=size)
 
     def _runner_for(self, size: tuple[int, int]):
-        """The network runner for one input (width, height): TFLite converts once per size."""
-        if self.engine == "tf" or size == self.input_size:
+        """The network runner for one input (width, height): the base runner, or the LRU's (built once)."""
+        if self.engine == "tf" or size == self._base_size:
             return self._run
-        with self._runners_lock:  # two threads must not convert the same size at once
-            if size not in self._runners:
-                from .runtime import make_runner
-
-                self._runners[size] = make_runner(
-                    self.model, self.engine, size, self._tflite_dir, num_threads=self._num_threads,
-                    precision=self.precision,
-                )[0]  # fmt: skip
-            return self._runners[size]
+        return self._runners(size)
 
     def __repr__(self) -> str:
         return (
             f"PoseEstimator(model={self.model_name!r}, input_size={self.input_size}, engine={self.engine!r}, "
             f"precision={self.precision!r})"
         )
+
+
+def _base_size(model, input_size) -> tuple[int, int] | None:
+    """The fixed size the estimator's first runner is built for: ``input_size``, or for (None, height)
+    the width of the model's registered default aspect ratio (432x368 for mobilenet_thin; a file's:
+    432/368), whose conversion the default estimator has usually cached; None for each image's own size.
+    """
+    if input_size is None or not keeps_aspect(input_size):
+        return input_size
+    from .preprocess import aspect_input_size
+    from .weights import MODELS
+
+    spec = MODELS.get(os.fspath(model))
+    default = spec.input_size if spec is not None else (432, 368)
+    return aspect_input_size(default, input_size[1])
 
 
 def _timings(t0, t1, t2, t3, t4, post, extra_ms=0.0) -> dict[str, float]:

@@ -102,6 +102,9 @@ class InferenceResult:
         peaks: float32 (h, w, 19) smoothed heatmaps kept only at local maxima (0 elsewhere).
         image_size: (width, height) of the original image.
         timings: milliseconds per stage: preprocess, network, postprocess, paf, total.
+        input_size: (width, height) the network ran at (the scale-1.0 size with multi-scale): the
+            estimator's ``input_size``, the aspect-kept width for (None, height), or the image's own size;
+            None when not known (a result made by hand).
     """
 
     people: list[Person]
@@ -110,6 +113,7 @@ class InferenceResult:
     peaks: np.ndarray
     image_size: tuple[int, int]
     timings: dict[str, float]
+    input_size: tuple[int, int] | None = None
 
     @property
     def keypoints(self) -> np.ndarray:

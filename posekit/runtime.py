@@ -42,6 +42,14 @@ Precisions (``PRECISIONS``):
 Input sizes are bounded (``posekit.preprocess.MAX_INPUT_SIDE`` per side): nothing is converted
 or cached beyond it.
 
+Many sizes (multi-scale inference, aspect-kept ``-1xH`` input sizes on photos of many shapes):
+``SizedRunners`` keeps the runners of the most recently used sizes in memory (an LRU of
+``RUNNER_CACHE_SIZE``) beside the conversions on disk. OpenVINO builds a new size by reshaping the
+network it already read (``make_openvino_runner(reshape_from=...)``: a compile, no TFLite conversion;
+the first reshape of each ``SizedRunners`` is checked against the Keras model); TFLite converts once
+per size (cached on disk); "tf" runs any size with one function. ``network_builds()`` counts the
+conversions and compilations of this process.
+
 Thread safety: a runner may be called from several threads at once. The "tf" runner is a
 ``tf.function`` (thread-safe); the TFLite interpreter is not (its input and output tensors are
 shared), so each TFLite runner serialises its calls with a lock. Threads that must run the
@@ -76,6 +84,9 @@ __all__ = [
     "openvino_available",
     "BACKENDS",
     "make_runner",
+    "SizedRunners",
+    "RUNNER_CACHE_SIZE",
+    "network_builds",
     "make_tf_runner",
     "make_tflite_runner",
     "make_openvino_runner",
@@ -98,6 +109,33 @@ _INT8_REFUSED = (
 )
 
 Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+#: Runners of distinct input sizes a ``SizedRunners`` keeps in memory (least recently used dropped).
+RUNNER_CACHE_SIZE = 8
+
+_BUILDS: dict[str, int] = {
+    "tflite_conversions": 0,
+    "tflite_loads": 0,
+    "openvino_compiles": 0,
+    "openvino_reshapes": 0,
+}
+_BUILDS_LOCK = threading.Lock()
+
+
+def _count_build(kind: str) -> None:
+    with _BUILDS_LOCK:
+        _BUILDS[kind] += 1
+
+
+def network_builds() -> dict[str, int]:
+    """How many networks this process has built, by kind (a copy; compare two calls for a difference).
+
+    Keys: "tflite_conversions" (Keras -> TFLite, the slow step: seconds), "tflite_loads" (TFLite
+    interpreters made), "openvino_compiles" (OpenVINO compilations, any size), "openvino_reshapes" (those
+    of them made by reshaping a network already read, without a conversion).
+    """
+    with _BUILDS_LOCK:
+        return dict(_BUILDS)
 
 
 def _interpreter_class():
@@ -208,6 +246,7 @@ def convert_tflite(model, input_size: tuple[int, int], path: Path) -> Path:
     )
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     flat = converter.convert()
+    _count_build("tflite_conversions")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -258,6 +297,7 @@ class _TfliteRunner(_FixedSizeRunner):
                 model_path=str(path), num_threads=num_threads or os.cpu_count()
             )
             self.interpreter.allocate_tensors()
+        _count_build("tflite_loads")
         inp = self.interpreter.get_input_details()[0]
         self.input_index = inp["index"]
         self.input_shape = tuple(int(v) for v in inp["shape"])
@@ -477,6 +517,8 @@ class _OpenvinoRunner(_FixedSizeRunner):
     """A TFLite conversion compiled by OpenVINO for the CPU, float32 or bf16 by ``plan``.
 
     One infer request, one call at a time (a lock): the request's tensors are shared state.
+    ``input_size`` other than the file's reshapes the network to it before compiling (OpenVINO
+    propagates the new shape through the convolutions: no new conversion).
 
     Raises:
         RuntimeError: OpenVINO is missing, or it did not keep ``plan``'s float32 nodes in float32.
@@ -484,13 +526,26 @@ class _OpenvinoRunner(_FixedSizeRunner):
 
     kind = "OpenVINO"
 
-    def __init__(self, path: Path, num_threads: int | None, plan: Bf16Plan | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        num_threads: int | None,
+        plan: Bf16Plan | None = None,
+        *,
+        input_size: tuple[int, int] | None = None,
+    ) -> None:
         try:
             import openvino as ov
         except ImportError:
             raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}") from None
         core = ov.Core()
         model = core.read_model(str(path))
+        reshaped = False
+        if input_size is not None:
+            w, h = input_size
+            if tuple(model.inputs[0].partial_shape.to_shape()) != (1, h, w, 3):
+                model.reshape({model.inputs[0]: [1, h, w, 3]})
+                reshaped = True
         threads = int(num_threads or os.cpu_count() or 1)
         config = {"INFERENCE_PRECISION_HINT": "f32" if plan is None else "bf16",
                   "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
@@ -499,6 +554,9 @@ class _OpenvinoRunner(_FixedSizeRunner):
         if plan is not None:
             model, marked = _mark_fp32(model, plan)
         self.compiled = core.compile_model(model, "CPU", config)
+        _count_build("openvino_compiles")
+        if reshaped:
+            _count_build("openvino_reshapes")
         self.request = self.compiled.create_infer_request()
         self.input_shape = tuple(int(v) for v in self.compiled.inputs[0].shape)
         self.outputs = {int(o.shape[-1]): o for o in self.compiled.outputs}
@@ -528,12 +586,18 @@ def make_openvino_runner(
     *,
     precision: str = "fp32",
     plan: Bf16Plan = BF16_PLAN,
+    reshape_from: tuple[int, int] | None = None,
+    check_reshape: bool = False,
 ) -> Runner:
     """The OpenVINO runner for ``input_size`` and ``precision`` ("fp32" or "bf16", see the module doc).
 
     Both read the cached float32 TFLite conversion (converted, recorded and checked against the Keras
     model within ``TFLITE_TOLERANCE`` by OpenVINO float32 when missing or not vouched for); "bf16" then
     marks ``plan``'s float32 nodes and compiles with OpenVINO's bf16 inference precision.
+
+    With ``reshape_from`` = (width, height), the conversion of that size is read and reshaped to
+    ``input_size`` (a compile, no conversion); ``check_reshape`` then compares the reshaped float32
+    network's outputs with the Keras model's at ``input_size`` (``TFLITE_TOLERANCE``).
 
     Raises:
         RuntimeError: OpenVINO is not installed (with the install hint), the float32 result differs
@@ -544,6 +608,10 @@ def make_openvino_runner(
         raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
+    if reshape_from is not None and tuple(reshape_from) != tuple(input_size):
+        return _reshaped_openvino_runner(
+            model, input_size, reshape_from, cache_dir, num_threads, precision, plan, check_reshape
+        )
     w, h = check_input_size(input_size)
     path = Path(cache_dir) / f"{w}x{h}.tflite"
     fresh = cache_problem(path, input_size=[w, h], weights_sha256=_weights_fingerprint(model)) is not None
@@ -560,6 +628,136 @@ def make_openvino_runner(
         if precision == "fp32":
             return runner
     return _OpenvinoRunner(path, num_threads, plan)
+
+
+def _reshaped_openvino_runner(
+    model, input_size, reshape_from, cache_dir, num_threads, precision, plan, check
+) -> Runner:
+    """``make_openvino_runner(reshape_from=...)``: the conversion of ``reshape_from``, reshaped."""
+    w, h = check_input_size(input_size)
+    bw, bh = check_input_size(reshape_from)
+    path = _cached_tflite(model, (bw, bh), Path(cache_dir) / f"{bw}x{bh}.tflite")
+    if check:
+        runner = _OpenvinoRunner(path, num_threads, input_size=(w, h))
+        x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
+        want = [t.numpy() for t in model(x, training=False)]
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(runner(x), want))
+        if not diff <= TFLITE_TOLERANCE:
+            raise RuntimeError(
+                f"OpenVINO's network reshaped from {bw}x{bh} to {w}x{h} differs from the Keras model "
+                f"by {diff:.2e}"
+            )
+        if precision == "fp32":
+            return runner
+    return _OpenvinoRunner(path, num_threads, None if precision == "fp32" else plan, input_size=(w, h))
+
+
+class SizedRunners:
+    """Network runners by input size for one model, engine and precision: an LRU of compiled sizes.
+
+    ``runners(size)`` returns the runner of (width, height), building it on first use: OpenVINO
+    reshapes the network of ``base`` (no conversion; the first reshape is checked against the Keras
+    model, and if it differs every later size is converted instead, with one warning); TFLite converts
+    the size (cached on disk, ``make_tflite_runner``); "tf" returns its one runner for every size. At
+    most ``capacity`` sizes are held in memory, the least recently used dropped first (a thread still
+    running a dropped runner finishes with it). Thread-safe: two threads asking for one new size build
+    it once; a build does not block threads asking for sizes already built.
+
+    Args:
+        model: the Keras model.
+        engine: the engine the runners use: "tf", "tflite" or "openvino" (as ``make_runner`` returned it).
+        cache_dir: folder of the TFLite conversions.
+        num_threads: TFLite interpreter / OpenVINO threads.
+        precision: "fp32" or "bf16" (as ``check_precision`` returned it).
+        base: (size, runner) already built; OpenVINO reshapes from this size's conversion ("tf": (None,
+            runner) serves every size).
+        capacity: sizes held in memory, at least 1 (the base is one of them until dropped).
+    """
+
+    def __init__(
+        self,
+        model,
+        engine: str,
+        cache_dir: Path,
+        num_threads: int | None = None,
+        *,
+        precision: str = "fp32",
+        base: tuple[tuple[int, int], Runner] | None = None,
+        capacity: int = RUNNER_CACHE_SIZE,
+    ) -> None:
+        from collections import OrderedDict
+
+        if engine not in ("tf", "tflite", "openvino"):
+            raise ValueError(
+                f"SizedRunners needs a resolved engine ('tf', 'tflite' or 'openvino'), got {engine!r}"
+            )
+        if int(capacity) < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity!r}")
+        self.model, self.engine, self.cache_dir = model, engine, Path(cache_dir)
+        self.num_threads, self.precision, self.capacity = num_threads, precision, int(capacity)
+        self._runners: OrderedDict[tuple[int, int], Runner] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[tuple[int, int], threading.Lock] = {}
+        self._base_size = None if base is None or base[0] is None else check_input_size(base[0])
+        self._reshape_checked = False  # the first reshape is compared with the Keras model
+        self._reshape_ok = True
+        self.builds = 0  # runners this object built
+        if self._base_size is not None and engine != "tf":
+            self._runners[self._base_size] = base[1]
+        self._tf = base[1] if engine == "tf" and base is not None else None
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """The sizes held in memory, least recently used first."""
+        with self._lock:
+            return list(self._runners)
+
+    def __call__(self, size: tuple[int, int]) -> Runner:
+        if self.engine == "tf":
+            with self._lock:
+                if self._tf is None:
+                    self._tf = make_tf_runner(self.model)
+                return self._tf
+        size = check_input_size(size)
+        with self._lock:
+            runner = self._runners.get(size)
+            if runner is not None:
+                self._runners.move_to_end(size)
+                return runner
+            building = self._building.setdefault(size, threading.Lock())
+        with building:  # one build per size; other sizes go on
+            with self._lock:
+                runner = self._runners.get(size)
+            if runner is None:
+                runner = self._build(size)
+            with self._lock:
+                self._runners[size] = runner
+                self._runners.move_to_end(size)
+                while len(self._runners) > self.capacity:
+                    self._runners.popitem(last=False)
+                self._building.pop(size, None)
+        return runner
+
+    def _build(self, size: tuple[int, int]) -> Runner:
+        self.builds += 1
+        if self.engine == "openvino":
+            if self._base_size is not None and self._reshape_ok:
+                check = not self._reshape_checked
+                try:
+                    runner = make_openvino_runner(
+                        self.model, size, self.cache_dir, self.num_threads, precision=self.precision,
+                        reshape_from=self._base_size, check_reshape=check,
+                    )  # fmt: skip
+                    self._reshape_checked = True
+                    return runner
+                except RuntimeError as exc:
+                    if not check:
+                        raise
+                    self._reshape_ok = False
+                    warnings.warn(f"{exc}: converting each size instead", RuntimeWarning, stacklevel=3)
+            return make_openvino_runner(
+                self.model, size, self.cache_dir, self.num_threads, precision=self.precision
+            )
+        return make_tflite_runner(self.model, size, self.cache_dir, self.num_threads)
 
 
 def make_runner(

@@ -115,7 +115,7 @@ def test_own_size_image_too_large(graph_path):
     with pytest.raises(ImageError, match="image 4097x20 exceeds the limit of 4096 pixels per side"):
         est.inference(np.zeros((20, 4097, 3), np.uint8))
     with pytest.raises(ValueError, match="grid, above the limit of 2048 cells"):
-        est.inference(np.zeros((16, 4096, 3), np.uint8), upsample=8)
+        est.inference(np.zeros((24, 4096, 3), np.uint8), upsample=8)  # 16 rows: a grid too thin
 
 
 # --------------------------------------------------------------------------- threads and memory

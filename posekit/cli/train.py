@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import CliError, positive_float, positive_int, size
+from ._args import CliError, fixed_size, positive_float, positive_int
 
 __all__ = ["cmd_train", "register"]
 
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
         help="Adam learning rate (default: 1e-5; the published weights diverge from about 3e-5 up)",
     )  # fmt: skip
     p.add_argument(
-        "--resize", type=size, default=(432, 368), metavar="WxH",
+        "--resize", type=fixed_size, default=(432, 368), metavar="WxH",
         help="network input size the images are stretched to (default: 432x368)",
     )  # fmt: skip
     p.add_argument(
