@@ -1,6 +1,6 @@
 """Batch throughput: a plain sequential loop vs ``posekit.batch`` in-process, on the local pool, and on Ray.
 
-    python benchmarks/bench_batch.py [--frames 24] [--repeat 1] [--workers N] [--no-ray]
+    python benchmarks/bench_batch.py [--frames 24] [--repeat 1] [--workers N] [--no-ray] [--resize -1x368]
 
 Every configuration processes the same inputs (the images in ``images/`` and the first ``--frames``
 frames of ``videos/vtest_pair.mp4``, cut into chunks of ``--chunk`` frames) in a fresh process, and
@@ -17,6 +17,15 @@ writes its outputs to a temporary folder:
 "working" is frames / the time the workers spent on the sources (the manifest's seconds divided by the
 workers), the rate a long run approaches once started. Medians over ``--repeat`` runs; the ratios are
 against the sequential loop of the same run. The CPU flags that decide the network's speed are printed.
+
+``--resize`` is every configuration's input size (default 432x368; ``-1x368`` keeps each image's aspect
+ratio, so the images need several network sizes). "networks" counts what the in-process runs built
+(``posekit.runtime.network_builds``): Keras -> TFLite conversions (seconds each) and compilations (OpenVINO
+reshapes count as compilations); the pool and Ray build theirs in the workers.
+
+A last table, "mixed shapes", runs one ``-1x368`` estimator over 20 crops of the bundled images in 20
+shapes, twice: the widths they need, the networks built in each pass, and the ms per image of each pass
+against the stretched 432x368 on the same crops.
 """
 
 from __future__ import annotations
@@ -57,16 +66,32 @@ def cpu_flags() -> str:
     return f"{model}; {os.cpu_count()} cores; flags: {have}"
 
 
-def child_sequential(frames: int, out: Path) -> dict:
+def _built(before: dict[str, int]) -> dict[str, int]:
+    """Networks built since ``before`` (``posekit.runtime.network_builds``): conversions, compilations."""
+    from posekit.runtime import network_builds
+
+    now = network_builds()
+    return {
+        "conversions": now["tflite_conversions"] - before["tflite_conversions"],
+        "compiles": now["openvino_compiles"]
+        - before["openvino_compiles"]
+        + now["tflite_loads"]
+        - before["tflite_loads"],
+    }
+
+
+def child_sequential(frames: int, out: Path, size) -> dict:
     """The plain loop: load, then infer/track/write JSON for every image and frame."""
     from posekit import PoseEstimator, read_image
     from posekit._files import write_text_atomic
     from posekit.export import openpose_json_name, to_openpose_dict
+    from posekit.runtime import network_builds
     from posekit.track import Tracker
     from posekit.video import iter_frames
 
+    before = network_builds()
     t0 = time.perf_counter()
-    est = PoseEstimator("mobilenet_thin", input_size=(432, 368))
+    est = PoseEstimator("mobilenet_thin", input_size=size)
     loaded = time.perf_counter()
     n = 0
     for path in sorted(p for p in IMAGES.iterdir() if p.suffix in (".png", ".jpg")):
@@ -79,14 +104,16 @@ def child_sequential(frames: int, out: Path) -> dict:
         write_text_atomic(out / openpose_json_name("vtest_pair", index), json.dumps(to_openpose_dict(people)))
         n += 1
     end = time.perf_counter()
-    return {"frames": n, "wall": end - t0, "working": end - loaded}
+    return {"frames": n, "wall": end - t0, "working": end - loaded, **_built(before)}
 
 
-def child_batch(mode: str, frames: int, out: Path, workers: int, chunk: int) -> dict:
+def child_batch(mode: str, frames: int, out: Path, workers: int, chunk: int, size) -> dict:
     from posekit import batch
+    from posekit.runtime import network_builds
 
+    before = network_builds()
     t0 = time.perf_counter()
-    options = dict(max_frames=frames, chunk_frames=chunk, progress=False)
+    options = dict(max_frames=frames, chunk_frames=chunk, progress=False, input_size=size)
     if mode == "inline":
         m = batch.run([IMAGES, VIDEO], out, workers=0, **options)
     else:
@@ -96,13 +123,57 @@ def child_batch(mode: str, frames: int, out: Path, workers: int, chunk: int) -> 
     assert m.counts["done"] == len(m.sources), m.sources
     n = sum(e["frames"] for e in m.sources)
     busy = sum(e["seconds"] for e in m.sources) / max(1, m.workers)
-    return {"frames": n, "wall": wall, "working": busy}
+    built = _built(before) if mode == "inline" else {}
+    return {"frames": n, "wall": wall, "working": busy, **built}
+
+
+def mixed_shapes() -> list[tuple[Path, tuple[int, int, int, int]]]:
+    """20 crops (x, y, width, height) of the bundled images, each of its own shape (5 per image, cycled)."""
+    import cv2
+
+    from posekit.video import IMAGE_SUFFIXES
+
+    paths = sorted(p for p in IMAGES.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    fractions = [(1.0, 1.0), (1.0, 0.6), (0.6, 1.0), (0.8, 0.8), (0.45, 1.0)]
+    crops = []
+    for k in range(20):
+        path = paths[k % len(paths)]
+        height, width = cv2.imread(str(path)).shape[:2]
+        fw, fh = fractions[(k // len(paths) + k) % len(fractions)]
+        w, h = max(64, int(width * fw) - 7 * k), max(64, int(height * fh) - 5 * k)
+        crops.append((path, ((width - w) // 2, (height - h) // 2, w, h)))
+    return crops
+
+
+def child_mixed() -> dict:
+    """One -1x368 estimator over the 20 crops, twice; the same crops stretched to 432x368 for comparison."""
+    from posekit import PoseEstimator, read_image
+    from posekit.runtime import network_builds
+
+    images = [read_image(p)[y : y + h, x : x + w] for p, (x, y, w, h) in mixed_shapes()]
+    out: dict = {"shapes": len({im.shape for im in images})}
+    before = network_builds()
+    est = PoseEstimator("mobilenet_thin", input_size=(None, 368))
+    out["load"] = _built(before)
+    widths = []
+    for name in ("first", "second"):
+        before, t0 = network_builds(), time.perf_counter()
+        widths = [est.inference(im).input_size[0] for im in images]
+        out[name] = {"ms": (time.perf_counter() - t0) / len(images) * 1e3, **_built(before)}
+    out["widths"] = sorted(set(widths))
+    stretched = PoseEstimator("mobilenet_thin", input_size=(432, 368))
+    t0 = time.perf_counter()
+    for im in images:
+        stretched.inference(im)
+    out["stretched_ms"] = (time.perf_counter() - t0) / len(images) * 1e3
+    return out
 
 
 def run_child(mode: str, args) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         cmd = [sys.executable, __file__, "--child", mode, "--frames", str(args.frames), "--workers",
-               str(args.workers), "--chunk", str(args.chunk), "--out", tmp]  # fmt: skip
+               str(args.workers), "--chunk", str(args.chunk), "--out", tmp,
+               "--resize", args.resize]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
@@ -116,16 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool processes / Ray actors")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration; medians are shown")
     ap.add_argument("--no-ray", action="store_true", help="leave out the Ray run")
+    ap.add_argument("--resize", default="432x368", help="input size, WxH or -1xH (default: %(default)s)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
+    from posekit.preprocess import parse_size
+
+    size = parse_size(args.resize, keep_aspect=True)
     if args.child:
         out = Path(args.out)
         if args.child == "sequential":
-            result = child_sequential(args.frames, out)
+            result = child_sequential(args.frames, out, size)
+        elif args.child == "mixed":
+            result = child_mixed()
         else:
-            result = child_batch(args.child, args.frames, out, args.workers, args.chunk)
+            result = child_batch(args.child, args.frames, out, args.workers, args.chunk, size)
         print(json.dumps(result))
         return 0
 
@@ -154,19 +231,41 @@ def main(argv: list[str] | None = None) -> int:
 
     frames = results["sequential"][0]["frames"]
     print(f"\n{frames} frames ({len(list(IMAGES.glob('*.[pj][np]g')))} images + {args.frames} video frames, "
-          f"chunks of {args.chunk}); median of {args.repeat} run(s)")  # fmt: skip
+          f"chunks of {args.chunk}), input size {args.resize}; median of {args.repeat} run(s)")  # fmt: skip
     print(cpu_flags())
-    head = f"| {'configuration':44s} | end to end fps | vs sequential | working fps | vs sequential |"
+    head = (
+        f"| {'configuration':44s} | end to end fps | vs sequential | working fps | vs sequential "
+        "| networks (conversions + compiles) |"
+    )
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     base_e, base_w = med("sequential", "wall"), med("sequential", "working")
     for mode in modes:
         e, w = med(mode, "wall"), med(mode, "working")
-        print(f"| {labels[mode]:44s} | {e:14.2f} | {e / base_e:12.2f}x | {w:11.2f} | {w / base_w:12.2f}x |")
+        last = results[mode][-1]
+        built = f"{last['conversions']} + {last['compiles']}" if "compiles" in last else "in the workers"
+        print(
+            f"| {labels[mode]:44s} | {e:14.2f} | {e / base_e:12.2f}x | {w:11.2f} | {w / base_w:12.2f}x "
+            f"| {built:33s} |"
+        )
     if "ray" in modes:
         print(
             f"Ray vs local pool: end to end {med('ray', 'wall') / med('pool', 'wall'):.2f}x, "
             f"working {med('ray', 'working') / med('pool', 'working'):.2f}x"
+        )
+    mixed = run_child("mixed", args)
+    print(
+        f"\nmixed shapes: {mixed['shapes']} shapes (crops of the bundled images) at -1x368 need widths "
+        f"{', '.join(str(w) for w in mixed['widths'])}; loading built {mixed['load']['conversions']} "
+        f"conversion(s) + {mixed['load']['compiles']} compile(s)"
+    )
+    print("| pass | networks (conversions + compiles) | ms per image | vs 432x368 stretched |")
+    print("|---|---|---|---|")
+    for name in ("first", "second"):
+        r = mixed[name]
+        print(
+            f"| {name} | {r['conversions']} + {r['compiles']} | {r['ms']:.0f} | "
+            f"{r['ms'] / mixed['stretched_ms']:.2f}x |"
         )
     return 0
 
