@@ -1,6 +1,6 @@
 """Batch throughput: a plain sequential loop vs ``posekit.batch`` in-process, on the local pool, and on Ray.
 
-    python benchmarks/bench_batch.py [--frames 24] [--repeat 1] [--workers N] [--no-ray] [--resize -1x368]
+    python benchmarks/bench_batch.py [--frames 24] [--repeat 1] [--workers N] [--no-ray] [--resize=-1x368]
 
 Every configuration processes the same inputs (the images in ``images/`` and the first ``--frames``
 frames of ``videos/vtest_pair.mp4``, cut into chunks of ``--chunk`` frames) in a fresh process, and
@@ -173,7 +173,7 @@ def run_child(mode: str, args) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         cmd = [sys.executable, __file__, "--child", mode, "--frames", str(args.frames), "--workers",
                str(args.workers), "--chunk", str(args.chunk), "--out", tmp,
-               "--resize", args.resize]  # fmt: skip
+               f"--resize={args.resize}"]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")

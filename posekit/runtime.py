@@ -738,7 +738,8 @@ class SizedRunners:
         return runner
 
     def _build(self, size: tuple[int, int]) -> Runner:
-        self.builds += 1
+        with self._lock:
+            self.builds += 1
         if self.engine == "openvino":
             if self._base_size is not None and self._reshape_ok:
                 check = not self._reshape_checked
