@@ -19,7 +19,12 @@ pytest.importorskip("anywidget")
 from posekit.pipeline import process_video  # noqa: E402
 from posekit.video import FrameSource, VideoError  # noqa: E402
 from posekit.widgets import BrowserCamera  # noqa: E402
-from posekit.widgets.camera import FrameMailbox, decode_jpeg  # noqa: E402
+from posekit.widgets.camera import (  # noqa: E402
+    MAX_UNDECODABLE_IN_ROW,
+    FrameMailbox,
+    declared_size,
+    decode_jpeg,
+)
 
 
 def _jpeg(frame: np.ndarray, quality: int = 95) -> bytes:
@@ -81,6 +86,77 @@ def test_decode_jpeg_gives_bgr_uint8_of_the_sent_colours():
 def test_decode_jpeg_refuses_bad_bytes_with_a_clear_error(data):
     with pytest.raises(ValueError, match=rf"could not decode {len(data)} bytes from the browser as a JPEG"):
         decode_jpeg(data)
+
+
+def _huge_header_jpeg(width: int = 30000, height: int = 30000) -> bytes:
+    """A 16x16 JPEG whose frame header (SOF0) says ``width`` x ``height``: a decompression bomb."""
+    data = bytearray(_jpeg(_frame(50, size=(16, 16))))
+    i = data.index(b"\xff\xc0")  # baseline frame header: FF C0, length, precision, height, width
+    data[i + 5 : i + 7] = height.to_bytes(2, "big")
+    data[i + 7 : i + 9] = width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_declared_size_reads_the_jpeg_and_png_headers_without_decoding():
+    assert declared_size(_jpeg(_frame(1, size=(40, 30)))) == (40, 30)
+    ok, png = cv2.imencode(".png", _frame(1, size=(24, 12)))
+    assert declared_size(png.tobytes()) == (24, 12)
+    bomb = _huge_header_jpeg()
+    assert len(bomb) < 1000 and declared_size(bomb) == (30000, 30000)
+    assert declared_size(b"not a jpeg") is None and declared_size(b"\xff\xd8\xff\xda\x00\x02") is None
+
+
+def test_a_jpeg_declaring_a_huge_size_is_refused_before_it_is_decoded():
+    """629 bytes that would decode to 30000x30000x3 (2.7 GB) are refused from their header, at once."""
+    bomb = _huge_header_jpeg()
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match=r"declares 30000x30000 pixels, over the 640x2560 .*not decoded"):
+        decode_jpeg(bomb, max_size=(640, 2560))
+    assert time.monotonic() - t0 < 0.5
+    small = decode_jpeg(_jpeg(_frame(7, size=(32, 24))), max_size=(640, 2560))
+    assert small.shape == (24, 32, 3)
+
+
+def test_one_undecodable_frame_is_dropped_and_counted_and_the_run_goes_on():
+    cam = BrowserCamera(width=640, read_timeout_s=1.0)
+    browser = FakeBrowser(cam)
+    got = []
+    for data in (_jpeg(_frame(30)), _huge_header_jpeg(), b"garbage", _jpeg(_frame(200))):
+        browser.acked.clear()
+        cam._on_msg(cam.widget, {"type": "frame"}, [memoryview(data)])
+        if data[:2] == b"\xff\xd8" and len(data) > 700:
+            got.append(cam.read())
+        else:  # the bad frame is taken, acked (so the browser sends on) and dropped; read waits on
+            t = threading.Timer(0.1, browser.send_frame, args=(_frame(120),))
+            t.start()
+            got.append(cam.read())
+            t.join()
+    assert [int(round(f[..., 0].mean())) // 10 for f in got] == [3, 12, 12, 20]
+    assert cam.undecodable == 2 and cam.stats["undecodable"] == 2 and cam.end_reason is None
+    assert "could not decode 7 bytes" in cam.last_error
+    assert cam.frames_read == 4 and browser.acks == 6  # every frame taken was acked, good or bad
+
+
+def test_many_undecodable_frames_in_a_row_end_the_stream_with_one_line():
+    cam = BrowserCamera(read_timeout_s=1.0)
+    browser = FakeBrowser(cam)
+    browser.send_frame(_frame(60))
+    assert cam.read() is not None
+
+    def bad_browser():
+        for _ in range(MAX_UNDECODABLE_IN_ROW):
+            if not browser.acked.wait(2):
+                return
+            browser.acked.clear()
+            cam._on_msg(cam.widget, {"type": "frame"}, [memoryview(b"\xff\xd8 junk")])
+
+    browser.acked.set()
+    threading.Thread(target=bad_browser, daemon=True).start()
+    assert cam.read() is None
+    assert cam.end_reason == "undecodable" and cam.undecodable == MAX_UNDECODABLE_IN_ROW
+    assert cam.message.startswith(
+        f"browser camera: {MAX_UNDECODABLE_IN_ROW} frames in a row could not be decoded after 1 good ones"
+    )
 
 
 # -- the mailbox --
@@ -189,7 +265,14 @@ def test_a_browser_that_ignores_acks_still_leaves_one_frame_and_reads_the_newest
     browser = FakeBrowser(cam)
     for value in (20, 60, 100, 140):
         browser.send_frame(_frame(value))
-    assert cam.stats == {"received": 4, "taken": 0, "dropped": 3, "waiting": 1, "delivered_fps": 0.0}
+    assert cam.stats == {
+        "received": 4,
+        "taken": 0,
+        "dropped": 3,
+        "undecodable": 0,
+        "waiting": 1,
+        "delivered_fps": 0.0,
+    }
     assert abs(int(cam.read()[..., 0].mean()) - 140) <= 3
 
 

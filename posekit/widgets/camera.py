@@ -26,6 +26,7 @@ one at a time; nothing is stored unless the caller writes it (e.g. ``process_vid
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -33,6 +34,12 @@ from collections import deque
 import numpy as np
 
 from ..video import FrameSource, VideoError
+
+log = logging.getLogger(__name__)
+
+#: Undecodable frames in a row that end a live run (``end_reason="undecodable"``); fewer are dropped.
+MAX_UNDECODABLE_IN_ROW = 25
+_MAX_HEIGHT_PER_WIDTH = 4
 
 _INSTALL_HINT = "BrowserCamera needs anywidget: pip install anywidget (or pip install 'posekit[notebooks]')"
 
@@ -84,6 +91,7 @@ function render({ model, el }) {
     stopped = true; inFlight = false;
     if (timer) clearTimeout(timer);
     stopTracks(); video.srcObject = null;
+    video.style.display = "none";  // no empty black box after a denied, missing or closed camera
     if (text) say(text);
   };
   const tell = (msg) => { try { model.send(msg); } catch (e) { /* the kernel is gone */ } };
@@ -196,15 +204,70 @@ def _widget_class():
     return _widget_cls
 
 
-def decode_jpeg(data: bytes | bytearray | memoryview) -> np.ndarray:
+def declared_size(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
+    """(width, height) declared by a JPEG's frame header (SOF) or a PNG's IHDR, not decoded; None if none.
+
+    The header says how large an image the decoder will allocate: a 629-byte JPEG may declare
+    30000x30000 pixels (2.7 GB as BGR), so its size is checked before ``cv2.imdecode`` sees it.
+    """
+    b = bytes(data[:65536]) if not isinstance(data, bytes) else data
+    if b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) >= 24 and b[12:16] == b"IHDR":
+        return int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")
+    if b[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(b):
+        if b[i] != 0xFF:
+            return None
+        marker = b[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            i += 2
+            continue
+        length = int.from_bytes(b[i + 2 : i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            if i + 9 > len(b):
+                return None
+            height = int.from_bytes(b[i + 5 : i + 7], "big")
+            width = int.from_bytes(b[i + 7 : i + 9], "big")
+            return width, height
+        if marker in (0xDA, 0xD9) or length < 2:  # scan data or the end before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
+def decode_jpeg(
+    data: bytes | bytearray | memoryview, *, max_size: tuple[int, int] | None = None
+) -> np.ndarray:
     """JPEG (or PNG) bytes from the browser as a BGR uint8 (H, W, 3) frame.
 
+    Args:
+        data: the encoded frame.
+        max_size: (width, height) the frame may declare at most, checked in its header before
+            anything is decoded; None checks nothing.
+
     Raises:
-        ValueError: the bytes are not an image OpenCV can decode (says how many bytes and how they start).
+        ValueError: the bytes are not an image OpenCV can decode (says how many bytes and how they
+            start), or their header declares a size over ``max_size`` (says both sizes).
     """
     import cv2
 
     buf = np.frombuffer(bytes(data), np.uint8)
+    if max_size is not None and buf.size:
+        size = declared_size(buf.tobytes())
+        if size is None:
+            raise ValueError(
+                f"could not decode {buf.size} bytes from the browser as a JPEG image "
+                f"(no frame header; they start with {bytes(buf[:8])!r})"
+            )
+        if size[0] > max_size[0] or size[1] > max_size[1] or 0 in size:
+            raise ValueError(
+                f"a browser frame of {buf.size} bytes declares {size[0]}x{size[1]} pixels, over the "
+                f"{max_size[0]}x{max_size[1]} this camera sends at most: not decoded"
+            )
     frame = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
     if frame is None:
         raise ValueError(
@@ -297,7 +360,11 @@ class BrowserCamera(FrameSource):
         kind "browser"; stem "browser"; fps (the asked rate); size: (width, height) of the
         last frame read, (0, 0) before the first; frames_read.
         end_reason: None while streaming, then "denied", "no_camera", "insecure", "ended",
-            "timeout", "no_frontend" or "closed"; message: the one line saying why.
+            "timeout", "no_frontend", "undecodable" (``MAX_UNDECODABLE_IN_ROW`` bad frames in a row)
+            or "closed"; message: the one line saying why.
+        undecodable: frames dropped because they could not be decoded or declared a size over
+            ``max_frame_size`` (the run goes on; a warning is logged at the 1st, 10th, 100th ...);
+            last_error: the last such frame's one line.
         device: the camera's label from the browser, once started.
     """
 
@@ -327,6 +394,9 @@ class BrowserCamera(FrameSource):
         self._started_at: float | None = None
         self._answered = False  # any message from a browser view
         self._take_times: deque[float] = deque(maxlen=32)
+        self.undecodable = 0  # frames dropped because they could not be decoded (or declared too large)
+        self.last_error: str | None = None
+        self._bad_in_row = 0
         self.widget = _widget_class()(width=int(width), fps=float(fps), quality=float(quality))
         self.widget.add_class("posekit-camera-widget")
         self.widget.on_msg(self._on_msg)
@@ -363,12 +433,13 @@ class BrowserCamera(FrameSource):
 
     @property
     def stats(self) -> dict[str, float | int]:
-        """Counters: received, taken and dropped frames, frames waiting (0 or 1), delivered fps."""
+        """Counters: received, taken, dropped (replaced), undecodable; waiting (0 or 1); delivered fps."""
         b = self._box
         return {
             "received": b.received,
             "taken": b.taken,
             "dropped": b.dropped,
+            "undecodable": self.undecodable,
             "waiting": b.waiting,
             "delivered_fps": round(self.delivered_fps, 2),
         }
@@ -404,37 +475,79 @@ class BrowserCamera(FrameSource):
             raise VideoError(self.message or "browser camera: no frame")
         return self
 
+    @property
+    def max_frame_size(self) -> tuple[int, int]:
+        """(width, height) a frame may declare at most: the widget's width, and 4x it in height.
+
+        The browser scales the camera's frames down to the widget's width with their aspect kept; no
+        camera is 4 times taller than wide (a phone held upright is 16:9), so anything larger is not
+        a frame of this camera and is dropped before it is decoded.
+        """
+        w = int(self.widget.width)
+        return w, _MAX_HEIGHT_PER_WIDTH * w
+
     def _next(self, timeout: float | None, *, first: bool = False) -> np.ndarray | None:
+        """The next decodable frame within ``timeout`` s; undecodable ones are dropped and counted."""
         if self.end_reason is not None:
             return None
-        data = self._take(timeout)
-        if data is None:
-            if self._box.ended is not None:
-                self.end_reason, self.message = self._box.ended
-            elif first and not self._answered:
-                self.end_reason = "no_frontend"
-                self.message = (
-                    f"browser camera: no browser answered within {timeout:g} s (no front end shows the "
-                    "widget here, e.g. nbclient or a console, or the camera was not displayed)"
-                )
-            elif first:
-                self.end_reason = "timeout"
-                self.message = (
-                    f"browser camera: no frame within {timeout:g} s (is the permission prompt still open?)"
-                )
-            else:
-                self.end_reason = "timeout"
-                self.message = (
-                    f"browser camera: no frame for {timeout:.1f} s after {self.frames_read} frames "
-                    "(the tab was closed, the browser slept or the connection dropped)"
-                )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            data = self._take(left)
+            if data is None:
+                self._lost(timeout, first=first)
+                return None
+            self._take_times.append(time.monotonic())
+            self._send({"type": "ack", "frames": self._box.taken})  # the browser may send the next frame now
+            try:
+                frame = decode_jpeg(data, max_size=self.max_frame_size)
+            except ValueError as exc:
+                self._drop(exc)
+                if self.end_reason is not None:
+                    return None
+                continue
+            self._bad_in_row = 0
+            self.size = (frame.shape[1], frame.shape[0])
+            return frame
+
+    def _drop(self, exc: ValueError) -> None:
+        """Count one undecodable frame; say so at the 1st, 10th, 100th ...; end after too many in a row."""
+        self.undecodable += 1
+        self._bad_in_row += 1
+        self.last_error = str(exc)
+        n = self.undecodable
+        if n == 10 ** int(np.log10(n)):
+            log.warning("browser camera: %d undecodable frame%s dropped (last: %s)", n, "s" * (n > 1), exc)
+        if self._bad_in_row >= MAX_UNDECODABLE_IN_ROW:
+            self.end_reason = "undecodable"
+            self.message = (
+                f"browser camera: {self._bad_in_row} frames in a row could not be decoded after "
+                f"{self.frames_read} good ones ({self.undecodable} dropped in all; last: {exc})"
+            )
             self._box.end(self.end_reason, self.message)
-            return None
-        self._take_times.append(time.monotonic())
-        self._send({"type": "ack", "frames": self._box.taken})  # the browser may send the next frame now
-        frame = decode_jpeg(data)
-        self.size = (frame.shape[1], frame.shape[0])
-        return frame
+
+    def _lost(self, timeout: float | None, *, first: bool) -> None:
+        """No frame came: record why (the browser's reason, no front end, or a timeout)."""
+        if self._box.ended is not None:
+            self.end_reason, self.message = self._box.ended
+        elif first and not self._answered:
+            self.end_reason = "no_frontend"
+            self.message = (
+                f"browser camera: no browser answered within {timeout:g} s (no front end shows the "
+                "widget here, e.g. nbclient or a console, or the camera was not displayed)"
+            )
+        elif first:
+            self.end_reason = "timeout"
+            self.message = (
+                f"browser camera: no frame within {timeout:g} s (is the permission prompt still open?)"
+            )
+        else:
+            self.end_reason = "timeout"
+            self.message = (
+                f"browser camera: no frame for {timeout:.1f} s after {self.frames_read} frames "
+                "(the tab was closed, the browser slept or the connection dropped)"
+            )
+        self._box.end(self.end_reason, self.message)
 
     def _take(self, timeout: float | None) -> bytes | None:
         """The mailbox's next frame; on the kernel's main thread, handling widget messages meanwhile."""
