@@ -66,6 +66,13 @@ def cpu_flags() -> str:
     return f"{model}; {os.cpu_count()} cores; flags: {have}"
 
 
+def _images() -> list[Path]:
+    """The images of ``images/`` and its subfolders, as ``posekit.batch`` finds them."""
+    from posekit.video import IMAGE_SUFFIXES
+
+    return sorted(p for p in IMAGES.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def _built(before: dict[str, int]) -> dict[str, int]:
     """Networks built since ``before`` (``posekit.runtime.network_builds``): conversions, compilations."""
     from posekit.runtime import network_builds
@@ -94,7 +101,7 @@ def child_sequential(frames: int, out: Path, size) -> dict:
     est = PoseEstimator("mobilenet_thin", input_size=size)
     loaded = time.perf_counter()
     n = 0
-    for path in sorted(p for p in IMAGES.iterdir() if p.suffix in (".png", ".jpg")):
+    for path in _images():  # the images batch.run finds in the folder (recursive)
         people = est.inference(read_image(path)).people
         write_text_atomic(out / f"{path.stem}_keypoints.json", json.dumps(to_openpose_dict(people)))
         n += 1
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(r["frames"] / r[key] for r in results[mode])
 
     frames = results["sequential"][0]["frames"]
-    print(f"\n{frames} frames ({len(list(IMAGES.glob('*.[pj][np]g')))} images + {args.frames} video frames, "
+    print(f"\n{frames} frames ({len(_images())} images + {args.frames} video frames, "
           f"chunks of {args.chunk}), input size {args.resize}; median of {args.repeat} run(s)")  # fmt: skip
     print(cpu_flags())
     head = (

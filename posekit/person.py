@@ -120,5 +120,34 @@ class InferenceResult:
         """float32 (N, 18, 3) of all people: x, y in image pixels, score."""
         return people_to_array(self.people)
 
+    def limb_paf(self, person: int, limb: int, samples: int = 10) -> np.ndarray | None:
+        """The mean PAF vector of one person's limb: what the network says about the limb's direction.
+
+        The field of ``limb`` (a row of ``skeleton.LIMBS``) is read at ``samples`` points evenly spaced
+        from the person's first part to the second (the nearest upsampled cell of each, as the grouping
+        samples it) and averaged.
+
+        Returns:
+            float32 (2,): (x, y) in the network input's frame (the grid's cells are square there, so its
+            angle is the limb's angle as the network saw it: after the stretch, if the image was
+            stretched); None when either part is missing.
+        """
+        from .preprocess import FieldTransform
+        from .skeleton import LIMBS
+
+        part_a, part_b, channel_x, channel_y = LIMBS[limb]
+        a, b = self.people[person].part(part_a), self.people[person].part(part_b)
+        if a is None or b is None:
+            return None
+        t = np.linspace(0.0, 1.0, int(samples))
+        cols, rows = FieldTransform.for_field(self.pafs, self.image_size).to_grid(
+            a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
+        )
+        h, w = self.pafs.shape[:2]
+        cols = np.clip(np.rint(cols).astype(int), 0, w - 1)
+        rows = np.clip(np.rint(rows).astype(int), 0, h - 1)
+        field = self.pafs[rows, cols][:, [channel_x, channel_y]]
+        return field.mean(axis=0).astype(np.float32)
+
     def __len__(self) -> int:
         return len(self.people)

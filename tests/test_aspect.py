@@ -341,3 +341,26 @@ def test_aspect_kept_scores_at_least_the_stretch_on_the_coco_sample(estimator, a
     kept = evaluate(ann, folder, aspect_estimator, bootstrap=0)
     assert stretched["images"] == kept["images"] == 4
     assert kept["AP"] >= stretched["AP"], (kept["AP"], stretched["AP"])
+
+
+# --------------------------------------------------------------------------- the PAF along a limb
+
+
+def test_limb_paf_reads_the_field_between_the_two_parts():
+    from posekit import LIMB_NAMES, LIMBS, InferenceResult, Person
+
+    limb = LIMB_NAMES.index("LKnee-LAnkle")
+    part_a, part_b, cx, cy = LIMBS[limb]
+    pafs = np.zeros((46, 54, 38), np.float32)  # a 432x368 input's grid at upsample 1, over a 864x736 image
+    pafs[10:20, 20, cx], pafs[10:20, 20, cy] = 0.6, 0.8  # a vertical band of cells along column 20
+    pafs[:, 30:, cx] = -1.0  # elsewhere: not on the limb
+    kp = np.full((18, 3), np.nan, np.float32)
+    kp[:, 2] = 0
+    kp[part_a], kp[part_b] = (320.0, 160.0, 0.9), (320.0, 304.0, 0.9)  # 16 px per cell: (20, 10)-(20, 19)
+    result = InferenceResult([Person(kp, 1.0)], pafs, pafs, pafs, (864, 736), {}, input_size=(432, 368))
+    np.testing.assert_allclose(result.limb_paf(0, limb), [0.6, 0.8], atol=1e-6)
+    kp[part_b] = (640.0, 304.0, 0.9)  # the end moves to column 40: the samples leave the band
+    half = InferenceResult([Person(kp, 1.0)], pafs, pafs, pafs, (864, 736), {}).limb_paf(0, limb, samples=11)
+    assert half is not None and half.shape == (2,) and 0 < half[1] < 0.8 and half[0] < 0
+    kp[part_b] = (np.nan, np.nan, 0.0)
+    assert InferenceResult([Person(kp, 1.0)], pafs, pafs, pafs, (864, 736), {}).limb_paf(0, limb) is None
