@@ -23,6 +23,7 @@ EXPECTED = [
     "20_Pose_Estimation_Video.ipynb",
     "30_Pose_Estimation_Camera.ipynb",
     "40_Model_Comparison.ipynb",
+    "45_How_Good_Is_It.ipynb",
     "50_Batch_Keypoints.ipynb",
 ]
 FRAME_BUDGET = "8"  # frames per video loop when the notebooks run as tests

@@ -1,7 +1,8 @@
 """matplotlib views of what the network sees: heatmaps, PAFs, peaks and people.
 
 The package is split by subject — ``fields`` (image, heatmaps, PAFs, stages, peaks), ``people``
-(keypoints, skeletons, trajectories), ``timings``, ``compare`` (models side by side) and ``tables`` —
+(keypoints, skeletons, trajectories), ``timings``, ``compare`` (models side by side), ``accuracy``
+(OKS, matches to human labels, AP step by step, keypoint errors) and ``tables`` —
 and every public name is available as ``posekit.plot.X``.
 
 Conventions shared by every function here:
@@ -35,6 +36,15 @@ from ._base import (
     people_box,
     show_image,
     to_rgb,
+)
+from .accuracy import (
+    failures,
+    plot_failures,
+    plot_keypoint_errors,
+    plot_matches,
+    plot_modes,
+    plot_oks_tolerance,
+    plot_precision_recall,
 )
 from .compare import MODEL_COLORS, plot_models_side_by_side
 from .fields import (
@@ -74,6 +84,13 @@ __all__ = [
     "MODEL_COLORS",
     "Table",
     "candidates_table",
+    "failures",
+    "plot_failures",
+    "plot_keypoint_errors",
+    "plot_matches",
+    "plot_modes",
+    "plot_oks_tolerance",
+    "plot_precision_recall",
     "limb_summary",
     "limb_zoom",
     "matching_table",
