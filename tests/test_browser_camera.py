@@ -423,6 +423,11 @@ def test_live_view_keeps_the_last_source_frames_of_the_browser_camera():
     view = LiveView()
     view.run_video(cam, _CountingEstimator(0.0), thread=False, keep_frames=4, pipelined=False)
     assert view.summary.frames_processed == 10, view.status.value
+    # the tab closed: the stream was lost, not "the end of the frames", in the view as in the summary
+    assert view.summary.stop_reason == "stream_lost" and view.stop_reason == "stream_lost"
+    assert view.status.value.endswith(
+        "the stream was lost (browser camera: the tab was closed after 10 frames)"
+    ), view.status.value
     assert [i for i, _ in view.source_frames] == [6, 7, 8, 9]
     blues = [int(np.median(f[..., 0])) for _, f in view.source_frames]
     assert all(abs(b - 20 * (i + 1)) <= 3 for (i, _), b in zip(view.source_frames, blues)), blues

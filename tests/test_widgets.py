@@ -207,6 +207,43 @@ def test_liveview_stop_button_ends_a_background_loop():
     assert view.stop_button.disabled
 
 
+def test_liveview_stop_is_final_whatever_the_clicks():
+    """A double click toggles the button back off; the run still stops."""
+    view = LiveView(max_frames=10_000)
+    started = threading.Event()
+
+    def slow(i, f):
+        started.set()
+        time.sleep(0.01)
+        return f
+
+    view.run(frames(10_000), slow)
+    assert started.wait(5)
+    view.stop_button.value = True  # first click
+    assert view.stop_button.disabled and view.stop_requested
+    view.stop_button.value = False  # second click: the toggle goes back off
+    assert view.stop_requested
+    assert view.join(timeout=5) == "button" and view.frames_shown < 10_000
+    assert view.stop_button.description == "Stopped"
+    view.run(frames(3), background=False)  # a new run starts un-stopped
+    assert view.stop_reason == "end" and not view.stop_requested and view.frames_shown >= 3
+
+
+def test_liveview_counts_one_frame_and_one_person_in_the_singular():
+    view = LiveView()
+    view.run(frames(1), background=False)
+    assert view.status.value.startswith("done: 1 frame in "), view.status.value
+
+
+def test_frames_skipped_counts_only_frames_before_the_last_one_shown():
+    """Frames read ahead after Stop (frames_read) are not "skipped while the network was busy"."""
+    from posekit.pipeline import VideoSummary
+
+    view = LiveView()
+    view.summary = VideoSummary(source="cam", frames_read=12, frames_processed=3, frame_indices=[0, 3, 7])
+    assert view.frames_skipped == 5  # frames 1, 2, 4, 5, 6; not the 4 read after frame 7
+
+
 def test_liveview_reports_errors_in_the_status_line():
     def boom(i, f):
         raise RuntimeError("camera unplugged")
@@ -264,8 +301,12 @@ def test_run_video_shows_annotated_frames_within_the_budget():
 
     view = LiveView(max_frames=3)
     est = CountingEstimator()
+    lines = []
+    view.status.observe(lambda change: lines.append(change["new"]), names="value")
     view.run_video(VIDEOS / "vtest_pair.mp4", est, thread=False, pipelined=False)
+    assert lines[:3] == [f"frame {n}/3: 0 people, network 1 ms" for n in (1, 2, 3)]
     assert view.stop_reason == "budget", view.status.value
+    assert view.status.value.startswith("done: 3 frames in "), view.status.value
     assert view.frames_shown == 3 and est.calls == 3
     assert [i for i, _ in view.frames] == [0, 1, 2]
     assert view.summary.frames_processed == 3

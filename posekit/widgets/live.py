@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..person import Person
-from ._common import _ipywidgets, _ui_event_poller, encode_image
+from ._common import _count, _ipywidgets, _ui_event_poller, encode_image
 
 
 class LiveView:
@@ -33,12 +33,17 @@ class LiveView:
         quality: JPEG quality of the displayed frames.
 
     Attributes:
-        image: the ``ipywidgets.Image``; stop_button: the Stop ``ToggleButton``;
+        image: the ``ipywidgets.Image``; stop_button: the Stop ``ToggleButton`` (a click is
+        final for the run: the button is disabled at once and a second click changes nothing);
         status: ``ipywidgets.HTML`` line under the image; ui: the whole ``VBox``.
         frames_shown: frames displayed so far; last_frame: the last BGR frame shown.
-        stop_reason: None while running, then "button", "budget", "end" or "error".
+        stop_reason: None while running, then "button", "budget", "end" (a file or the frames
+            ended), "stream_lost" (a camera or the browser's stream stopped delivering; the
+            source's ``message`` says why, when it has one) or "error".
         error: the exception that ended the loop, if any.
         fps: frames per second achieved by the last ``run`` (display included).
+        frames_skipped: frames of a live source that arrived while the network was busy with
+            another, up to the last frame shown (frames read ahead after the end are not counted).
         frames: (frame_index, people) of every frame shown by ``run_video`` (tracked ids).
         last_source_frame: the last frame ``run_video`` processed, as decoded (not drawn on).
         source_frames: (frame_index, frame) of the last ``keep_frames`` frames ``run_video``
@@ -77,11 +82,29 @@ class LiveView:
         self.summary = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._source = None
+        self._every = 1
+        self.stop_button.observe(self._on_stop_click, names="value")
+
+    def _on_stop_click(self, change) -> None:
+        """A click on Stop is final for this run: a second click (which un-toggles it) changes nothing."""
+        if change["new"] and not self.stop_button.disabled:
+            self._stop.set()
+            self.stop_button.disabled = True
+            self.stop_button.description = "Stopping"
 
     @property
     def stop_requested(self) -> bool:
-        """True once the Stop button was pressed or ``stop()`` called."""
-        return bool(self.stop_button.value) or self._stop.is_set()
+        """True once the Stop button was pressed or ``stop()`` called (for the rest of the run)."""
+        return self._stop.is_set()
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames the source delivered before the last one shown that the network did not take (live)."""
+        s = self.summary
+        if s is None or not s.frame_indices:
+            return 0
+        return s.frame_indices[-1] // self._every + 1 - s.frames_processed
 
     @property
     def running(self) -> bool:
@@ -91,6 +114,7 @@ class LiveView:
     def stop(self) -> None:
         """Ask the loop to stop after the current frame (as the Stop button does)."""
         self._stop.set()
+        self.stop_button.disabled = True
 
     def show(self, frame: np.ndarray, status: str | None = None) -> None:
         """Display one BGR uint8 frame (and optionally a status line)."""
@@ -119,12 +143,7 @@ class LiveView:
         """
         if self.running:
             raise RuntimeError("this LiveView is already running; call stop() and join() first")
-        self._stop.clear()
-        self.stop_button.value = False
-        self.stop_button.disabled = False
-        self.stop_button.description = "Stop"
-        self.stop_reason = None
-        self.error = None
+        self._reset()
         if background:
             self._thread = threading.Thread(target=self._loop, args=(frames, process), daemon=True)
             self._thread.start()
@@ -172,16 +191,17 @@ class LiveView:
             self.frames.append((index, list(result.people)))
             self.last_source_frame = frame
             self.source_frames.append((index, frame))
+            n = len(result.people)
             self.show(
                 drawn,
-                f"frame {index}: {len(result.people)} people, network {result.timings['network']:.0f} ms",
+                f"frame {len(self.frames)}{budget}: {n} {'person' if n == 1 else 'people'}, "
+                f"network {result.timings['network']:.0f} ms",
             )
 
-        self._stop.clear()
-        self.stop_button.value = False
-        self.stop_button.disabled = False
-        self.stop_reason = None
-        self.error = None
+        self._reset()
+        self._source = source
+        self._every = int(options.get("every", 1) or 1)
+        budget = f"/{self.max_frames}" if self.max_frames is not None else ""
 
         def target():
             t0 = time.perf_counter()
@@ -195,6 +215,8 @@ class LiveView:
                     reason = "button"
                 elif self.max_frames is not None and self.summary.frames_processed >= self.max_frames:
                     reason = "budget"
+                elif self.summary.stop_reason == "stream_lost":
+                    reason = "stream_lost"
             except Exception as exc:  # noqa: BLE001 - shown in the status line and kept in .error
                 reason, self.error = "error", exc
             finally:
@@ -208,22 +230,44 @@ class LiveView:
         else:
             target()
 
+    def _reset(self) -> None:
+        """A new run: Stop enabled and un-pressed, no reason yet."""
+        self.stop_button.disabled = True  # no click is taken as this run's while the button resets
+        self.stop_button.value = False
+        self._stop.clear()
+        self.stop_button.description = "Stop"
+        self.stop_button.disabled = False
+        self.stop_reason = None
+        self.error = None
+        self._source = None
+
     def _finish(self, reason: str, shown: int, elapsed: float) -> None:
         self.fps = shown / elapsed if elapsed > 0 and shown else 0.0
         self.stop_reason = reason
+        message = getattr(self._source, "message", None)
         why = {
             "button": "stopped by the Stop button",
             "budget": f"frame budget of {self.max_frames} reached",
             "end": "end of the frames",
+            "stream_lost": f"the stream was lost ({message})" if message else "the stream was lost",
             "error": f"error: {self.error!r}",
         }[reason]
-        if reason == "end" and shown == 0:
+        if reason in ("end", "stream_lost") and shown == 0:
             why = (
-                "the source gave no frames (a camera closed with source.close()? "
-                "re-run the cell that opens it)"
+                f"the source gave no frames{f' ({message})' if message else ''} (a camera closed "
+                "with source.close()? re-run the cell that opens it)"
             )
-        self.status.value = f"done: {shown} frames in {elapsed:.1f} s ({self.fps:.1f} FPS), {why}"
+        extra = ""
+        if self._source is not None and getattr(self._source, "is_live", False) and self.frames_skipped:
+            extra += f"; {_count(self.frames_skipped, 'frame')} skipped while the network was busy"
+        bad = getattr(self._source, "undecodable", 0)
+        if bad:
+            extra += f"; {_count(bad, 'undecodable frame')} dropped"
+        self.status.value = (
+            f"done: {_count(shown, 'frame')} in {elapsed:.1f} s ({self.fps:.1f} FPS), {why}{extra}"
+        )
         self.stop_button.disabled = True
+        self.stop_button.description = "Stopped" if reason == "button" else "Stop"
 
     def _loop(self, frames, process) -> None:
         t0 = time.perf_counter()
