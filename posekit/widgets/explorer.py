@@ -82,7 +82,7 @@ class PoseExplorer:
         self.people: list[Person] = []
         self.peaks: np.ndarray | None = None
 
-        style = {"description_width": "100px"}
+        style = {"description_width": "120px"}  # "Overlay opacity" whole, in Lab and Notebook 7
         wide = w.Layout(width="340px")
         self.image = w.Dropdown(options=list(self._sources), description="Image", style=style, layout=wide)
         self.channel = w.Dropdown(
@@ -112,7 +112,7 @@ class PoseExplorer:
         self.view = w.Image(
             format="png",
             layout=w.Layout(width="auto", max_width=f"{int(self.figure_width * 80)}px", flex="1 1 0%",
-                            min_width="320px", object_fit="contain"),
+                            min_width="320px", max_height="72vh", object_fit="contain"),
         )  # fmt: skip
         self.table_box = w.Accordion(
             children=[self.table], selected_index=None, layout=w.Layout(width="340px")
@@ -252,7 +252,8 @@ class PoseExplorer:
             zoom = plot.people_box(who, image_size=size)
         aspect = _aspect(size, zoom)
         fig = Figure(
-            figsize=(self.figure_width, min(max(self.figure_width * 0.8 * aspect + 0.8, 3.5), 9.0)),
+            # at most 7 in (560 px at dpi 80): a tall zoom box stays above the fold of a 1280x800 screen
+            figsize=(self.figure_width, min(max(self.figure_width * 0.8 * aspect + 0.8, 3.5), 7.0)),
             layout="constrained",
         )
         FigureCanvasAgg(fig)
