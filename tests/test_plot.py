@@ -242,6 +242,18 @@ def test_plot_people_one_colour_per_person_with_legend(image):
     assert len(lines) == 3  # Neck-RShoulder, RShoulder-RElbow, Neck-LShoulder
     assert matplotlib.colors.to_rgb(lines[0].get_color()) == pytest.approx(rgb0)
     assert matplotlib.colors.to_rgb(lines[2].get_color()) == pytest.approx(rgb7)
+    # the legend sits under the image, never over a person
+    ax.figure.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.y1 <= ax.get_window_extent().y0 + 1
+
+
+def test_plot_trajectories_legend_sits_under_the_paths():
+    frames = [[person({1: (10 + i, 20)}, pid=3), person({1: (100, 50 + 2 * i)}, pid=1)] for i in range(4)]
+    fig = plot.plot_trajectories(frames, "Neck", image_size=(WIDTH, HEIGHT))
+    fig.canvas.draw()
+    path_ax = fig.axes[0]
+    assert path_ax.get_legend().get_window_extent().y1 <= path_ax.get_window_extent().y0 + 1
 
 
 def test_people_box_surrounds_the_keypoints():
@@ -304,7 +316,26 @@ def test_plot_timings_bars_in_stage_order():
     assert "173 ms" in ax.get_title()
     ax = plot.plot_timings([t, {**t, "network": 100.0, "total": 123.0}, {**t, "network": 200.0}])
     assert [b.get_width() for b in ax.patches][1] == 150.0  # median
-    assert "median of 3" in ax.get_title()
+    assert "medians of 3" in ax.get_title()
+
+
+def test_plot_timings_bars_add_up_to_the_total():
+    """What the total holds beyond the named stages is a bar of its own ("other"), not missing."""
+    t = {"preprocess": 2.0, "network": 150.0, "postprocess": 20.0, "paf": 1.0, "total": 181.0}
+    ax = plot.plot_timings(t)
+    widths = [b.get_width() for b in ax.patches]
+    assert widths == [2.0, 150.0, 20.0, 1.0, 8.0] and sum(widths) == 181.0
+    assert [t.get_text() for t in ax.get_yticklabels()][-1].startswith("other")
+    assert "total 181 ms" in ax.get_title()
+    runs = [{**t, "network": n, "total": n + 31.0} for n in (100.0, 150.0, 130.0)]
+    ax = plot.plot_timings(runs)
+    widths = [b.get_width() for b in ax.patches]
+    assert widths[-1] == pytest.approx(8.0)
+    assert f"total {sum(widths):.0f} ms" in ax.get_title()
+    ax = plot.plot_speed_comparison({"a": runs, "b": [{**r, "total": r["total"] - 8.0} for r in runs]})
+    assert ax.containers[-1].get_label().startswith("other")
+    assert [b.get_width() for b in ax.containers[-1]] == pytest.approx([8.0, 0.0])
+    assert [t.get_text() for t in ax.texts] == [" total 161 ms = 6.2 FPS", " total 153 ms = 6.5 FPS"]
 
 
 def test_plot_trajectories_one_line_per_person_id():

@@ -138,8 +138,11 @@ def plot_people(
             zorder=3,
             label=f"{name}: {person.num_parts}/18 parts, score {person.score:.2f}",
         )
-    if people and legend:
-        ax.legend(loc="best", fontsize=9, framealpha=0.85)
+    if people and legend:  # under the image, never over a person
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(len(people), 2), fontsize=9,
+            frameon=False,
+        )  # fmt: skip
     _label_image_axes(ax, title if title is not None else f"{_people(len(people))}, one colour each")
     return ax
 
@@ -230,7 +233,10 @@ def plot_trajectories(
     ax_x.tick_params(labelbottom=False)
     for ax in (ax_x, ax_y):
         ax.grid(alpha=0.3)
-    if tracks:
-        ax_path.legend(loc="upper left", fontsize=9)
+    if tracks:  # under the image, never over a path
+        ax_path.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(len(tracks), 3), fontsize=9,
+            frameon=False,
+        )  # fmt: skip
     fig.suptitle(f"Trajectory of the {name} ({_people(len(tracks))}, {len(data)} frames)", fontsize=13)
     return fig

@@ -13,7 +13,24 @@ _TIMING_LABELS = {
     "network": "network (CNN forward pass)",
     "postprocess": "upsample + smooth + peaks",
     "paf": "PAF grouping into people",
+    "other": "other (between the timed stages)",
 }
+
+
+def _stage_values(runs: Sequence[Mapping[str, float]]) -> tuple[list[str], np.ndarray]:
+    """Stage names and (runs, stages) ms; an "other" stage holds each run's total minus its stages.
+
+    The bars then add up to the total: what a run's total holds beyond its named stages (the time
+    between them) is a bar of its own, shown when its median is at least 0.1 ms.
+    """
+    stages = [k for k in runs[0] if k != "total"]
+    values = np.array([[float(r[k]) for k in stages] for r in runs])
+    totals = np.array([float(r.get("total", np.nan)) for r in runs])
+    other = np.clip(np.nan_to_num(totals - values.sum(axis=1), nan=0.0), 0.0, None)
+    if "other" not in stages and np.median(other) >= 0.1:
+        stages.append("other")
+        values = np.column_stack([values, other])
+    return stages, values
 
 
 def plot_timings(
@@ -24,7 +41,9 @@ def plot_timings(
     Args:
         timings: one ``InferenceResult.timings`` dict, or a list of them (e.g. one per
             video frame): bars then show the median, with a whisker from the 10th to the
-            90th percentile. The "total" key is shown in the title, not as a bar.
+            90th percentile. The "total" key is not a bar of its own: what it holds beyond the
+            named stages is the bar "other", so the bars add up to the total in the title (with
+            several runs: the sum of the bars' medians).
         title: Axes title.
         ax: Axes to draw into, or None for a new figure.
 
@@ -35,8 +54,7 @@ def plot_timings(
     runs = list(timings) if many else [timings]
     if not runs:
         raise ValueError("timings is empty")
-    stages = [k for k in runs[0] if k != "total"]
-    values = np.array([[float(r[k]) for k in stages] for r in runs])
+    stages, values = _stage_values(runs)
     med = np.median(values, axis=0)
     ax = _new_axes(ax, 0.0, extra_height=0.5 * len(stages) + 1.0)
     labels = [_TIMING_LABELS.get(k, k) for k in stages]
@@ -48,13 +66,13 @@ def plot_timings(
     else:
         ax.barh(ypos, med, color="#4363d8")
     ax.set_yticks(ypos, labels)
-    total = np.median([float(r.get("total", sum(r[k] for k in stages))) for r in runs])
+    total = float(med.sum())  # the bars add up to the title's total
     pad = 0.01 * float(hi.max())
     for y, v, right in zip(ypos, med, hi):
         ax.text(right + pad, y, f" {v:.1f} ms ({100 * v / total:.0f}%)", va="center", fontsize=10)
     ax.set_xlim(0, float(hi.max()) * 1.35)
     ax.set_xlabel("milliseconds" + (" (median over runs, whiskers 10th-90th percentile)" if many else ""))
-    what = f"median of {len(runs)} runs" if many else "one image"
+    what = f"medians of {len(runs)} runs" if many else "one image"
     ax.set_title(
         title
         if title is not None
@@ -75,18 +93,18 @@ def plot_speed_comparison(
         ax: Axes to draw into, or None for a new figure.
 
     Returns:
-        The Axes; each bar is labelled with the median of the runs' totals (which may differ a little from
-        the sum of the stage medians) and the frames per second it allows.
+        The Axes; each bar is labelled with its total (the sum of its segments: the stage medians, and
+        "other" for what the runs' totals hold beyond the named stages) and the frames per second it allows.
     """
     labels = list(timings)
     if not labels or any(len(timings[k]) == 0 for k in labels):
         raise ValueError("timings needs at least one run per label")
-    stages = [k for k in timings[labels[0]][0] if k != "total"]
-    med = np.array([[np.median([float(r[s]) for r in timings[k]]) for s in stages] for k in labels])
-    totals = [
-        float(np.median([float(r["total"]) if "total" in r else sum(r[s] for s in stages) for r in runs]))
-        for runs in timings.values()
-    ]
+    per_label = [_stage_values(list(timings[k])) for k in labels]
+    stages = max((st for st, _ in per_label), key=len)  # "other" where any label has it
+    med = np.array(
+        [[np.median(v[:, st.index(s)]) if s in st else 0.0 for s in stages] for st, v in per_label]
+    )
+    totals = med.sum(axis=1)  # each bar ends at its label's total
     ax = _new_axes(ax, 0.0, extra_height=0.55 * len(labels) + 1.6)
     ypos = np.arange(len(labels))[::-1]
     left = np.zeros(len(labels))
