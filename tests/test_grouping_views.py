@@ -271,3 +271,104 @@ def test_explorer_runs_an_estimator_once_and_checks_its_inputs(estimator, image,
         GroupingExplorer(object(), image)
     with pytest.raises(ValueError, match="limb must be in"):
         GroupingExplorer(result, image, limb=19)
+
+
+def test_human_score_threshold_changes_the_figure_and_crosses_out_the_dropped_row(result, image):
+    pytest.importorskip("ipywidgets")
+    from posekit.widgets import GroupingExplorer
+
+    gx = GroupingExplorer(result, image, limb=4)
+    before = gx.view.value
+    assert "kept" in gx.trace.row_status and "low score" not in gx.trace.row_status
+    gx.human_score_threshold.value = 0.5  # the ball's 4-part row scores about 0.34
+    assert gx.view.value != before, "human_score_threshold must change the picture, not only the summary"
+    ax = _ax()
+    g.plot_limb_candidates(image, gx.trace, 4, dropped=True, ax=ax)
+    dropped = int(np.flatnonzero(np.asarray(gx.trace.row_status) == "low score")[0])
+    crosses = [c for c in ax.collections if c.get_gid() == "dropped-row"]
+    assert len(crosses) == 1 and len(crosses[0].get_offsets()) == int(
+        gx.trace.people_before_filter.counts[dropped]
+    )
+    labels = [t.get_text() for t in ax.texts if t.get_gid() == "dropped-row"]
+    assert labels == [f"row {dropped} dropped: score 0.34 < 0.5"]
+    # at the default threshold nothing is crossed out
+    ax = _ax()
+    g.plot_limb_candidates(
+        image, paf.trace(result.peaks, result.heatmaps, result.pafs), 4, dropped=True, ax=ax
+    )
+    assert not [c for c in ax.collections if c.get_gid() == "dropped-row"]
+
+
+def test_explorer_sliders_are_wide_and_the_table_spans_the_width(explorer):
+    for slider in (
+        explorer.limb,
+        explorer.heat_threshold,
+        explorer.vector_score_threshold,
+        explorer.vector_count_threshold,
+        explorer.human_score_threshold,
+    ):
+        assert slider.description == "" and slider.layout.width == "340px"
+        steps = (slider.max - slider.min) / slider.step
+        assert 280 / steps >= 2.5, f"{steps:.0f} steps on a ~280 px track"
+    top, table = explorer.ui.children
+    assert table is explorer.table and explorer.table.layout.overflow == "auto"
+    assert explorer.view.layout.max_height == "480px"
+
+
+def test_limb_zoom_keeps_context_around_a_short_limb(trace, image):
+    size = (image.shape[1], image.shape[0])
+    k = LIMB_NAMES.index("REye-REar")
+    tight = g.limb_zoom(trace, k, size, min_zoom=0.0)
+    box = g.limb_zoom(trace, k, size)
+    side = g.MIN_ZOOM * max(size)
+    assert tight[2] - tight[0] < side and tight[3] - tight[1] < side  # a patch of hair without the minimum
+    assert box[2] - box[0] >= side - 1e-6 and box[3] - box[1] >= side - 1e-6
+    assert box[0] <= tight[0] and box[1] <= tight[1] and box[2] >= tight[2] and box[3] >= tight[3]
+    assert box[0] >= -0.5 and box[1] >= -0.5 and box[2] <= size[0] - 0.5 and box[3] <= size[1] - 0.5
+
+
+def test_optimal_matching_is_the_maximum_weight_one(trace):
+    pytest.importorskip("scipy")
+    step = trace.limbs[LIMB_NAMES.index("LShoulder-LElbow")]
+    best = g.optimal_matching(step)
+    # three passed candidates: #12-#14 0.570, #10-#13 0.284, #10-#14 0.241: greedy and optimal agree
+    assert sorted(zip(step.peak_a[best].tolist(), step.peak_b[best].tolist())) == [(10, 13), (12, 14)]
+    np.testing.assert_array_equal(best, step.kept)
+    table = g.matching_comparison(trace)
+    assert table.differ == [] and len(table.rows) == 19
+
+
+def test_optimal_matching_beats_greedy_where_greedy_blocks_two_peaks(trace):
+    pytest.importorskip("scipy")
+    step = trace.limbs[LIMB_NAMES.index("LShoulder-LElbow")]
+    # the same step with scores where taking the best first blocks both other connections:
+    # #10-#13 0.9 first leaves #10-#14 and #12-#13 out; the optimum #10-#14 + #12-#13 = 1.5
+    score = np.full(len(step.score), -1.0)
+    a, b = step.peak_a, step.peak_b
+    score[(a == 10) & (b == 13)] = 0.9
+    score[(a == 10) & (b == 14)] = 0.8
+    score[(a == 12) & (b == 13)] = 0.7
+    fake = dataclasses.replace(step, score=score, passed=score > 0)
+    best = g.optimal_matching(fake)
+    assert sorted(zip(a[best].tolist(), b[best].tolist())) == [(10, 14), (12, 13)]
+    assert score[best].sum() == pytest.approx(1.5)
+
+
+def test_peak_ids_are_labelled_as_in_the_candidate_view(image, trace):
+    ax = _ax()
+    g.plot_peak_ids(image, trace, ax=ax)
+    texts = {t.get_text() for t in ax.texts}
+    n = sum(len(p) for p in trace.peaks)
+    assert texts == {f"#{i}" for i in range(n)}
+    ax2 = _ax()
+    g.plot_limb_candidates(image, trace, 4, ax=ax2)
+    shown = {t.get_text() for t in ax2.texts if t.get_text().startswith("#")}
+    assert shown and shown <= texts
+
+
+def test_assembly_table_lists_the_part_b_already_there_steps(trace):
+    table = g.assembly_table(trace, {"part B already there"})
+    assert [r[0].split()[0] for r in table.rows] == ["17", "18"]
+    assert all(r[4] == "part B already there" for r in table.rows)
+    everything = g.assembly_table(trace)
+    assert len(everything.rows) == sum(len(s.assembly) for s in trace.limbs)

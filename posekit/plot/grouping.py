@@ -39,39 +39,51 @@ from .grouping_data import (
     _FAILED,
     _KEPT,
     _LOST,
+    MIN_ZOOM,
     _candidate_order,
     _count,
     _limb,
     _limb_name,
+    _peak_table,
     _snapshot_keypoints,
     _transform,
+    assembly_table,
     candidate_kinds,
     candidates_table,
     limb_summary,
     limb_zoom,
+    matching_comparison,
     matching_table,
+    optimal_matching,
     people_zoom,
     rows_table,
+    rows_zoom,
     trace_people,
 )
 from .people import plot_people
 
 __all__ = [
     "GREY",
+    "MIN_ZOOM",
+    "assembly_table",
     "candidate_kinds",
     "candidates_table",
     "limb_summary",
     "limb_zoom",
+    "matching_comparison",
     "matching_table",
+    "optimal_matching",
     "people_zoom",
     "plot_assembly",
     "plot_limb_candidates",
     "plot_line_integral",
     "plot_paf_samples",
     "plot_partial_people",
+    "plot_peak_ids",
     "plot_sample_dots",
     "plot_trace_vs_people",
     "rows_table",
+    "rows_zoom",
     "trace_people",
 ]
 
@@ -168,6 +180,7 @@ def plot_limb_candidates(
     limb: int | str,
     *,
     people: bool = False,
+    dropped: bool = False,
     scores: bool = True,
     peak_ids: bool = True,
     image_alpha: float = 0.65,
@@ -189,6 +202,9 @@ def plot_limb_candidates(
         trace: a ``GroupingTrace`` of this image's fields.
         limb: limb index (row of the limb table) or name, e.g. "LShoulder-LElbow".
         people: also draw the partial people after this limb (thin, one colour per row).
+        dropped: also mark the rows the end filter drops (``GroupingTrace.row_status`` not
+            "kept": too few parts or a score under ``human_score_threshold``): a red cross on
+            each of their parts and a label with the reason (``gid`` "dropped-row").
         scores: write each candidate's score at its middle (failed ones only when there are at
             most 12 candidates).
         peak_ids: write each peak's global id beside it.
@@ -269,6 +285,7 @@ def plot_limb_candidates(
                     zorder=8,
                     bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.7, "lw": 0},
                 )
+    n_dropped = _mark_dropped_rows(ax, trace, tf) if dropped else 0
     if legend:
         n = {k: int((kinds == k).sum()) for k in (_KEPT, _LOST, _FAILED)}
         handles = [
@@ -277,8 +294,127 @@ def plot_limb_candidates(
             Line2D([], [], color=color, lw=2.2, ls=(0, (4, 2.5)), label=f"lost the matching ({n[_LOST]})"),
             *handles,
         ]
+        if n_dropped:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="none",
+                    marker="x",
+                    color="red",
+                    mew=2,
+                    label=f"dropped at the end ({n_dropped})",
+                )
+            )
         ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85)
     _label_image_axes(ax, title if title is not None else limb_summary(trace, step.index))
+    return ax
+
+
+def _mark_dropped_rows(ax, trace, tf: FieldTransform) -> int:
+    """Red crosses on the parts of the rows the end filter drops, labelled with the reason."""
+    snap = trace.people_before_filter
+    kp = _snapshot_keypoints(trace, snap)
+    x, y = tf.to_image(kp[..., 0], kp[..., 1])
+    params = trace.params
+    n = 0
+    for r, status in enumerate(trace.row_status):
+        pts = np.flatnonzero(kp[r, :, 2] > 0)
+        if status == "kept" or not len(pts):
+            continue
+        n += 1
+        count = int(snap.counts[r])
+        why = (
+            f"{count} parts < {params.part_count_threshold}"
+            if status == "too few parts"
+            else f"score {float(snap.totals[r]) / max(count, 1):.2f} < {params.human_score_threshold:g}"
+        )
+        ax.scatter(
+            x[r, pts], y[r, pts], s=70, marker="x", color="red", linewidths=2.2, zorder=9, gid="dropped-row"
+        )
+        top = pts[np.argmin(y[r, pts])]
+        ax.annotate(
+            f"row {r} dropped: {why}",
+            (x[r, top], y[r, top]),
+            xytext=(0, 10),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            color="white",
+            zorder=10,
+            gid="dropped-row",
+            bbox={"boxstyle": "round,pad=0.2", "fc": (0.75, 0.0, 0.0), "alpha": 0.9, "lw": 0},
+        )
+    return n
+
+
+def plot_peak_ids(
+    image: np.ndarray | None,
+    trace,
+    *,
+    image_size: tuple[int, int] | None = None,
+    zoom: Box | None = None,
+    legend: bool = True,
+    title: str | None = None,
+    ax=None,
+):
+    """Every peak of the trace's peak list, coloured by part and labelled with its global id "#n".
+
+    The ids are the ones every other view of the grouping writes ("#12" here is "#12" in
+    ``plot_limb_candidates``, ``candidates_table`` and ``matching_table``).
+
+    Args:
+        image: BGR uint8 (H, W, 3), or None for a blank canvas of ``image_size``.
+        trace: a ``GroupingTrace``.
+        image_size: (width, height) when ``image`` is None.
+        zoom: (x0, y0, x1, y1) region to show in image pixels, or None for all.
+        legend: a legend of the parts with their ids.
+        title: Axes title.
+        ax: Axes to draw into, or None for a new figure.
+
+    Returns:
+        The Axes.
+    """
+    from matplotlib.lines import Line2D
+
+    tf = _transform(trace, image, image_size)
+    ax = _show_faded(ax, image, tf.image_size, zoom, 0.8)
+    handles = []
+    for part, found in enumerate(trace.peaks):
+        if not len(found):
+            continue
+        px, py = tf.to_image(found[:, 1], found[:, 2])
+        color = _rgb01(COLORS_BGR[part % len(COLORS_BGR)])
+        ax.scatter(px, py, s=40, color=color, edgecolors="black", linewidths=0.8, zorder=5, gid="peak")
+        for pid, x, y in zip(found[:, 0], px, py):
+            ax.annotate(
+                f"#{int(pid)}",
+                (x, y),
+                xytext=(4, 4),
+                textcoords="offset points",
+                fontsize=8,
+                zorder=6,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.75, "lw": 0},
+            )
+        ids = ", ".join(f"#{int(i)}" for i in found[:, 0])
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="o",
+                color=color,
+                markeredgecolor="black",
+                label=f"{part} {PART_NAMES[part]}: {ids}",
+            )
+        )
+    if legend and handles:
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="part: peak ids"
+        )
+    n = len(_peak_table(trace))
+    default = f"{_count(n, 'peak')} above heat_threshold {trace.params.heat_threshold:g}, by global id"
+    _label_image_axes(ax, title if title is not None else default)
     return ax
 
 
@@ -392,7 +528,9 @@ def plot_paf_samples(
         edgecolor="black",
         linewidth=0.4,
     )
-    ax.scatter(x, y, s=10, color="black", zorder=6)
+    # the samples themselves in the same colours, so a sample whose PAF is ~0 (no visible arrow) still
+    # shows its verdict
+    ax.scatter(x, y, s=34, c=colors, edgecolors="black", linewidths=0.6, zorder=6, gid="sample")
     for (px_, py_, name), marker in (
         ((xa, ya, PART_NAMES[step.part_a]), "o"),
         ((xb, yb, PART_NAMES[step.part_b]), "s"),
@@ -593,11 +731,13 @@ def plot_assembly(
     limbs: Sequence[int] | None = None,
     *,
     ncols: int = 4,
+    width: float = FIGURE_WIDTH,
+    labels: bool = False,
     image_size: tuple[int, int] | None = None,
     zoom: Box | None = None,
     fig=None,
 ):
-    """A grid of small panels: the partial people after each of the chosen limbs.
+    """A grid of panels: the partial people after each of the chosen limbs.
 
     Args:
         image: BGR uint8 (H, W, 3), or None (then give ``image_size``).
@@ -605,6 +745,8 @@ def plot_assembly(
         limbs: limb indices, in the order to show (default: 8 limbs spread over the assembly,
             ending with the last).
         ncols: panels per row.
+        width: figure width in inches (a new figure only); panels are width / ncols wide.
+        labels: write "row r" above each partial person.
         image_size: (width, height) when ``image`` is None.
         zoom: (x0, y0, x1, y1) region to show in every panel, or None for all.
         fig: Figure to fill, or None for a new one.
@@ -621,8 +763,13 @@ def plot_assembly(
     ncols = max(1, min(int(ncols), len(limbs)))
     nrows = -(-len(limbs) // ncols)
     tf = _transform(trace, image, image_size)
-    panel_h = FIGURE_WIDTH / ncols * _aspect(tf.image_size, zoom)
-    fig = _new_figure(fig, nrows * (panel_h + 0.5) + 0.6)
+    panel_h = float(width) / ncols * _aspect(tf.image_size, zoom)
+    if fig is None:
+        from ._base import _pyplot
+
+        fig = _pyplot().figure(figsize=(float(width), nrows * (panel_h + 0.5) + 0.6), layout="constrained")
+    else:
+        fig.clear()
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, k in zip(axes.flat, limbs):
         step = trace.limbs[k]
@@ -633,8 +780,8 @@ def plot_assembly(
             image_size=tf.image_size,
             zoom=zoom,
             ax=ax,
-            labels=False,
-            linewidth=1.3,
+            labels=labels,
+            linewidth=1.6 if labels else 1.3,
             title=f"after {k} {_limb_name(step)}: {len(step.people_after)} rows",
         )
         ax.title.set_fontsize(9)

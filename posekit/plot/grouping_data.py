@@ -17,15 +17,24 @@ from ._base import Box, people_box
 from .tables import Table
 
 __all__ = [
+    "MIN_ZOOM",
+    "assembly_table",
     "candidate_kinds",
     "candidates_table",
+    "matching_comparison",
+    "optimal_matching",
     "limb_summary",
     "limb_zoom",
     "matching_table",
     "people_zoom",
     "rows_table",
+    "rows_zoom",
     "trace_people",
 ]
+
+#: Smallest zoom box, as a fraction of the image's longer side: a zoom on a few close parts (a
+#: 4-part head) still shows the body and the neighbours around them.
+MIN_ZOOM = 0.3
 
 _KEPT, _LOST, _FAILED = "kept", "lost the matching", "failed the criterion"
 
@@ -243,6 +252,115 @@ def matching_table(trace, limb: int | str) -> Table:
     )
 
 
+def optimal_matching(step) -> np.ndarray:
+    """The candidates a maximum-weight bipartite matching keeps, for comparison with the greedy one.
+
+    Per limb, the grouping must pick connections between the A peaks and the B peaks, each peak
+    used at most once, so that the summed score is high: a maximum-weight bipartite matching. This
+    solves it exactly with ``scipy.optimize.linear_sum_assignment`` (the Hungarian method, as the
+    paper states it) over the candidates that passed the criterion; the grouping itself takes them
+    greedily, best score first (``LimbStep.kept``).
+
+    Args:
+        step: a ``LimbStep`` (``GroupingTrace.limbs[k]``).
+
+    Returns:
+        bool (C,): True for the candidates of the optimal matching.
+    """
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError as exc:  # pragma: no cover - scipy comes with the notebooks extra
+        raise ImportError("optimal_matching needs scipy: pip install 'posekit[notebooks]'") from exc
+
+    chosen = np.zeros(len(step.score), bool)
+    ok = np.flatnonzero(np.asarray(step.passed, bool))
+    if not len(ok):
+        return chosen
+    ids_a, row = np.unique(np.asarray(step.peak_a)[ok], return_inverse=True)
+    ids_b, col = np.unique(np.asarray(step.peak_b)[ok], return_inverse=True)
+    weight = np.zeros((len(ids_a), len(ids_b)))  # 0 = no connection (every passed score is > 0)
+    cand = np.full(weight.shape, -1)
+    weight[row, col] = np.asarray(step.score)[ok]
+    cand[row, col] = ok
+    rr, cc = linear_sum_assignment(weight, maximize=True)
+    picked = cand[rr, cc]
+    chosen[picked[picked >= 0]] = True
+    return chosen
+
+
+def _pairs(step, selected: np.ndarray) -> str:
+    """Selected candidates as "#A-#B" peak-id pairs."""
+    return " ".join(f"#{int(step.peak_a[c])}-#{int(step.peak_b[c])}" for c in np.flatnonzero(selected)) or "-"
+
+
+def matching_comparison(trace) -> Table:
+    """The greedy matching beside the optimal one (``optimal_matching``), limb by limb.
+
+    Returns:
+        A ``Table`` with columns limb, passed (candidates that passed the criterion), greedy
+        (kept connections as "#A-#B"), greedy total (their summed score), optimal, optimal total,
+        same (whether both keep the same connections). Its ``differ`` attribute lists the limbs
+        where they do not.
+    """
+    rows, differ = [], []
+    for step in trace.limbs:
+        greedy = np.asarray(step.kept, bool)
+        best = optimal_matching(step)
+        score = np.asarray(step.score)
+        same = bool(np.array_equal(greedy, best))
+        if not same:
+            differ.append(step.index)
+        rows.append(
+            (
+                f"{step.index} {_limb_name(step)}",
+                int(np.sum(step.passed)),
+                _pairs(step, greedy),
+                float(score[greedy].sum()),
+                _pairs(step, best),
+                float(score[best].sum()),
+                "yes" if same else "NO",
+            )
+        )
+    caption = (
+        f"greedy vs maximum-weight matching: the same on {len(rows) - len(differ)} of {len(rows)} limbs"
+        + (f"; they differ on limbs {differ}" if differ else "")
+    )
+    table = Table(
+        ["limb", "passed", "greedy", "greedy total", "optimal", "optimal total", "same"], rows, caption
+    )
+    table.differ = differ
+    return table
+
+
+def assembly_table(trace, actions=None) -> Table:
+    """The kept connections as applied to the partial people (``LimbStep.assembly``), in order.
+
+    Args:
+        trace: a ``GroupingTrace``.
+        actions: only these actions (e.g. ``{"merged", "part B already there"}``); None for all.
+
+    Returns:
+        A ``Table`` with columns limb, A peak, B peak, score, action, rows (the partial people,
+        numbered as before the step, that held the A or the B peak).
+    """
+    rows = []
+    for step in trace.limbs:
+        for a in step.assembly:
+            if actions is None or a.action in actions:
+                rows.append(
+                    (
+                        f"{step.index} {_limb_name(step)}",
+                        a.peak_a,
+                        a.peak_b,
+                        float(a.score),
+                        a.action,
+                        " ".join(str(r) for r in a.rows) or "-",
+                    )
+                )
+    caption = f"{_count(len(rows), 'connection')}" + (f" ({', '.join(sorted(actions))})" if actions else "")
+    return Table(["limb", "A peak", "B peak", "score", "action", "rows"], rows, caption)
+
+
 def rows_table(trace) -> Table:
     """The partial people after the last limb and what became of them (``GroupingTrace.row_status``).
 
@@ -275,13 +393,37 @@ def rows_table(trace) -> Table:
 # ---------------------------------------------------------------------------------------------
 
 
-def people_zoom(trace, image_size: tuple[int, int], *, margin: float = 0.2) -> Box | None:
+def _at_least(box: Box | None, size: tuple[int, int], min_zoom: float) -> Box | None:
+    """``box`` grown about its centre to at least ``min_zoom`` of the image's longer side each way,
+    shifted (not cut) to stay inside the image where it fits."""
+    if box is None:
+        return None
+    w, h = size
+    side = float(min_zoom) * max(w, h)
+    out = list(box)
+    for lo, hi, extent in ((0, 2, w), (1, 3, h)):
+        need = min(side, extent)
+        if out[hi] - out[lo] < need:
+            c = (out[lo] + out[hi]) / 2
+            out[lo], out[hi] = c - need / 2, c + need / 2
+        if out[lo] < -0.5:
+            out[lo], out[hi] = -0.5, out[hi] + (-0.5 - out[lo])
+        if out[hi] > extent - 0.5:
+            out[lo], out[hi] = out[lo] - (out[hi] - (extent - 0.5)), extent - 0.5
+        out[lo], out[hi] = max(out[lo], -0.5), min(out[hi], extent - 0.5)
+    return (float(out[0]), float(out[1]), float(out[2]), float(out[3]))
+
+
+def people_zoom(
+    trace, image_size: tuple[int, int], *, margin: float = 0.2, min_zoom: float = MIN_ZOOM
+) -> Box | None:
     """A box (x0, y0, x1, y1) in image pixels around the trace's final people, or around all its
-    peaks when there are none; None without peaks."""
+    peaks when there are none, at least ``min_zoom`` of the image's longer side each way (a small
+    person keeps its surroundings); None without peaks."""
     size = (int(image_size[0]), int(image_size[1]))
     people = trace_people(trace, size)
     if people:
-        return people_box(people, margin=margin, image_size=size)
+        return _at_least(people_box(people, margin=margin, image_size=size), size, min_zoom)
     line = _peak_table(trace)
     if not len(line):
         return None
@@ -289,12 +431,15 @@ def people_zoom(trace, image_size: tuple[int, int], *, margin: float = 0.2) -> B
     kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
     box = [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
     kp[0, :2] = [[box[0], box[1], 1.0], [box[2], box[3], 1.0]]
-    return people_box(kp, margin=margin, image_size=size)
+    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)
 
 
-def limb_zoom(trace, limb: int | str, image_size: tuple[int, int], *, margin: float = 0.3) -> Box | None:
+def limb_zoom(
+    trace, limb: int | str, image_size: tuple[int, int], *, margin: float = 0.3, min_zoom: float = MIN_ZOOM
+) -> Box | None:
     """A box (x0, y0, x1, y1) in image pixels around a limb's kept candidates (all its candidates
-    when none was kept); None when it has none."""
+    when none was kept), at least ``min_zoom`` of the image's longer side each way (a short limb is
+    shown with its context, not as a patch of hair); None when it has none."""
     step = _limb(trace, limb)
     if not len(step.score):
         return None
@@ -304,4 +449,23 @@ def limb_zoom(trace, limb: int | str, image_size: tuple[int, int], *, margin: fl
     x, y = FieldTransform(tuple(trace.grid_size), size).to_image(ends[:, 0], ends[:, 1])
     kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
     kp[0, :2] = [[x.min(), y.min(), 1.0], [x.max(), y.max(), 1.0]]
-    return people_box(kp, margin=margin, image_size=size)
+    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)
+
+
+def rows_zoom(
+    trace,
+    limb: int | str,
+    rows,
+    image_size: tuple[int, int],
+    *,
+    margin: float = 0.25,
+    min_zoom: float = MIN_ZOOM,
+) -> Box | None:
+    """A box (x0, y0, x1, y1) in image pixels around some partial people after a limb (rows of
+    ``LimbStep.people_after``), at least ``min_zoom`` of the image's longer side each way; None when
+    they have no parts."""
+    step = _limb(trace, limb)
+    size = (int(image_size[0]), int(image_size[1]))
+    kp = _snapshot_keypoints(trace, step.people_after)[list(rows)]
+    kp = FieldTransform(tuple(trace.grid_size), size).keypoints_to_image(kp.astype(np.float32))
+    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)

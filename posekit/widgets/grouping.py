@@ -12,6 +12,9 @@ from ._common import ImageSource, _count, _ipywidgets, _read
 
 __all__ = ["GroupingExplorer"]
 
+#: Tallest rendered figure, inches at 80 dpi: a zoom on a tall box stays within a laptop's screen.
+MAX_FIGURE_HEIGHT = 6.0
+
 
 class GroupingExplorer:
     """Step through the PAF grouping of one image, limb after limb, in Jupyter.
@@ -43,8 +46,10 @@ class GroupingExplorer:
         heat_threshold, vector_score_threshold, vector_count_threshold, human_score_threshold:
             the threshold sliders (``PostprocessParams`` fields).
         show_people, zoom: Checkboxes (draw the partial people; zoom to the limb's kept candidates).
-        view: ``ipywidgets.Image`` with the PNG; table: ``ipywidgets.HTML`` with the limb's
-            candidates; status: ``ipywidgets.HTML``, the limb's outcome in words; ui: the HBox.
+        view: ``ipywidgets.Image`` with the PNG (the rows the end filter drops are crossed out
+            in red, so ``human_score_threshold`` shows what it removes); table: ``ipywidgets.HTML``
+            with the limb's candidates, under the controls and the figure; status:
+            ``ipywidgets.HTML``, the limb's outcome in words; ui: the VBox holding them.
         bgr, result: the image and its ``InferenceResult``; trace: the ``GroupingTrace`` at the
             current thresholds; current_params: those thresholds; current_limb: the limb shown;
             renders: number of renders so far; trace_ms: time of the last re-run.
@@ -90,14 +95,15 @@ class GroupingExplorer:
         if not 0 <= self.current_limb < len(LIMBS):
             raise ValueError(f"limb must be in [0, {len(LIMBS)}), got {limb}")
 
-        style = {"description_width": "172px"}
-        wide = w.Layout(width="346px")
+        # Each threshold's name sits on its own line above a slider as wide as the controls column,
+        # so the track gets ~280 px (a name beside it left 78 px: 1.3 px per step).
+        style = {"description_width": "0px"}
+        wide = w.Layout(width="340px")
         p = self.params
         self.limb = w.IntSlider(
             value=self.current_limb,
             min=0,
             max=len(LIMBS) - 1,
-            description="Limb (assembly order)",
             style=style,
             layout=wide,
             continuous_update=False,
@@ -117,7 +123,6 @@ class GroupingExplorer:
             max=0.6,
             step=0.01,
             readout_format=".2f",
-            description="heat_threshold",
             style=style,
             layout=wide,
             continuous_update=False,
@@ -128,7 +133,6 @@ class GroupingExplorer:
             max=0.8,
             step=0.01,
             readout_format=".2f",
-            description="vector_score_threshold",
             style=style,
             layout=wide,
             continuous_update=False,
@@ -137,7 +141,6 @@ class GroupingExplorer:
             value=int(p.vector_count_threshold),
             min=0,
             max=int(p.paf_steps),
-            description="vector_count_threshold",
             style=style,
             layout=wide,
             continuous_update=False,
@@ -146,9 +149,8 @@ class GroupingExplorer:
             value=float(p.human_score_threshold),
             min=0.0,
             max=2.0,
-            step=0.01,
+            step=0.02,
             readout_format=".2f",
-            description="human_score_threshold",
             style=style,
             layout=wide,
             continuous_update=False,
@@ -157,41 +159,52 @@ class GroupingExplorer:
         self.zoom = w.Checkbox(value=False, description="Zoom to the limb", indent=False)
         self.status = w.HTML(layout=w.Layout(width="340px"))
         self.summary = w.HTML(layout=w.Layout(width="340px"))
-        self.table = w.HTML()
+        # the table spans the whole width under the controls and the figure, and scrolls sideways
+        # rather than being cut where the notebook is narrow
+        self.table = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
         self.view = w.Image(
             format="png",
             layout=w.Layout(
                 width="auto",
                 max_width=f"{int(self.figure_width * 80)}px",
+                max_height=f"{int(MAX_FIGURE_HEIGHT * 80)}px",
                 min_width="320px",
                 object_fit="contain",
             ),
         )
         legend = w.HTML(
             "<small>solid colour: <b>kept</b> &middot; grey: <b>failed the criterion</b> "
-            "&middot; dashed: <b>lost the matching</b> (a peak already taken by a better candidate)</small>",
+            "&middot; dashed: <b>lost the matching</b> (a peak already taken by a better candidate) "
+            "&middot; red cross: a row <b>dropped at the end</b> (too few parts or a score under "
+            "human_score_threshold)</small>",
             layout=w.Layout(width="340px"),
         )
         controls = w.VBox(
             [
                 w.HBox([self.play, self.limb_name]),
+                w.HTML("<small>Limb (assembly order)</small>"),
                 self.limb,
                 self.status,
                 legend,
                 w.HTML("<b>Thresholds</b> (re-run the grouping, not the network)"),
+                w.HTML("<small>heat_threshold: a part peak needs a heat above</small>"),
                 self.heat_threshold,
+                w.HTML("<small>vector_score_threshold: a PAF sample counts above</small>"),
                 self.vector_score_threshold,
+                w.HTML("<small>vector_count_threshold: a candidate needs more samples above</small>"),
                 self.vector_count_threshold,
+                w.HTML("<small>human_score_threshold: a person needs a mean score of</small>"),
                 self.human_score_threshold,
                 w.HBox([self.show_people, self.zoom]),
                 self.summary,
             ],
             layout=w.Layout(width="350px", flex="0 0 350px"),
         )
-        figure = w.VBox([self.view, self.table], layout=w.Layout(flex="1 1 0%", min_width="320px"))
-        self.ui = w.HBox(
-            [controls, figure], layout=w.Layout(flex_flow="row", align_items="flex-start", width="100%")
+        top = w.HBox(
+            [controls, w.VBox([self.view], layout=w.Layout(flex="1 1 0%", min_width="320px"))],
+            layout=w.Layout(flex_flow="row", align_items="flex-start", width="100%"),
         )
+        self.ui = w.VBox([top, self.table], layout=w.Layout(width="100%"))
         self.ui.add_class("posekit-grouping")
         self.view.add_class("posekit-grouping-view")
 
@@ -274,7 +287,7 @@ class GroupingExplorer:
         zoom = limb_zoom(tr, k, size) if self.zoom.value else None
         aspect = _aspect(size, zoom)
         fig = Figure(
-            figsize=(self.figure_width, min(max(self.figure_width * aspect + 0.6, 3.5), 9.0)),
+            figsize=(self.figure_width, min(max(self.figure_width * aspect + 0.6, 3.5), MAX_FIGURE_HEIGHT)),
             layout="constrained",
         )
         FigureCanvasAgg(fig)
@@ -289,6 +302,7 @@ class GroupingExplorer:
             tr,
             k,
             people=bool(self.show_people.value),
+            dropped=True,
             zoom=zoom,
             ax=ax,
             title=title,
