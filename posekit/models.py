@@ -15,6 +15,12 @@ architecture::
     load_model("/data/cmu/graph_opt.pb", architecture="cmu")
     PoseEstimator("/data/cmu/graph_opt.pb", architecture="cmu")
     posekit image --model /data/cmu/graph_opt.pb --architecture cmu
+
+Fine-tuned weights (what ``posekit train`` writes, ``posekit.weights.write_weights_file``'s format) replace
+the model's with ``weights=``: ``load_model("mobilenet_thin", weights="tuned.npz")``,
+``PoseEstimator(weights="tuned.npz")``, ``posekit image IMG --weights tuned.npz``. Files derived from
+them (TFLite and OpenVINO conversions) live under ``$POSEKIT_HOME/tuned/<weights sha256 prefix>-ARCH``:
+keyed by the weights' content, never by the file's name.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_path
 from .architectures import ARCHITECTURES, build_mobilenet_thin
 from .tf1_graph import (
     architecture_hint,
@@ -43,13 +48,18 @@ from .weights import (
     ModelNotProvidedError,
     ModelSpec,
     UnknownModelError,
+    WeightsFile,
+    WeightsFileError,
     cache_problem,
+    check_weight_values,
     fetch,
     file_sha256,
     posekit_home,
+    read_weights_file,
     report_rebuilt,
     unknown_model,
     write_cache_record,
+    write_weights_file,
 )
 
 __all__ = [
@@ -72,6 +82,11 @@ __all__ = [
     "load_graph_weights",
     "weights_for",
     "frozen_graph_function",
+    "WeightsFile",
+    "WeightsFileError",
+    "model_weights",
+    "set_model_weights",
+    "read_weights_for",
 ]
 
 WEIGHTS_FILENAME = "weights.npz"
@@ -107,12 +122,60 @@ def resolve(model: str | os.PathLike, architecture: str | None = None) -> tuple[
     raise unknown_model(model)
 
 
-def cache_dir(model: str | os.PathLike, architecture: str | None = None) -> Path:
+def _architecture_of(model: str | os.PathLike, architecture: str | None) -> str:
+    """A model's architecture; a registered name's without fetching its graph."""
+    name = os.fspath(model)
+    if name in MODELS:
+        if architecture is not None:
+            _check_architecture(architecture)
+            if architecture != MODELS[name].architecture:
+                raise ModelError(
+                    f"model {name!r} has architecture {MODELS[name].architecture!r}, not {architecture!r}"
+                )
+        return MODELS[name].architecture
+    return resolve(model, architecture)[1]
+
+
+def read_weights_for(
+    model: str | os.PathLike, weights: str | os.PathLike | WeightsFile, architecture: str | None = None
+) -> WeightsFile:
+    """Read and check a weights file for a model (``read_weights_file`` with the model's architecture).
+
+    Raises:
+        WeightsFileError: corrupt, truncated, non-finite, or recorded for another architecture.
+        FileNotFoundError: no such file.
+    """
+    return _weights_file(weights, _architecture_of(model, architecture))
+
+
+def _weights_file(weights: str | os.PathLike | WeightsFile, architecture: str) -> WeightsFile:
+    """``weights`` read and checked (``read_weights_file``) for ``architecture``."""
+    if isinstance(weights, WeightsFile):
+        if weights.architecture not in (None, architecture):
+            raise WeightsFileError(
+                f"{weights.path} holds weights for architecture {weights.architecture!r}, "
+                f"not {architecture!r}"
+            )
+        return weights
+    return read_weights_file(weights, architecture=architecture)
+
+
+def cache_dir(
+    model: str | os.PathLike,
+    architecture: str | None = None,
+    *,
+    weights: str | os.PathLike | WeightsFile | None = None,
+) -> Path:
     """Folder for files derived from a model (converted weights, TFLite files).
 
     ``$POSEKIT_HOME/NAME`` for a registered name; ``$POSEKIT_HOME/converted/<sha256 prefix>`` for a
-    file (``.../<sha256 prefix>-ARCH`` when ``architecture`` is given and differs from the detected one).
+    file (``.../<sha256 prefix>-ARCH`` when ``architecture`` is given and differs from the detected one);
+    with ``weights`` (a weights file), ``$POSEKIT_HOME/tuned/<weights_digest prefix>-ARCH``: keyed by the
+    weights' content, so two files at one path one after the other never share a conversion.
     """
+    if weights is not None:
+        arch = _architecture_of(model, architecture)
+        return posekit_home() / "tuned" / f"{_weights_file(weights, arch).sha256[:16]}-{arch}"
     model = os.fspath(model)
     if model in MODELS:
         return posekit_home() / model
@@ -129,9 +192,13 @@ def cache_dir(model: str | os.PathLike, architecture: str | None = None) -> Path
 
 
 def load_model(
-    model: str | os.PathLike = "mobilenet_thin", *, all_stages: bool = False, architecture: str | None = None
+    model: str | os.PathLike = "mobilenet_thin",
+    *,
+    all_stages: bool = False,
+    architecture: str | None = None,
+    weights: str | os.PathLike | WeightsFile | None = None,
 ):
-    """Load a pose network as a Keras model with the published weights.
+    """Load a pose network as a Keras model with the published weights, or with a weights file's.
 
     Args:
         model: a registered name (see ``MODELS``; fetched and cached on first use) or a frozen
@@ -139,6 +206,10 @@ def load_model(
         all_stages: return the six stages' outputs instead of only the last one.
         architecture: for a graph path, its architecture (``"mobilenet_thin"``,
             ``"mobilenet_v2_small"``, ``"mobilenet_v2_large"``, ``"cmu"``); None detects it.
+        weights: None (the model's published weights) or a weights file (``.npz`` written by
+            ``posekit train`` / ``posekit.train.save_weights``, or its ``read_weights_file``) for the
+            model's architecture: every layer's weights come from it (a registered model's graph is then
+            not fetched).
 
     Returns:
         ``keras.Model`` mapping float32 BGR 0..255 (N, H, W, 3) to ``(heatmaps, pafs)``:
@@ -149,26 +220,20 @@ def load_model(
         UnknownModelError: unknown name or architecture, or a missing file.
         ModelNotProvidedError: ``cmu`` or ``mobilenet_v2_large`` by name without the graph in the cache.
         ModelError: the graph does not fit the architecture (missing constant, wrong shape).
+        WeightsFileError: a weights file that is corrupt, truncated, non-finite, for another
+            architecture or missing a layer.
+        FileNotFoundError: no such weights file.
     """
     from ._quiet import import_tensorflow
 
     import_tensorflow()  # the session's first TensorFlow import, without its native start-up lines
-    graph_path, arch = resolve(model, architecture)
-    full = ARCHITECTURES[arch].build()
-    cache = cache_dir(model, architecture) / WEIGHTS_FILENAME
-    made_from = {"graph_sha256": file_sha256(graph_path), "architecture": arch}
-    problem = cache_problem(cache, **made_from)
-    if problem is None:
-        try:
-            _set_weights(full, _read_npz(cache))
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # vouched for, yet unreadable
-            problem = "could not be read"
-    if problem is not None:
-        weights = weights_for(full, load_graph_weights(graph_path), str(graph_path))
-        _set_weights(full, weights)
-        _write_weights_cache(weights, cache, made_from)
-        if problem != "missing":
-            report_rebuilt(cache, os.fspath(model), problem)
+    if weights is not None:
+        arch = _architecture_of(model, architecture)
+        tuned = _weights_file(weights, arch)
+        full = ARCHITECTURES[arch].build()
+        set_model_weights(full, tuned.weights, os.fspath(tuned.path))
+    else:
+        full = _published(model, architecture)
     if all_stages:
         return full
     import keras
@@ -176,25 +241,76 @@ def load_model(
     return keras.Model(full.input, full.outputs[-2:], name=full.name)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+def _published(model: str | os.PathLike, architecture: str | None):
+    """The six-stage model with the graph's weights, through the converted-weights cache."""
+    graph_path, arch = resolve(model, architecture)
+    full = ARCHITECTURES[arch].build()
+    cache = cache_dir(model, architecture) / WEIGHTS_FILENAME
+    made_from = {"graph_sha256": file_sha256(graph_path), "architecture": arch}
+    problem = cache_problem(cache, **made_from)
+    if problem is None:
+        try:
+            set_model_weights(full, read_weights_file(cache, architecture=arch).weights, os.fspath(cache))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # vouched for, yet unreadable
+            problem = "could not be read"
+    if problem is not None:
+        converted = weights_for(full, load_graph_weights(graph_path, model=full), str(graph_path))
+        set_model_weights(full, converted, str(graph_path))
+        _write_weights_cache(converted, cache, made_from, base_model=os.fspath(model))
+        if problem != "missing":
+            report_rebuilt(cache, os.fspath(model), problem)
+    return full
 
 
-def _set_weights(model, weights: dict[str, np.ndarray]) -> None:
-    """Set each layer's weights from {"<layer>/<i>": array}; KeyError or ValueError on a bad entry."""
+def model_weights(model) -> dict[str, np.ndarray]:
+    """Every layer weight of a Keras model: {"<layer name>/<index>": array} (the weights files' keys)."""
+    return {
+        f"{layer.name}/{i}": np.asarray(value)
+        for layer in model.layers
+        for i, value in enumerate(layer.get_weights())
+    }
+
+
+def set_model_weights(model, weights: dict[str, np.ndarray], source: str) -> None:
+    """Set each layer's weights by name from {"<layer name>/<index>": array}.
+
+    Every layer of ``model`` with weights must find all of them in ``weights`` with its shapes (extra
+    entries are ignored, so six-stage weights load into the last-stage view).
+
+    Raises:
+        WeightsFileError: a missing layer weight, a shape that differs, or NaN / inf / non-float values
+            (``source`` names where the weights came from).
+    """
+    values_of = []
     for layer in model.layers:
-        n = len(layer.weights)
-        if n:
-            layer.set_weights([weights[f"{layer.name}/{i}"] for i in range(n)])
+        values = []
+        for i, var in enumerate(layer.weights):
+            key = f"{layer.name}/{i}"
+            if key not in weights:
+                raise WeightsFileError(f"{source} has no weight {key} (is it for a {model.name} model?)")
+            value = np.asarray(weights[key])
+            if tuple(value.shape) != tuple(var.shape):
+                raise WeightsFileError(
+                    f"{source}: {key} has shape {value.shape}, the layer needs {tuple(var.shape)}"
+                )
+            values.append(value)
+        check_weight_values({f"{layer.name}/{i}": v for i, v in enumerate(values)}, source)
+        values_of.append((layer, values))
+    for layer, values in values_of:  # all checked first: a bad file leaves the model as it was
+        if values:
+            layer.set_weights(values)
 
 
-def _write_weights_cache(weights: dict[str, np.ndarray], path: Path, made_from: dict) -> None:
-    """Save the weights as ``path`` (npz), then its record; a read-only cache only costs speed."""
+def _write_weights_cache(
+    weights: dict[str, np.ndarray], path: Path, made_from: dict, base_model: str
+) -> None:
+    """Save the weights as ``path`` (a weights file), then its record; a read-only cache only costs speed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **weights)
+        write_weights_file(
+            path, weights, architecture=made_from["architecture"], base_model=base_model,
+            base_sha256=made_from["graph_sha256"],
+        )  # fmt: skip
         write_cache_record(path, **made_from)
     except OSError:
         pass

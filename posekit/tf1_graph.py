@@ -10,6 +10,7 @@ Keras rebuild is checked against).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,7 @@ from .weights import ModelError
 
 __all__ = [
     "load_graph_weights",
+    "const_limits",
     "weights_for",
     "detect_architecture",
     "architecture_hint",
@@ -36,8 +38,55 @@ def architecture_hint() -> str:
 
 _FUSED_BN = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 
+#: Without a model to check against: the most values one constant may declare (4x the largest weight of
+#: any architecture, cmu's 3x3x512x512 conv kernel) and all constants together (4x cmu's weights).
+MAX_CONST_VALUES = 4 * 3 * 3 * 512 * 512
+MAX_GRAPH_VALUES = 4 * 52_311_446
 
-def load_graph_weights(graph_path: Path, *, data: bytes | None = None) -> dict[str, np.ndarray]:
+
+def const_limits(model=None) -> tuple[int, int]:
+    """(most values of one constant, of all constants) a graph for ``model`` may declare.
+
+    A frozen graph's constants are the network's weights (plus a few small shape constants): for a
+    Keras ``model`` of one of the architectures the limits are 4x its largest weight and 4x all its
+    weights, plus a little for the small constants; None gives the limits of the largest architecture.
+    """
+    if model is None:
+        return MAX_CONST_VALUES, MAX_GRAPH_VALUES
+    sizes = [math.prod(int(d) for d in w.shape) for w in model.weights] or [0]
+    return 4 * max(sizes) + 65_536, 4 * sum(sizes) + (1 << 20)
+
+
+def _check_declared_sizes(gd, graph_path, model) -> None:
+    """Refuse constants whose declared shapes exceed ``const_limits(model)``, before any is read.
+
+    A constant's tensor can declare a shape far larger than its bytes (one value repeated): reading it
+    would allocate the whole shape, so the shapes are checked first.
+    """
+    one, total_limit = const_limits(model)
+    what = f"any weight of {model.name}" if model is not None else "any weight of a known architecture"
+    total = 0
+    for node in gd.node:
+        if node.op != "Const":
+            continue
+        dims = [int(d.size) for d in node.attr["value"].tensor.tensor_shape.dim]
+        if any(d < 0 for d in dims):
+            raise ModelError(f"{graph_path}: constant {node.name} declares a negative dimension {dims}")
+        n = math.prod(dims)
+        if n > one:
+            raise ModelError(
+                f"{graph_path}: constant {node.name} declares shape {dims} ({n:,} values), far more than "
+                f"{what} ({one:,} at most): refused before reading it"
+            )
+        total += n
+    if total > total_limit:
+        raise ModelError(
+            f"{graph_path}: its constants declare {total:,} values, far more than {what} "
+            f"({total_limit:,} at most): refused before reading them"
+        )
+
+
+def load_graph_weights(graph_path: Path, *, data: bytes | None = None, model=None) -> dict[str, np.ndarray]:
     """Read the constants of a frozen graph: {name: array}.
 
     Besides every ``Const`` node under its own name, the weights are keyed by the layer they
@@ -49,6 +98,12 @@ def load_graph_weights(graph_path: Path, *, data: bytes | None = None) -> dict[s
     - ``P/BatchNorm/{gamma,beta,moving_mean,moving_variance}``, ``P/BatchNorm/epsilon`` and
       ``P/BatchNorm/is_training`` (bool) of a ``FusedBatchNorm`` applied to ``P``'s output
       (mean and variance are empty in training mode).
+
+    Every constant's declared shape is checked against ``const_limits(model)`` before any is read
+    (``model``: the Keras model the weights are for; None: the largest architecture's limits).
+
+    Raises:
+        ModelError: not a frozen graph, or a constant larger than the architecture allows.
     """
     import tensorflow as tf
 
@@ -57,6 +112,7 @@ def load_graph_weights(graph_path: Path, *, data: bytes | None = None) -> dict[s
         gd.ParseFromString(Path(graph_path).read_bytes() if data is None else data)
     except Exception as exc:  # protobuf raises its own DecodeError
         raise ModelError(f"{graph_path} is not a frozen TensorFlow graph: {exc}") from None
+    _check_declared_sizes(gd, graph_path, model)
     nodes = {node.name: node for node in gd.node}
     consts = {}
     for node in gd.node:

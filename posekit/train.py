@@ -21,9 +21,13 @@ Typical use::
     model = posekit.load_model("mobilenet_thin", all_stages=True)
     load_weights(model, "tuned.npz")
 
-Weights files are ``.npz`` archives keyed ``"<layer name>/<weight index>"``, the format of the
-converted-weights cache that ``posekit.models.load_model`` fills, so they load by layer name into
-the six-stage model or its last-stage view alike.
+Weights files are posekit's one weights format (``posekit.weights.write_weights_file``): ``.npz``
+archives keyed ``"<layer name>/<weight index>"`` with a metadata entry (the architecture, the model
+training started from, a checksum), the format of the converted-weights cache that
+``posekit.models.load_model`` fills, so they load by layer name into the six-stage model or its
+last-stage view alike, and every command runs them (``PoseEstimator(weights=...)``, ``--weights``).
+A loss that stops being finite ends ``fit`` with ``TrainingDivergedError``; weights that are not
+finite are never written nor loaded.
 
 COCO's 17 keypoints become posekit's 18 with ``coco_to_posekit`` (the neck is the midpoint of the
 shoulders). Images are BGR uint8 (H, W, 3) everywhere; keypoints (P, 18, 3) x, y in image pixels
@@ -33,7 +37,9 @@ and a score/visibility (missing: NaN, NaN, 0).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -46,6 +52,7 @@ from .targets import DEFAULT_LIMB_WIDTH, DEFAULT_SIGMA
 __all__ = [
     "History",
     "Sample",
+    "TrainingDivergedError",
     "coco_to_posekit",
     "fit",
     "load_weights",
@@ -56,6 +63,10 @@ __all__ = [
 ]
 
 NUM_STAGE_OUTPUTS = 12  #: six stages x (heatmaps, PAFs): what ``load_model(..., all_stages=True)`` returns
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss (or the weights) stopped being finite: the run is refused, its weights unusable."""
 
 
 class Sample(NamedTuple):
@@ -270,6 +281,9 @@ def fit(
     Raises:
         ValueError: bad steps, lr, batch_size, input_size, samples, or a model without all stages.
         TypeError: lr or input_size of the wrong type.
+        TrainingDivergedError: a step's loss is NaN or infinite (the run stops there, after the
+            callback of the last finite step), or the weights are not finite at the end; the model's
+            weights are then unusable.
     """
     from ._quiet import import_tensorflow
     from .targets import _positive, _size
@@ -329,8 +343,19 @@ def fit(
         total, losses = step_fn(x, heat, paf, mask)
         history.total.append(float(total))
         history.stages.append([float(v) for v in np.asarray(losses)])
+        if not math.isfinite(history.total[-1]):
+            raise TrainingDivergedError(
+                f"training diverged at step {step}: the loss is {history.total[-1]} (the one before: "
+                f"{history.total[-2] if step > 1 else 'none'}); lower the learning rate (lr {lr:g}; the "
+                "published weights take 1e-5 or less)"
+            )
         if callback is not None:
             callback(step, history)
+    if not all(bool(np.isfinite(v.numpy()).all()) for v in model.trainable_variables):
+        raise TrainingDivergedError(
+            f"training diverged at step {steps}: the weights hold NaN or infinite values; lower the learning "
+            f"rate (lr {lr:g}; the published weights take 1e-5 or less)"
+        )
     return history
 
 
@@ -352,68 +377,61 @@ def _weights_path(path: str | os.PathLike) -> Path:
     return p
 
 
-def save_weights(model, path: str | os.PathLike) -> Path:
-    """Write a model's weights to an ``.npz`` keyed ``"<layer name>/<index>"`` (atomically).
+def save_weights(
+    model, path: str | os.PathLike, *, base_model: str | None = None, base_sha256: str | None = None
+) -> Path:
+    """Write a model's weights as a posekit weights file (``posekit.weights.write_weights_file``, atomically).
 
     The keys are those of ``posekit.models``' converted-weights cache, so the file loads by layer
-    name (``load_weights``) into any model with the same layers: the six-stage model or its
-    last-stage view. The parent folder is created when missing.
+    name (``load_weights``, ``load_model(..., weights=path)``, ``PoseEstimator(weights=path)``, the
+    commands' ``--weights``) into any model with the same layers: the six-stage model or its last-stage
+    view. The file records the architecture (``model.name``), ``base_model`` / ``base_sha256`` (the
+    model training started from and its graph's sha256) and a checksum of the arrays. The parent folder
+    is created when missing.
 
     Returns:
         The path written.
 
     Raises:
-        ValueError: the path does not end with ``.npz``.
+        ValueError: the path does not end with ``.npz``; weights that are NaN, infinite or not floats
+            (``posekit.weights.WeightsFileError``; nothing is written).
     """
-    from ._files import atomic_write
+    from .models import model_weights
+    from .weights import write_weights_file
 
     p = _weights_path(path)
-    weights = {}
-    for layer in model.layers:
-        for i, value in enumerate(layer.get_weights()):
-            weights[f"{layer.name}/{i}"] = np.asarray(value)
+    weights = model_weights(model)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(p, "wb") as f:
-        np.savez(f, **weights)
-    return p
+    return write_weights_file(
+        p, weights, architecture=model.name, base_model=base_model, base_sha256=base_sha256
+    )
 
 
 def load_weights(model, path: str | os.PathLike):
-    """Load an ``.npz`` written by ``save_weights`` into a model, layer by layer by name.
+    """Load a weights file (``save_weights``, ``posekit train``) into a model, layer by layer by name.
 
     Every layer of ``model`` that has weights must find all of them, with the same shapes, in the file
-    (extra entries in the file are ignored, so six-stage weights load into the last-stage view).
+    (extra entries in the file are ignored, so six-stage weights load into the last-stage view). A file
+    recorded for another architecture than ``model.name`` (one of ``ARCHITECTURES``) is refused, as
+    are NaN, infinite, complex and non-float arrays and a file whose arrays do not match its checksum.
+    The model is left as it was when the file is refused.
 
     Returns:
         ``model``, with its weights replaced.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a weights archive, a missing layer weight or a shape that differs.
+        ValueError: not a weights archive (truncated, corrupt), another architecture, a missing layer
+            weight, a shape that differs, or values that are not finite real floats
+            (``posekit.weights.WeightsFileError``).
     """
+    from .architectures import ARCHITECTURES
+    from .models import set_model_weights
+    from .weights import read_weights_file
+
     p = _weights_path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"weights file not found: {p}")
-    try:
-        with np.load(p) as npz:
-            weights = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{p} is not a weights archive: {exc}") from None
-    for layer in model.layers:
-        n = len(layer.weights)
-        if not n:
-            continue
-        values = []
-        for i, var in enumerate(layer.weights):
-            key = f"{layer.name}/{i}"
-            if key not in weights:
-                raise ValueError(f"{p} has no weight {key} (was it saved from a {model.name} model?)")
-            if tuple(weights[key].shape) != tuple(var.shape):
-                raise ValueError(
-                    f"{p}: {key} has shape {weights[key].shape}, the layer needs {tuple(var.shape)}"
-                )
-            values.append(weights[key])
-        layer.set_weights(values)
+    read = read_weights_file(p, architecture=model.name if model.name in ARCHITECTURES else None)
+    set_model_weights(model, read.weights, os.fspath(p))
     return model
 
 
@@ -457,31 +475,202 @@ def coco_to_posekit(keypoints17) -> np.ndarray:
     return out
 
 
-def _ignore_mask(anns: list[dict], size: tuple[int, int], scale: tuple[float, float]) -> np.ndarray | None:
-    """bool (H_in, W_in) of unlabelled people's pixels (segmentation polygons, RLE or boxes), or None."""
+def _kind(value) -> str:
+    """A JSON value's type in words, for messages: "null", "str '2'", "list", "float inf"."""
+    if value is None:
+        return "null"
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        text = repr(value)
+        return f"{type(value).__name__} {text if len(text) <= 20 else text[:17] + '...'}"
+    return type(value).__name__
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite_numbers(values, where: str, count: int | None = None) -> list[float]:
+    """A JSON list of finite numbers (``count`` of them when given), else a ValueError naming ``where``."""
+    if not isinstance(values, list) or (count is not None and len(values) != count):
+        want = f"a list of {count} numbers" if count is not None else "a list of numbers"
+        size = f" of {len(values)}" if isinstance(values, list) else ""
+        raise ValueError(f"{where} must be {want}, got {_kind(values)}{size}")
+    for k, v in enumerate(values):
+        if not _is_number(v) or not math.isfinite(v):
+            raise ValueError(f"{where}[{k}] must be a finite number, got {_kind(v)}")
+    return [float(v) for v in values]
+
+
+def _check_id(value, where: str, id_type: type | None) -> int | str:
+    """An image id: an integer or a string, of the same type as the others."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{where} must be an integer or a string, got {_kind(value)}")
+    if id_type is not None and type(value) is not id_type:
+        raise ValueError(
+            f"{where} is {_kind(value)} but the image ids are {id_type.__name__}s: ids must all be "
+            "integers or all strings"
+        )
+    return value
+
+
+def _check_segmentation(seg, where: str, image_size: tuple[int, int] | None) -> None:
+    """Polygons (lists of finite x, y) or an RLE dict whose size is the image's (height, width)."""
+    if seg is None or seg == []:
+        return
+    if isinstance(seg, list):
+        for k, poly in enumerate(seg):
+            xy = _finite_numbers(poly, f"{where}[{k}]")
+            if len(xy) < 6 or len(xy) % 2:
+                raise ValueError(
+                    f"{where}[{k}] must be a polygon of at least 3 (x, y) points, got {len(xy)} numbers"
+                )
+        return
+    if not isinstance(seg, dict):
+        raise ValueError(f"{where} must be a list of polygons or an RLE object, got {_kind(seg)}")
+    size = seg.get("size")
+    if (
+        not isinstance(size, list)
+        or len(size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        raise ValueError(
+            f"{where} size must be the image's [height, width] (two positive integers), got {_kind(size)}"
+        )
+    if image_size is not None and tuple(size) != (image_size[1], image_size[0]):
+        raise ValueError(
+            f"{where} size {size} is not its image's [height, width] "
+            f"{[image_size[1], image_size[0]]}: refused before decoding"
+        )
+    counts = seg.get("counts")
+    if isinstance(counts, list):
+        for k, v in enumerate(counts):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{where} counts[{k}] must be an integer >= 0, got {_kind(v)}")
+        if sum(counts) != size[0] * size[1]:
+            raise ValueError(
+                f"{where} counts add up to {sum(counts)} pixels, its size {size[0]}x{size[1]} "
+                f"has {size[0] * size[1]}"
+            )
+    elif not isinstance(counts, str) or not counts:
+        raise ValueError(
+            f"{where} counts must be a list of run lengths or an RLE string, got {_kind(counts)}"
+        )
+
+
+def _check_annotation(ann, where: str, id_type: type | None, sizes: dict) -> dict:
+    """A person annotation checked field by field (one ValueError naming the entry and its key)."""
+    image_id = _check_id(ann.get("image_id"), f"{where} image_id", id_type)
+    crowd = ann.get("iscrowd", 0)
+    if not isinstance(crowd, (int, float)) or crowd not in (0, 1):
+        raise ValueError(f"{where} iscrowd must be 0 or 1, got {_kind(crowd)}")
+    kp = ann.get("keypoints")
+    if kp is not None:
+        if not isinstance(kp, list) or len(kp) != 51:
+            size = f" of {len(kp)}" if isinstance(kp, list) else ""
+            raise ValueError(
+                f"{where} keypoints must be COCO's 51 numbers (x, y, v per keypoint), got {_kind(kp)}{size}"
+            )
+        for k, v in enumerate(kp):
+            if not _is_number(v):
+                raise ValueError(f"{where} keypoints[{k}] must be a number, got {_kind(v)}")
+        for j in range(17):
+            x, y, v = kp[3 * j : 3 * j + 3]
+            if v not in (0, 1, 2):
+                raise ValueError(
+                    f"{where} keypoints[{3 * j + 2}] (v of keypoint {j}) must be 0, 1 or 2, got {_kind(v)}"
+                )
+            if v > 0 and not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError(
+                    f"{where} keypoints[{3 * j}:{3 * j + 2}]: keypoint {j} is labelled (v = {v}) but "
+                    f"its x, y ({x}, {y}) are not finite"
+                )
+    bbox = ann.get("bbox")
+    if bbox is not None:
+        box = _finite_numbers(bbox, f"{where} bbox", 4)
+        if box[2] < 0 or box[3] < 0:
+            raise ValueError(f"{where} bbox width and height must be >= 0, got {bbox}")
+    _check_segmentation(ann.get("segmentation"), f"{where} segmentation", sizes.get(image_id))
+    return ann
+
+
+def _coco_images(data: dict, source: str) -> tuple[list[dict], dict[Any, list[tuple[int, dict]]]]:
+    """The checked image entries in id order, and each image's person annotations as (index, annotation).
+
+    Raises:
+        ValueError: one line naming the first bad entry (``images[i] key`` / ``annotations[i] key``).
+    """
+    from .export import COCO_PERSON_CATEGORY_ID
+
+    images, seen, sizes = [], {}, {}
+    id_type = None
+    for i, entry in enumerate(data["images"]):
+        where = f"{source}images[{i}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} must be an object, got {_kind(entry)}")
+        image_id = _check_id(entry.get("id"), f"{where} id", id_type)
+        id_type = type(image_id)
+        if image_id in seen:
+            raise ValueError(f"{where} id {image_id!r} is also the id of images[{seen[image_id]}]")
+        seen[image_id] = i
+        name = entry.get("file_name")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{where} file_name must be an image file name, got {_kind(name)}")
+        w, h = entry.get("width"), entry.get("height")
+        if w is not None or h is not None:
+            for key, v in (("width", w), ("height", h)):
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    raise ValueError(f"{where} {key} must be a positive integer, got {_kind(v)}")
+            sizes[image_id] = (w, h)
+        images.append(entry)
+    by_image: dict[Any, list[tuple[int, dict]]] = {}
+    for i, ann in enumerate(data["annotations"]):
+        where = f"{source}annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise ValueError(f"{where} must be an object, got {_kind(ann)}")
+        if ann.get("category_id", COCO_PERSON_CATEGORY_ID) != COCO_PERSON_CATEGORY_ID:
+            continue
+        _check_annotation(ann, where, id_type, sizes)
+        by_image.setdefault(ann["image_id"], []).append((i, ann))
+    return sorted(images, key=lambda e: e["id"]), by_image
+
+
+def _ignore_mask(
+    anns: list[tuple[str, dict]],
+    image_size: tuple[int, int],
+    size: tuple[int, int],
+    scale: tuple[float, float],
+) -> np.ndarray | None:
+    """bool (H_in, W_in) of unlabelled people's pixels (segmentation polygons, RLE or boxes), or None.
+
+    ``anns`` are (where, annotation) pairs, checked by ``_check_annotation``; an RLE's size is checked
+    against the image's (W, H) ``image_size`` before it is decoded.
+    """
     import cv2
 
     w, h = size
     mask = np.zeros((h, w), np.uint8)
-    for ann in anns:
+    for where, ann in anns:
         seg = ann.get("segmentation")
         if isinstance(seg, list) and seg:
             for poly in seg:
                 pts = np.asarray(poly, np.float64).reshape(-1, 2) * scale
                 cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 1)
         elif isinstance(seg, dict):
+            _check_segmentation(seg, f"{where} segmentation", image_size)
             try:
                 from pycocotools import mask as mask_utils
             except ImportError:
                 raise ImportError(
                     "COCO crowd regions (RLE segmentations) need pycocotools: pip install pycocotools"
                 ) from None
-            rle = (
-                seg
-                if isinstance(seg.get("counts"), (str, bytes))
-                else mask_utils.frPyObjects(seg, *seg["size"])
-            )
-            full = mask_utils.decode(rle).astype(np.uint8)
+            with warnings.catch_warnings():  # pycocotools' Cython under NumPy 2: a warning, same result
+                warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+                rle = (
+                    seg
+                    if isinstance(seg.get("counts"), (str, bytes))
+                    else mask_utils.frPyObjects(seg, *seg["size"])
+                )
+                full = mask_utils.decode(rle).astype(np.uint8)
             mask |= cv2.resize(full, (w, h), interpolation=cv2.INTER_NEAREST)
         elif ann.get("bbox"):
             x, y, bw, bh = (float(v) for v in ann["bbox"])
@@ -504,6 +693,12 @@ def samples_from_coco(
     without keypoints and crowd regions (``iscrowd``) become the sample's ``ignore`` mask (their
     segmentation, or their box without one; RLE crowd masks need pycocotools).
 
+    Every image entry and person annotation is checked before any image is read: a bad one (not an
+    object, ids that are not integers or strings or mix both, a missing file name, keypoints that are
+    not 51 numbers or whose v is not 0, 1 or 2, a labelled keypoint at NaN or infinity, a box or polygon
+    with non-finite numbers, an RLE without a size or with negative counts, an RLE whose size is not its
+    image's) is one ``ValueError`` naming the entry and its key (``annotations[3] keypoints[5] ...``).
+
     Args:
         annotations_json: the COCO annotation file (or its loaded dict).
         images_dir: folder of the images (``images_dir / file_name``).
@@ -517,48 +712,40 @@ def samples_from_coco(
 
     Raises:
         FileNotFoundError: the annotation file or the image folder does not exist.
-        ValueError: not a COCO keypoint file, or a bad ``input_size``.
+        ValueError: not a COCO keypoint file, a malformed entry (named), or a bad ``input_size``.
         posekit.ImageError: a listed image is missing or unreadable.
     """
     from .evaluate import load_annotations
-    from .export import COCO_PERSON_CATEGORY_ID
     from .preprocess import prepare, read_image
     from .targets import _size
 
     data = load_annotations(annotations_json)
+    source = "" if isinstance(annotations_json, dict) else f"{os.fspath(annotations_json)}: "
     folder = Path(images_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder not found: {folder}")
     input_size = _size(input_size, "input_size")
     if max_images is not None:
         max_images = _positive_int(max_images, "max_images")
-    by_image: dict[Any, list[dict]] = {}
-    for ann in data["annotations"]:
-        if ann.get("category_id", COCO_PERSON_CATEGORY_ID) == COCO_PERSON_CATEGORY_ID:
-            by_image.setdefault(ann.get("image_id"), []).append(ann)
+    images, by_image = _coco_images(data, source)
     samples = []
-    for entry in sorted(data["images"], key=lambda e: e.get("id", 0)):
-        anns = by_image.get(entry.get("id"), [])
+    for entry in images:
         labelled, unlabelled = [], []
-        for ann in anns:
+        for i, ann in by_image.get(entry["id"], []):
             kp = ann.get("keypoints")
-            has = (
-                not ann.get("iscrowd", 0)
-                and kp is not None
-                and len(kp) == 51
-                and any(v > 0 for v in kp[2::3])
-            )
-            (labelled if has else unlabelled).append(ann)
+            has = not ann.get("iscrowd", 0) and kp is not None and any(v > 0 for v in kp[2::3])
+            (labelled if has else unlabelled).append((f"{source}annotations[{i}]", ann))
         if not labelled:
             continue
         image = read_image(folder / entry["file_name"])
         height, width = image.shape[:2]
         scale = (input_size[0] / width, input_size[1] / height)
-        people = np.stack([coco_to_posekit(ann["keypoints"]) for ann in labelled])
+        people = np.stack([coco_to_posekit(ann["keypoints"]) for _, ann in labelled])
         people[..., 0] *= scale[0]
         people[..., 1] *= scale[1]
         resized = prepare(image, input_size).astype(np.uint8)  # integer values 0..255: exact
-        samples.append(Sample(resized, people, _ignore_mask(unlabelled, input_size, scale)))
+        ignore = _ignore_mask(unlabelled, (width, height), input_size, scale)
+        samples.append(Sample(resized, people, ignore))
         if max_images is not None and len(samples) >= max_images:
             break
     return samples

@@ -23,6 +23,19 @@ not vouch for them. The record is ``<file>.json``, written atomically after the 
     {"sha256": "<hex digest of the file>", "posekit": "<version that wrote it>", ...what it was made from}
 
 (``graph_sha256`` and ``architecture`` for weights; ``input_size`` and ``weights_sha256`` for TFLite).
+
+Weights files (``write_weights_file`` / ``read_weights_file``, the one format): what ``posekit train``
+writes, what ``PoseEstimator(weights=...)`` and ``--weights`` read, and the converted-weights cache. An
+``.npz`` archive (no pickles) with one float array per layer weight keyed ``"<layer name>/<index>"``
+and one entry ``"__posekit__"``, a JSON string::
+
+    {"format": "posekit-weights", "version": 1, "architecture": "mobilenet_thin",
+     "base_model": "mobilenet_thin", "base_sha256": "<sha256 of the graph it started from>",
+     "sha256": "<weights_digest of the arrays>", "posekit": "<version that wrote it>"}
+
+The reader refuses a file that is not such an archive (truncated, corrupt), whose arrays do not match
+its checksum, or that holds NaN, inf, complex or non-float arrays. An archive without the entry (the
+format before it) is read without the checks the entry allows.
 """
 
 from __future__ import annotations
@@ -37,7 +50,9 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+import numpy as np
 
 from . import __version__
 from ._files import _umask_mode, write_text_atomic
@@ -58,6 +73,13 @@ __all__ = [
     "cache_problem",
     "write_cache_record",
     "report_rebuilt",
+    "WeightsFileError",
+    "WeightsFile",
+    "WEIGHTS_METADATA_KEY",
+    "weights_digest",
+    "check_weight_values",
+    "write_weights_file",
+    "read_weights_file",
 ]
 
 
@@ -79,6 +101,10 @@ class ModelHashError(ModelError, RuntimeError):
 
 class ModelNotProvidedError(ModelFetchError):
     """A registered model that posekit cannot download and whose graph the user has not provided."""
+
+
+class WeightsFileError(ModelError, ValueError):
+    """A weights file that cannot be used: not a weights archive, corrupt, non-finite, other architecture."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -394,3 +420,177 @@ def report_rebuilt(path: str | os.PathLike, model: str, problem: str, source: st
     (``-W error``) must not turn a self-repairing cache into a failure.
     """
     print(f"posekit: cached {Path(path).name} for {model} {problem}; rebuilt from {source}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- weights files
+
+WEIGHTS_METADATA_KEY = "__posekit__"  #: the archive entry holding the file's JSON metadata
+_WEIGHTS_FORMAT = "posekit-weights"
+_WEIGHTS_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsFile:
+    """A weights file as read by ``read_weights_file``.
+
+    Attributes:
+        path: the file.
+        weights: {"<layer name>/<index>": float array}, every value finite.
+        sha256: ``weights_digest(weights)``: the content's key (conversions of these weights are cached
+            under it), whatever file name it has.
+        architecture: the architecture the weights are for (None in a file without metadata).
+        base_model: the model training started from (name or graph file name), or None.
+        metadata: the file's whole metadata entry ({} without one).
+    """
+
+    path: Path
+    weights: dict[str, np.ndarray]
+    sha256: str
+    architecture: str | None
+    base_model: str | None
+    metadata: dict[str, Any]
+
+
+def weights_digest(weights: dict[str, np.ndarray]) -> str:
+    """Hex sha256 of weights {"<layer>/<i>": array}: keys in order, each array's dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for key in sorted(weights):
+        value = np.ascontiguousarray(weights[key])
+        h.update(f"{key}\0{value.dtype.str}\0{value.shape}\0".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def check_weight_values(weights: dict[str, Any], source: str) -> None:
+    """Refuse weights that are not finite real floats (NaN, inf, complex, integer, object arrays).
+
+    Raises:
+        WeightsFileError: naming the first bad entry and why.
+    """
+    for key, value in weights.items():
+        value = np.asarray(value)
+        if value.dtype.kind != "f":
+            raise WeightsFileError(
+                f"{source}: weight {key} is a {value.dtype} array, not floating point: refused"
+            )
+        if not np.isfinite(value).all():
+            bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+            raise WeightsFileError(
+                f"{source}: weight {key} holds {bad} NaN or infinite values (a diverged training?): refused"
+            )
+
+
+def write_weights_file(
+    path: str | os.PathLike,
+    weights: dict[str, np.ndarray],
+    *,
+    architecture: str,
+    base_model: str | None = None,
+    base_sha256: str | None = None,
+) -> Path:
+    """Write weights as a posekit weights file (atomically; the parent folder must exist).
+
+    Args:
+        path: the ``.npz`` to write.
+        weights: {"<layer name>/<index>": float array}, every value finite.
+        architecture: what the weights are for (``posekit.architectures.ARCHITECTURES`` name, or the
+            Keras model's name).
+        base_model: the model the weights started from (a registered name or a graph file's name).
+        base_sha256: that model's graph sha256.
+
+    Returns:
+        The path written.
+
+    Raises:
+        WeightsFileError: a NaN, inf or non-float array, or a key that is not "<layer>/<index>".
+    """
+    from ._files import atomic_write
+
+    path = Path(path)
+    arrays = {k: np.asarray(v) for k, v in weights.items()}
+    for key in arrays:
+        if key == WEIGHTS_METADATA_KEY or "/" not in key:
+            raise WeightsFileError(f"weight key {key!r} is not '<layer name>/<index>'")
+    check_weight_values(arrays, os.fspath(path))
+    metadata = {
+        "format": _WEIGHTS_FORMAT,
+        "version": _WEIGHTS_VERSION,
+        "architecture": architecture,
+        "base_model": base_model,
+        "base_sha256": base_sha256,
+        "sha256": weights_digest(arrays),
+        "posekit": __version__,
+    }
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays, **{WEIGHTS_METADATA_KEY: np.array(json.dumps(metadata, sort_keys=True))})
+    return path
+
+
+def read_weights_file(path: str | os.PathLike, *, architecture: str | None = None) -> WeightsFile:
+    """Read and check a weights file (``write_weights_file``'s format, or a plain layer-keyed ``.npz``).
+
+    Args:
+        path: the ``.npz`` file.
+        architecture: the architecture the caller will load the weights into; a file recorded for
+            another one is refused.
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsFileError: not an ``.npz`` weights archive (truncated, corrupt, pickled objects), a checksum
+            that does not match the arrays, NaN / inf / complex / non-float arrays, or another architecture.
+    """
+    import zlib
+
+    path = Path(path)
+    source = os.fspath(path)
+    if path.suffix != ".npz":
+        raise WeightsFileError(f"weights file must be an .npz (posekit train writes one), got {source}")
+    if not path.exists():
+        raise FileNotFoundError(f"weights file not found: {source}")
+    if not path.is_file():
+        raise WeightsFileError(f"weights file {source} is not a regular file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise ValueError("a single array, not an archive")
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsFileError(
+            f"{source} is not a weights archive (truncated or corrupt?): {reason}"
+        ) from None
+    metadata: dict[str, Any] = {}
+    if WEIGHTS_METADATA_KEY in arrays:
+        raw = arrays.pop(WEIGHTS_METADATA_KEY)
+        try:
+            metadata = json.loads(str(raw[()]))
+        except (ValueError, TypeError, IndexError):
+            metadata = None  # type: ignore[assignment]
+        if not isinstance(metadata, dict) or metadata.get("format") != _WEIGHTS_FORMAT:
+            raise WeightsFileError(
+                f"{source}: its {WEIGHTS_METADATA_KEY} entry is not posekit weights metadata"
+            )
+        if not isinstance(metadata.get("version"), int) or metadata["version"] > _WEIGHTS_VERSION:
+            raise WeightsFileError(
+                f"{source} has weights format version {metadata.get('version')!r}; this posekit reads "
+                f"up to {_WEIGHTS_VERSION}: update posekit"
+            )
+    if not arrays:
+        raise WeightsFileError(f"{source} holds no weights")
+    for key in arrays:
+        if "/" not in key:
+            raise WeightsFileError(f"{source}: entry {key!r} is not a layer weight ('<layer name>/<index>')")
+    check_weight_values(arrays, source)
+    digest = weights_digest(arrays)
+    if metadata and metadata.get("sha256") != digest:
+        raise WeightsFileError(f"{source} is corrupt: its arrays do not match the checksum it records")
+    recorded = metadata.get("architecture")
+    if architecture is not None and recorded is not None and recorded != architecture:
+        raise WeightsFileError(
+            f"{source} holds weights for architecture {recorded!r}, not {architecture!r}: pass the model it "
+            f"was trained from (model=... / --model), e.g. {metadata.get('base_model') or recorded!r}"
+        )
+    return WeightsFile(
+        path=path, weights=arrays, sha256=digest, architecture=recorded,
+        base_model=metadata.get("base_model"), metadata=metadata,
+    )  # fmt: skip

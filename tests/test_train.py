@@ -248,10 +248,19 @@ def test_weights_file_errors(tmp_path, keras_seeded):
     with pytest.raises(ValueError, match="not a weights archive"):
         load_weights(model, tmp_path / "junk.npz")
     save_weights(model, tmp_path / "tiny.npz")
-    with pytest.raises(ValueError, match="has no weight Conv2d_0/0"):
+    with pytest.raises(ValueError, match="holds weights for architecture 'tiny', not 'mobilenet_thin'"):
         load_weights(build_mobilenet_thin(), tmp_path / "tiny.npz")
     weights = dict(np.load(tmp_path / "tiny.npz"))
+    del weights["__posekit__"]  # a plain layer-keyed archive (the format before the metadata)
+    np.savez(tmp_path / "plain.npz", **weights)
+    with pytest.raises(ValueError, match="has no weight Conv2d_0/0"):
+        load_weights(build_mobilenet_thin(), tmp_path / "plain.npz")
+    weights = dict(np.load(tmp_path / "tiny.npz"))
     weights["heat_1/0"] = np.zeros((1, 1, 1, 1), np.float32)  # one kernel of the wrong shape
+    np.savez(tmp_path / "bad.npz", **weights)
+    with pytest.raises(ValueError, match="do not match the checksum it records"):
+        load_weights(model, tmp_path / "bad.npz")
+    del weights["__posekit__"]
     np.savez(tmp_path / "bad.npz", **weights)
     with pytest.raises(ValueError, match="heat_1/0 has shape"):
         load_weights(model, tmp_path / "bad.npz")

@@ -4,13 +4,17 @@
                   [--architecture ARCH] [--steps N] [--lr LR] [--resize WxH] [--batch-size N]
                   [--max-images N] [--eager]
 
-The weights file is an ``.npz`` keyed by layer name; ``posekit.train.load_weights(model, path)``
-loads it into ``posekit.load_model(NAME, all_stages=True)`` (or the default last-stage model).
+The weights file is posekit's weights format (``posekit.weights.write_weights_file``: an ``.npz`` keyed
+by layer name, recording the architecture, the model it started from and a checksum); every command
+runs it with ``--weights FILE`` (``PoseEstimator(weights=FILE)`` in Python). ``--out`` is checked before
+the first step (not a folder, not under a file, writable); a loss that stops being finite ends the run
+with one line and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ._args import CliError, fixed_size, positive_float, positive_int
@@ -55,19 +59,34 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written, before training: not ``.npz``, a folder, under a file."""
+    if out.suffix != ".npz":
+        raise CliError(f"--out must end with .npz (a layer-name keyed weights archive), got {out}")
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder: give the weights file's name, e.g. {out / 'tuned.npz'}")
+    for folder in out.absolute().parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise CliError(f"--out {out} cannot be written: {folder} is a file, not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise CliError(f"--out {out} cannot be written: no permission to write in {folder}")
+            break
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..evaluate import load_annotations
 
     out = Path(args.out)
-    if out.suffix != ".npz":
-        raise CliError(f"--out must end with .npz (a layer-name keyed weights archive), got {args.out}")
+    check_out(out)
     data = load_annotations(args.annotations)  # fails fast, before TensorFlow loads
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"image folder not found: {args.images}")
 
     from .._quiet import import_tensorflow
-    from ..models import load_model
-    from ..train import fit, samples_from_coco, save_weights
+    from ..models import MODELS, load_model, resolve
+    from ..train import TrainingDivergedError, fit, samples_from_coco, save_weights
+    from ..weights import file_sha256
 
     try:
         samples = samples_from_coco(data, args.images, args.resize, max_images=args.max_images)
@@ -88,9 +107,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             stages = " ".join(f"{v:.3g}" for v in history.stages[-1])
             print(f"step {step}/{args.steps}: loss {history.total[-1]:.4g} (stages {stages})", flush=True)
 
-    fit(
-        model, samples, args.steps, args.lr, batch_size=args.batch_size, graph=not args.eager, callback=report
-    )
-    save_weights(model, out)
+    try:
+        fit(
+            model, samples, args.steps, args.lr, batch_size=args.batch_size, graph=not args.eager,
+            callback=report,
+        )  # fmt: skip
+    except TrainingDivergedError as exc:
+        raise CliError(f"{exc}; nothing written to {out}") from None
+    graph, _ = resolve(args.model, args.architecture)
+    base = args.model if args.model in MODELS else Path(args.model).name
+    save_weights(model, out, base_model=base, base_sha256=file_sha256(graph))
     print(f"wrote {out}")
     return 0
