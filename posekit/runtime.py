@@ -43,12 +43,12 @@ Input sizes are bounded (``posekit.preprocess.MAX_INPUT_SIDE`` per side): nothin
 or cached beyond it.
 
 Many sizes (multi-scale inference, aspect-kept ``-1xH`` input sizes on photos of many shapes):
-``SizedRunners`` keeps the runners of the most recently used sizes in memory (an LRU of
-``RUNNER_CACHE_SIZE``) beside the conversions on disk. OpenVINO builds a new size by reshaping the
-network it already read (``make_openvino_runner(reshape_from=...)``: a compile, no TFLite conversion;
-the first reshape of each ``SizedRunners`` is checked against the Keras model); TFLite converts once
-per size (cached on disk); "tf" runs any size with one function. ``network_builds()`` counts the
-conversions and compilations of this process.
+``SizedRunners`` keeps the most recently used networks in memory (an LRU of ``RUNNER_CACHE_SIZE``)
+beside the conversions on disk. OpenVINO makes one network per height that takes every width, by
+reshaping the network it already read to a dynamic width (``make_openvino_runner(reshape_from=...)``:
+a compile, no TFLite conversion; the first one of each ``SizedRunners`` is checked against the Keras
+model); TFLite converts once per size (cached on disk); "tf" runs any size with one function.
+``network_builds()`` counts the conversions and compilations of this process.
 
 Thread safety: a runner may be called from several threads at once. The "tf" runner is a
 ``tf.function`` (thread-safe); the TFLite interpreter is not (its input and output tensors are
@@ -258,7 +258,8 @@ class _FixedSizeRunner:
     """A converted network of fixed input shape: batches run image by image, one call at a time (a lock).
 
     Subclasses set ``input_shape`` (1, H, W, 3) and ``_lock`` and run one (1, H, W, 3) float32 image in
-    ``_one``; their tensors are shared state, hence the lock.
+    ``_one``; their tensors are shared state, hence the lock. A side of -1 takes any size (OpenVINO's
+    dynamic width).
     """
 
     kind = "converted"
@@ -269,9 +270,14 @@ class _FixedSizeRunner:
         raise NotImplementedError
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if tuple(batch.shape[1:]) != self.input_shape[1:]:
+        if batch.ndim != 4 or any(
+            want not in (-1, got) for want, got in zip(self.input_shape[1:], batch.shape[1:])
+        ):
             _, h, w, _ = self.input_shape
-            raise ValueError(f"this {self.kind} runner takes (N, {h}, {w}, 3), got {batch.shape}")
+            raise ValueError(
+                f"this {self.kind} runner takes (N, {h}, {'any width' if w == -1 else w}, 3), "
+                f"got {batch.shape}"
+            )
         heats, pafs = [], []
         with self._lock:
             for image in batch:
@@ -513,12 +519,19 @@ def _convolution_precisions(compiled) -> dict[str, int]:
     return counts
 
 
+def _static_dims(port) -> tuple[int, ...]:
+    """An OpenVINO port's shape, -1 for a dynamic dimension."""
+    return tuple(d.get_length() if d.is_static else -1 for d in port.get_partial_shape())
+
+
 class _OpenvinoRunner(_FixedSizeRunner):
     """A TFLite conversion compiled by OpenVINO for the CPU, float32 or bf16 by ``plan``.
 
     One infer request, one call at a time (a lock): the request's tensors are shared state.
     ``input_size`` other than the file's reshapes the network to it before compiling (OpenVINO
-    propagates the new shape through the convolutions: no new conversion).
+    propagates the new shape through the convolutions: no new conversion); (None, height) compiles it
+    for any width at that height (a dynamic width: one compilation serves every width, at the speed of
+    a fixed one within this machine's noise, ``benchmarks/bench_batch.py``).
 
     Raises:
         RuntimeError: OpenVINO is missing, or it did not keep ``plan``'s float32 nodes in float32.
@@ -543,7 +556,10 @@ class _OpenvinoRunner(_FixedSizeRunner):
         reshaped = False
         if input_size is not None:
             w, h = input_size
-            if tuple(model.inputs[0].partial_shape.to_shape()) != (1, h, w, 3):
+            if w is None:
+                model.reshape({model.inputs[0]: ov.PartialShape([1, h, -1, 3])})
+                reshaped = True
+            elif tuple(model.inputs[0].partial_shape.to_shape()) != (1, h, w, 3):
                 model.reshape({model.inputs[0]: [1, h, w, 3]})
                 reshaped = True
         threads = int(num_threads or os.cpu_count() or 1)
@@ -558,8 +574,8 @@ class _OpenvinoRunner(_FixedSizeRunner):
         if reshaped:
             _count_build("openvino_reshapes")
         self.request = self.compiled.create_infer_request()
-        self.input_shape = tuple(int(v) for v in self.compiled.inputs[0].shape)
-        self.outputs = {int(o.shape[-1]): o for o in self.compiled.outputs}
+        self.input_shape = _static_dims(self.compiled.inputs[0])
+        self.outputs = {_static_dims(o)[-1]: o for o in self.compiled.outputs}
         if len(self.input_shape) != 4 or not {19, 38} <= set(self.outputs):
             raise ValueError(
                 f"{path} is not a pose network (input {self.input_shape}, outputs {sorted(self.outputs)})"
@@ -596,8 +612,9 @@ def make_openvino_runner(
     marks ``plan``'s float32 nodes and compiles with OpenVINO's bf16 inference precision.
 
     With ``reshape_from`` = (width, height), the conversion of that size is read and reshaped to
-    ``input_size`` (a compile, no conversion); ``check_reshape`` then compares the reshaped float32
-    network's outputs with the Keras model's at ``input_size`` (``TFLITE_TOLERANCE``).
+    ``input_size`` (a compile, no conversion); ``input_size`` (None, height) makes one network for every
+    width at that height. ``check_reshape`` then compares the reshaped float32 network's outputs with
+    the Keras model's at ``input_size`` (at two widths for (None, height); ``TFLITE_TOLERANCE``).
 
     Raises:
         RuntimeError: OpenVINO is not installed (with the install hint), the float32 result differs
@@ -608,7 +625,7 @@ def make_openvino_runner(
         raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
-    if reshape_from is not None and tuple(reshape_from) != tuple(input_size):
+    if reshape_from is not None and tuple(reshape_from) != tuple(input_size):  # also (None, height)
         return _reshaped_openvino_runner(
             model, input_size, reshape_from, cache_dir, num_threads, precision, plan, check_reshape
         )
@@ -634,34 +651,37 @@ def _reshaped_openvino_runner(
     model, input_size, reshape_from, cache_dir, num_threads, precision, plan, check
 ) -> Runner:
     """``make_openvino_runner(reshape_from=...)``: the conversion of ``reshape_from``, reshaped."""
-    w, h = check_input_size(input_size)
+    w, h = check_input_size(input_size, keep_aspect=True)
     bw, bh = check_input_size(reshape_from)
     path = _cached_tflite(model, (bw, bh), Path(cache_dir) / f"{bw}x{bh}.tflite")
     if check:
         runner = _OpenvinoRunner(path, num_threads, input_size=(w, h))
-        x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
-        want = [t.numpy() for t in model(x, training=False)]
-        diff = max(float(np.abs(a - b).max()) for a, b in zip(runner(x), want))
-        if not diff <= TFLITE_TOLERANCE:
-            raise RuntimeError(
-                f"OpenVINO's network reshaped from {bw}x{bh} to {w}x{h} differs from the Keras model "
-                f"by {diff:.2e}"
-            )
+        rng = np.random.default_rng(0)
+        for width in [w] if w is not None else [bw, max(32, bw // 32 * 16)]:
+            x = rng.uniform(0, 255, (1, h, width, 3)).astype(np.float32)
+            want = [t.numpy() for t in model(x, training=False)]
+            diff = max(float(np.abs(a - b).max()) for a, b in zip(runner(x), want))
+            if not diff <= TFLITE_TOLERANCE:
+                raise RuntimeError(
+                    f"OpenVINO's network reshaped from {bw}x{bh} to {width}x{h} differs from the Keras model "
+                    f"by {diff:.2e}"
+                )
         if precision == "fp32":
             return runner
     return _OpenvinoRunner(path, num_threads, None if precision == "fp32" else plan, input_size=(w, h))
 
 
 class SizedRunners:
-    """Network runners by input size for one model, engine and precision: an LRU of compiled sizes.
+    """Network runners by input size for one model, engine and precision: an LRU of compiled networks.
 
-    ``runners(size)`` returns the runner of (width, height), building it on first use: OpenVINO
-    reshapes the network of ``base`` (no conversion; the first reshape is checked against the Keras
-    model, and if it differs every later size is converted instead, with one warning); TFLite converts
-    the size (cached on disk, ``make_tflite_runner``); "tf" returns its one runner for every size. At
-    most ``capacity`` sizes are held in memory, the least recently used dropped first (a thread still
-    running a dropped runner finishes with it). Thread-safe: two threads asking for one new size build
-    it once; a build does not block threads asking for sizes already built.
+    ``runners(size)`` returns the runner for (width, height), building it on first use. OpenVINO makes
+    one network per height that takes any width (the conversion of ``base`` reshaped to a dynamic
+    width: a compile, no conversion; the first one is checked against the Keras model at two widths,
+    and if it differs, each size is converted instead, with one warning); TFLite converts each size
+    (cached on disk, ``make_tflite_runner``); "tf" returns its one runner for every size. At most
+    ``capacity`` networks are held in memory, the least recently used dropped first (a thread still
+    running a dropped runner finishes with it). Thread-safe: two threads asking for one new network
+    build it once; a build does not block threads asking for networks already built.
 
     Args:
         model: the Keras model.
@@ -669,9 +689,9 @@ class SizedRunners:
         cache_dir: folder of the TFLite conversions.
         num_threads: TFLite interpreter / OpenVINO threads.
         precision: "fp32" or "bf16" (as ``check_precision`` returned it).
-        base: (size, runner) already built; OpenVINO reshapes from this size's conversion ("tf": (None,
+        base: (size, runner) already built; OpenVINO reshapes this size's conversion ("tf": (None,
             runner) serves every size).
-        capacity: sizes held in memory, at least 1 (the base is one of them until dropped).
+        capacity: networks held in memory, at least 1 (the base is one of them until dropped).
     """
 
     def __init__(
@@ -682,7 +702,7 @@ class SizedRunners:
         num_threads: int | None = None,
         *,
         precision: str = "fp32",
-        base: tuple[tuple[int, int], Runner] | None = None,
+        base: tuple[tuple[int, int] | None, Runner] | None = None,
         capacity: int = RUNNER_CACHE_SIZE,
     ) -> None:
         from collections import OrderedDict
@@ -695,19 +715,19 @@ class SizedRunners:
             raise ValueError(f"capacity must be >= 1, got {capacity!r}")
         self.model, self.engine, self.cache_dir = model, engine, Path(cache_dir)
         self.num_threads, self.precision, self.capacity = num_threads, precision, int(capacity)
-        self._runners: OrderedDict[tuple[int, int], Runner] = OrderedDict()
+        self._runners: OrderedDict[tuple[int | None, int], Runner] = OrderedDict()
         self._lock = threading.Lock()
-        self._building: dict[tuple[int, int], threading.Lock] = {}
+        self._building: dict[tuple[int | None, int], threading.Lock] = {}
         self._base_size = None if base is None or base[0] is None else check_input_size(base[0])
         self._reshape_checked = False  # the first reshape is compared with the Keras model
         self._reshape_ok = True
-        self.builds = 0  # runners this object built
+        self.builds = 0  # networks this object built
         if self._base_size is not None and engine != "tf":
             self._runners[self._base_size] = base[1]
         self._tf = base[1] if engine == "tf" and base is not None else None
 
-    def sizes(self) -> list[tuple[int, int]]:
-        """The sizes held in memory, least recently used first."""
+    def sizes(self) -> list[tuple[int | None, int]]:
+        """The networks held in memory by (width, height), least recently used first; width None: any."""
         with self._lock:
             return list(self._runners)
 
@@ -719,46 +739,51 @@ class SizedRunners:
                 return self._tf
         size = check_input_size(size)
         with self._lock:
-            runner = self._runners.get(size)
-            if runner is not None:
-                self._runners.move_to_end(size)
-                return runner
-            building = self._building.setdefault(size, threading.Lock())
-        with building:  # one build per size; other sizes go on
+            for key in (size, (None, size[1])):
+                runner = self._runners.get(key)
+                if runner is not None:
+                    self._runners.move_to_end(key)
+                    return runner
+            any_width = self.engine == "openvino" and self._base_size is not None and self._reshape_ok
+            key = (None, size[1]) if any_width else size
+            building = self._building.setdefault(key, threading.Lock())
+        with building:  # one build per network; other networks go on
             with self._lock:
-                runner = self._runners.get(size)
+                runner = self._runners.get(key)
             if runner is None:
-                runner = self._build(size)
+                key, runner = self._build(key, size)
             with self._lock:
-                self._runners[size] = runner
-                self._runners.move_to_end(size)
+                self._runners[key] = runner
+                self._runners.move_to_end(key)
                 while len(self._runners) > self.capacity:
                     self._runners.popitem(last=False)
-                self._building.pop(size, None)
+                self._building.pop(key, None)
         return runner
 
-    def _build(self, size: tuple[int, int]) -> Runner:
+    def _build(self, key, size) -> tuple[tuple[int | None, int], Runner]:
+        """(the key it serves, a new runner) for ``key``: (None, height) for OpenVINO's any width."""
         with self._lock:
             self.builds += 1
+        if key[0] is None:
+            check = not self._reshape_checked
+            try:
+                runner = make_openvino_runner(
+                    self.model, key, self.cache_dir, self.num_threads, precision=self.precision,
+                    reshape_from=self._base_size, check_reshape=check,
+                )  # fmt: skip
+                self._reshape_checked = True
+                return key, runner
+            except RuntimeError as exc:
+                if not check:
+                    raise
+                self._reshape_ok = False
+                warnings.warn(f"{exc}: converting each size instead", RuntimeWarning, stacklevel=3)
         if self.engine == "openvino":
-            if self._base_size is not None and self._reshape_ok:
-                check = not self._reshape_checked
-                try:
-                    runner = make_openvino_runner(
-                        self.model, size, self.cache_dir, self.num_threads, precision=self.precision,
-                        reshape_from=self._base_size, check_reshape=check,
-                    )  # fmt: skip
-                    self._reshape_checked = True
-                    return runner
-                except RuntimeError as exc:
-                    if not check:
-                        raise
-                    self._reshape_ok = False
-                    warnings.warn(f"{exc}: converting each size instead", RuntimeWarning, stacklevel=3)
-            return make_openvino_runner(
+            runner = make_openvino_runner(
                 self.model, size, self.cache_dir, self.num_threads, precision=self.precision
             )
-        return make_tflite_runner(self.model, size, self.cache_dir, self.num_threads)
+            return size, runner
+        return size, make_tflite_runner(self.model, size, self.cache_dir, self.num_threads)
 
 
 def make_runner(
