@@ -72,6 +72,10 @@ __all__ = [
     "csv_rows",
     "row_person_ids",
     "CsvWriter",
+    "BODY_25_NAMES",
+    "BODY_25_FROM_POSEKIT",
+    "to_body25",
+    "to_keypoint_arrays",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -455,3 +459,86 @@ class CsvWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --------------------------------------------------------------------------- other tools' layouts
+
+#: OpenPose's BODY_25 keypoints, in its order (``poseParameters.cpp`` of CMU's OpenPose).
+BODY_25_NAMES: tuple[str, ...] = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip",
+    "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
+    "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
+)  # fmt: skip
+
+#: int (25,): for each BODY_25 keypoint, the posekit part it comes from; -1 where posekit has none
+#: (MidHip, derived from the two hips by ``to_body25``; the six foot points, always missing).
+BODY_25_FROM_POSEKIT = np.array(
+    [CocoPart[name].value if name in CocoPart.__members__ else -1 for name in BODY_25_NAMES], np.int64
+)
+BODY_25_FROM_POSEKIT.setflags(write=False)
+
+
+def _stack(people: Iterable[Person] | np.ndarray) -> np.ndarray:
+    """People or a (P, 18, 3) array -> float32 (P, 18, 3)."""
+    if isinstance(people, np.ndarray):
+        arr = np.asarray(people, np.float32)
+    else:
+        from .person import people_to_array
+
+        arr = people_to_array(list(people))
+    if arr.ndim != 3 or arr.shape[1:] != (NUM_PARTS, 3):
+        raise ValueError(f"keypoints must have shape (P, {NUM_PARTS}, 3), got {arr.shape}")
+    return arr
+
+
+def to_body25(people: Iterable[Person] | np.ndarray) -> np.ndarray:
+    """Keypoints in OpenPose's BODY_25 order, as OpenPose's own arrays hold them.
+
+    Args:
+        people: a list of ``Person`` or float (P, 18, 3) keypoints (x, y, score; missing = NaN, NaN, 0).
+
+    Returns:
+        float32 (P, 25, 3): x, y in image pixels and score. Missing parts are ``0, 0, 0`` (OpenPose's
+        convention): the six foot points always (posekit's 18-part model has no feet); MidHip is the
+        midpoint of the two hips with the lower of their scores when both are found, else missing.
+    """
+    arr = _stack(people)
+    out = np.zeros((len(arr), len(BODY_25_NAMES), 3), np.float32)
+    has = BODY_25_FROM_POSEKIT >= 0
+    out[:, has] = arr[:, BODY_25_FROM_POSEKIT[has]]
+    hips = arr[:, [CocoPart.RHip, CocoPart.LHip]]
+    both = (hips[:, :, 2] > 0).all(axis=1)
+    mid = BODY_25_NAMES.index("MidHip")
+    out[both, mid, :2] = hips[both, :, :2].mean(axis=1)
+    out[both, mid, 2] = hips[both, :, 2].min(axis=1)
+    out[out[:, :, 2] <= 0] = 0.0  # missing: 0, 0, 0 (never NaN)
+    return out
+
+
+def to_keypoint_arrays(
+    people: Iterable[Person] | np.ndarray, layout: str = "coco17"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints as the (xy, scores) pair MMPose and supervision use.
+
+    MMPose's ``PoseDataSample.pred_instances`` holds ``keypoints`` (P, K, 2) and ``keypoint_scores`` (P, K);
+    supervision's ``KeyPoints`` takes ``xy`` (P, K, 2) and ``confidence`` (P, K): this is that pair.
+
+    Args:
+        people: a list of ``Person`` or float (P, 18, 3) keypoints.
+        layout: ``"coco17"`` (COCO's 17 keypoints, the order both libraries use for COCO models),
+            ``"body25"`` (``to_body25``) or ``"posekit18"`` (posekit's own order).
+
+    Returns:
+        (xy float32 (P, K, 2) in image pixels, scores float32 (P, K)); missing parts are at 0, 0 with
+        score 0, as both libraries mark them.
+    """
+    arr = _stack(people)
+    if layout == "coco17":
+        arr = arr[:, COCO_FROM_POSEKIT]
+    elif layout == "body25":
+        arr = to_body25(arr)
+    elif layout != "posekit18":
+        raise ValueError(f"unknown layout {layout!r}: valid layouts are coco17, body25, posekit18")
+    arr = arr.copy()
+    arr[arr[:, :, 2] <= 0] = 0.0
+    return np.ascontiguousarray(arr[:, :, :2]), np.ascontiguousarray(arr[:, :, 2])

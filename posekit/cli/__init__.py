@@ -6,6 +6,7 @@
     posekit batch INPUT... --out DIR [--workers N] [--draw] [--ray] [...]
     posekit evaluate --annotations FILE --images DIR [...]
     posekit train --annotations FILE --images DIR --out WEIGHTS.npz [...]
+    posekit export --format onnx|tflite|saved_model|openvino --out FILE [--resize WxH] [--weights FILE]
     posekit fetch [NAME]              a model, or coco-val2017 [--dir DIR]
 
 Exit status and stderr:
@@ -24,13 +25,13 @@ import sys
 import threading
 import zipfile
 
-from . import batch, evaluate, fetch, image, train, video
+from . import batch, evaluate, export, fetch, image, train, video
 from ._args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, CliError, OneLineParser, Stopped
 
 __all__ = ["main", "build_parser", "CliError", "COMMANDS"]
 
 #: The command modules, in the order ``posekit --help`` lists them; each has ``register(subparsers)``.
-COMMANDS = (image, video, batch, evaluate, train, fetch)
+COMMANDS = (image, video, batch, evaluate, train, export, fetch)
 
 
 def build_parser() -> argparse.ArgumentParser:
