@@ -199,3 +199,36 @@ def test_paired_bootstrap_of_a_difference():
     lo, hi, _ = bootstrap_ap_difference(match_results(gt_data, worse), matches, samples=300)
     gap = accumulate(match_results(gt_data, worse))["AP"] - accumulate(matches)["AP"]
     assert lo <= gap <= hi < 0  # shifted keypoints: reliably worse on the same images
+
+
+def test_failures_and_the_accuracy_figures():
+    """plot.failures lists exactly the misses and false people; each figure draws what it says."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    from posekit import plot
+    from posekit.evaluate import keypoint_error_table
+
+    gt_data, results = random_case(2)
+    matches = match_results(gt_data, results)
+    found = plot.failures(gt_data, results, matches, threshold=0.5)
+    missed = sum(int(((~m.label_ignored) & ~np.isin(np.arange(len(m.label_ignored)), m.matched[0])).sum())
+                 for m in matches)  # fmt: skip
+    false = sum(int(m.false_positive[0].sum()) for m in matches)
+    assert [f["kind"] for f in found].count("missed") == missed > 0
+    assert [f["kind"] for f in found].count("false") == false > 0
+    images = {img["id"]: np.zeros((480, 640, 3), np.uint8) for img in gt_data["images"]}
+    fig = plot.plot_failures(images, found, fig=Figure())
+    assert sum(bool(ax.images) for ax in fig.axes) == len(found)
+    m = next(m for m in matches if len(m.label_index) and (~m.label_ignored).any())
+    labels = [g for g in gt_data["annotations"] if g["image_id"] == m.image_id]
+    ax = plot.plot_oks_tolerance(images[m.image_id], labels, ax=Figure().subplots())
+    circles = [p for p in ax.patches if isinstance(p, Circle)]
+    shown = sum(int((np.array(g["keypoints"])[2::3] > 0).sum()) for g in labels
+                if g["num_keypoints"] > 0 and not g["iscrowd"])  # fmt: skip
+    assert len(circles) == shown  # one tolerance circle per labelled keypoint of the people that count
+    acc = accumulate(matches)
+    assert len(plot.plot_precision_recall(acc, fig=Figure()).axes) == 2
+    table = keypoint_error_table(keypoint_errors(gt_data, results, matches))
+    assert list(table["name"][[0, -1]]) == ["nose", "all"] and table["n"][-1] == table["n"][:17].sum()
+    assert len(plot.plot_keypoint_errors(table, fig=Figure()).axes) == 2
