@@ -76,10 +76,13 @@ private:
     bool raised_ = false;
 };
 
-py::tuple group(const py::handle& peaks_obj, const py::handle& heat_obj, const py::handle& pafs_obj,
-                const py::handle& limbs_obj, int num_parts, int start_limbs, double heat_threshold,
-                double vector_score_threshold, int vector_count_threshold, int part_count_threshold,
-                double human_score_threshold, int paf_steps, int max_peaks_per_part) {
+// Validates, runs the grouping without the GIL and returns (keypoints, scores); `times` gets the
+// time of each step when given.
+py::tuple run_group(const py::handle& peaks_obj, const py::handle& heat_obj, const py::handle& pafs_obj,
+                    const py::handle& limbs_obj, int num_parts, int start_limbs, double heat_threshold,
+                    double vector_score_threshold, int vector_count_threshold, int part_count_threshold,
+                    double human_score_threshold, int paf_steps, int max_peaks_per_part, int paf_upsample,
+                    pafprocess::StageTimes* times) {
     py::array peaks = checked_array<float>(peaks_obj, "peaks", 3, "float32");
     py::array heat = checked_array<float>(heat_obj, "heatmaps", 3, "float32");
     py::array pafs = checked_array<float>(pafs_obj, "pafs", 3, "float32");
@@ -96,8 +99,11 @@ py::tuple group(const py::handle& peaks_obj, const py::handle& heat_obj, const p
     if (heat.shape(2) < num_parts)
         throw py::value_error("heatmaps must have at least " + parts_str + " channels, got shape " +
                               shape_str(heat));
-    if (pafs.shape(0) != H || pafs.shape(1) != W)
+    if (paf_upsample < 1 || paf_upsample > (1 << 20))
+        throw py::value_error("paf_upsample must be an integer in 1..2**20, got " + std::to_string(paf_upsample));
+    if (H % paf_upsample || W % paf_upsample || pafs.shape(0) != H / paf_upsample || pafs.shape(1) != W / paf_upsample)
         throw py::value_error("pafs must have the same height and width as peaks " + shape_str(peaks) +
+                              (paf_upsample > 1 ? " divided by paf_upsample=" + std::to_string(paf_upsample) : "") +
                               ", got shape " + shape_str(pafs));
     if (H > (1 << 20) || W > (1 << 20) || peaks.shape(2) > (1 << 20) || heat.shape(2) > (1 << 20) ||
         pafs.shape(2) > (1 << 20))
@@ -131,8 +137,8 @@ py::tuple group(const py::handle& peaks_obj, const py::handle& heat_obj, const p
                                static_cast<int>(peaks.shape(2))};
     const pafprocess::Field fh{static_cast<const float*>(heat.data()), static_cast<int>(H), static_cast<int>(W),
                                static_cast<int>(heat.shape(2))};
-    const pafprocess::Field ff{static_cast<const float*>(pafs.data()), static_cast<int>(H), static_cast<int>(W),
-                               static_cast<int>(pafs.shape(2))};
+    const pafprocess::Field ff{static_cast<const float*>(pafs.data()), static_cast<int>(pafs.shape(0)),
+                               static_cast<int>(pafs.shape(1)), static_cast<int>(pafs.shape(2)), paf_upsample};
     pafprocess::Params params;
     params.heat_threshold = heat_threshold;
     params.vector_score_threshold = vector_score_threshold;
@@ -149,7 +155,7 @@ py::tuple group(const py::handle& peaks_obj, const py::handle& heat_obj, const p
         // The arrays stay referenced by this frame, so their memory is valid without the GIL.
         py::gil_scoped_release release;
         try {
-            res = pafprocess::group_people(fp, fh, ff, skeleton, params, [&signals]() { return signals(); });
+            res = pafprocess::group_people(fp, fh, ff, skeleton, params, [&signals]() { return signals(); }, times);
         } catch (const pafprocess::Cancelled&) {
             cancelled = true;
         }
@@ -167,6 +173,31 @@ py::tuple group(const py::handle& peaks_obj, const py::handle& heat_obj, const p
     return py::make_tuple(keypoints, scores);
 }
 
+py::tuple group(const py::handle& peaks, const py::handle& heat, const py::handle& pafs, const py::handle& limbs,
+                int num_parts, int start_limbs, double heat_threshold, double vector_score_threshold,
+                int vector_count_threshold, int part_count_threshold, double human_score_threshold, int paf_steps,
+                int max_peaks_per_part, int paf_upsample) {
+    return run_group(peaks, heat, pafs, limbs, num_parts, start_limbs, heat_threshold, vector_score_threshold,
+                     vector_count_threshold, part_count_threshold, human_score_threshold, paf_steps,
+                     max_peaks_per_part, paf_upsample, nullptr);
+}
+
+py::tuple group_timed(const py::handle& peaks, const py::handle& heat, const py::handle& pafs,
+                      const py::handle& limbs, int num_parts, int start_limbs, double heat_threshold,
+                      double vector_score_threshold, int vector_count_threshold, int part_count_threshold,
+                      double human_score_threshold, int paf_steps, int max_peaks_per_part, int paf_upsample) {
+    pafprocess::StageTimes times;
+    py::tuple out = run_group(peaks, heat, pafs, limbs, num_parts, start_limbs, heat_threshold,
+                              vector_score_threshold, vector_count_threshold, part_count_threshold,
+                              human_score_threshold, paf_steps, max_peaks_per_part, paf_upsample, &times);
+    py::dict ms;
+    ms["peaks"] = times.peaks_ms;
+    ms["scoring"] = times.scoring_ms;
+    ms["matching"] = times.matching_ms;
+    ms["assembly"] = times.assembly_ms;
+    return py::make_tuple(out[0], out[1], ms);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_pafprocess, m) {
@@ -174,7 +205,12 @@ PYBIND11_MODULE(_pafprocess, m) {
     m.def("group", &group, py::arg("peaks"), py::arg("heatmaps"), py::arg("pafs"), py::arg("limbs"),
           py::arg("num_parts"), py::arg("start_limbs"), py::arg("heat_threshold"), py::arg("vector_score_threshold"),
           py::arg("vector_count_threshold"), py::arg("part_count_threshold"), py::arg("human_score_threshold"),
-          py::arg("paf_steps"), py::arg("max_peaks_per_part"),
+          py::arg("paf_steps"), py::arg("max_peaks_per_part"), py::arg("paf_upsample") = 1,
           "Group peaks into people. Returns (keypoints float32 (P, num_parts, 3), scores float32 (P,)). "
           "Ctrl-C (a Python signal) interrupts it.");
+    m.def("group_timed", &group_timed, py::arg("peaks"), py::arg("heatmaps"), py::arg("pafs"), py::arg("limbs"),
+          py::arg("num_parts"), py::arg("start_limbs"), py::arg("heat_threshold"), py::arg("vector_score_threshold"),
+          py::arg("vector_count_threshold"), py::arg("part_count_threshold"), py::arg("human_score_threshold"),
+          py::arg("paf_steps"), py::arg("max_peaks_per_part"), py::arg("paf_upsample") = 1,
+          "group, also returning the milliseconds of each step: {'peaks', 'scoring', 'matching', 'assembly'}.");
 }

@@ -14,6 +14,7 @@
 #endif
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -85,6 +86,9 @@ std::vector<Candidate> score_candidates(const std::vector<Peak>& list_a, const s
                                         Canceller& canceller) {
     std::vector<Candidate> out;
     const int steps = p.paf_steps;
+    const int up = pafs.upsample;
+    const int grid_w = pafs.width * up;
+    const int grid_h = pafs.height * up;
     const double length_ref = 0.5 * static_cast<double>(height);
     for (int ia = 0; ia < static_cast<int>(list_a.size()); ++ia) {
         canceller.work(static_cast<std::int64_t>(list_b.size()) * steps);
@@ -99,17 +103,27 @@ std::vector<Candidate> score_candidates(const std::vector<Peak>& list_a, const s
             const double uy = dy / norm;
             double sum = 0.0;
             int count = 0;
+            bool hopeless = false;
             for (int i = 0; i < steps; ++i) {
-                const int sx = clamp_int(sample_coord(a.x, dx, i, steps), 0, pafs.width - 1);
-                const int sy = clamp_int(sample_coord(a.y, dy, i, steps), 0, pafs.height - 1);
-                const double vx = pafs.at(sy, sx, limb.paf_x);
-                const double vy = pafs.at(sy, sx, limb.paf_y);
+                const int sx = clamp_int(sample_coord(a.x, dx, i, steps), 0, grid_w - 1) / up;
+                const int sy = clamp_int(sample_coord(a.y, dy, i, steps), 0, grid_h - 1) / up;
+                const float* v = pafs.data + (static_cast<std::int64_t>(sy) * pafs.width + sx) * pafs.channels;
+                const double vx = v[limb.paf_x];
+                const double vy = v[limb.paf_y];
                 const double px = ux * vx;
                 const double py = uy * vy;
                 const double dot = px + py;
                 sum += dot;
-                if (dot > p.vector_score_threshold) ++count;
+                if (dot > p.vector_score_threshold) {
+                    ++count;
+                } else if (count + (steps - 1 - i) <= p.vector_count_threshold) {
+                    // Even if every remaining sample counted, the count test fails: a rejected candidate
+                    // needs no score. Accepted candidates always read all samples, so sums are unchanged.
+                    hopeless = true;
+                    break;
+                }
             }
+            if (hopeless) continue;
             const double mean_dot = sum / steps;
             const double distance_penalty = std::min(0.0, length_ref / norm - 1.0);
             const double criterion2 = mean_dot + distance_penalty;
@@ -135,6 +149,47 @@ std::vector<Connection> match(std::vector<Candidate>& cands, const std::vector<P
     return conns;
 }
 
+// The largest float <= t: for every float x (NaN included), `(double)x > t` equals `x > float_floor(t)`,
+// so the peak scan compares floats without converting each value to double.
+inline float float_floor(double t) {
+    if (std::isnan(t)) return std::numeric_limits<float>::quiet_NaN();
+    if (t >= static_cast<double>(std::numeric_limits<float>::max()))
+        return t == std::numeric_limits<double>::infinity() ? std::numeric_limits<float>::infinity()
+                                                            : std::numeric_limits<float>::max();
+    if (t < -static_cast<double>(std::numeric_limits<float>::max())) return -std::numeric_limits<float>::infinity();
+    float f = static_cast<float>(t);
+    if (static_cast<double>(f) > t) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+    return f;
+}
+
+// Whether any of n values is above thr; written so that the compiler vectorises it (no early exit).
+inline bool any_above(const float* v, std::int64_t n, float thr) {
+    int any = 0;
+    for (std::int64_t i = 0; i < n; ++i) any |= v[i] > thr;
+    return any != 0;
+}
+
+// Adds the time since the previous lap to one field of StageTimes; does nothing without a target.
+class StageClock {
+public:
+    explicit StageClock(StageTimes* times) : times_(times) {
+        if (times_) {
+            *times_ = StageTimes{};
+            last_ = std::chrono::steady_clock::now();
+        }
+    }
+    void lap(double StageTimes::*field) {
+        if (!times_) return;
+        const auto now = std::chrono::steady_clock::now();
+        times_->*field += std::chrono::duration<double, std::milli>(now - last_).count();
+        last_ = now;
+    }
+
+private:
+    StageTimes* times_;
+    std::chrono::steady_clock::time_point last_;
+};
+
 struct ScanPeak {
     int x;
     int y;
@@ -148,16 +203,26 @@ std::vector<std::vector<Peak>> find_peaks(const Field& peaks, const Field& heatm
                                           double heat_threshold, int max_peaks, const CancelHook& cancel) {
     Canceller canceller(cancel);
     std::vector<std::vector<ScanPeak>> found(num_parts);
-    // One pass over memory; per part the order is row then column.
-    for (int y = 0; y < peaks.height; ++y) {
-        canceller.work(static_cast<std::int64_t>(peaks.width) * num_parts);
-        for (int x = 0; x < peaks.width; ++x) {
-            const float* px = peaks.data + (static_cast<std::int64_t>(y) * peaks.width + x) * peaks.channels;
-            for (int part = 0; part < num_parts; ++part) {
-                if (static_cast<double>(px[part]) > heat_threshold) {
-                    found[part].push_back({x, y, px[part], heatmaps.at(y, x, part)});
-                }
-            }
+    // One pass over memory, in blocks: a block with no value above the threshold (after the NMS almost
+    // every block: only local maxima are non-zero) costs one vectorised comparison, and only blocks
+    // holding a peak are looked at value by value. Memory order is (row, column, channel), so per part
+    // the peaks come in scan order (row, then column).
+    const float thr = float_floor(heat_threshold);
+    const std::int64_t channels = peaks.channels;
+    const std::int64_t total = static_cast<std::int64_t>(peaks.height) * peaks.width * channels;
+    constexpr std::int64_t kBlock = 64;
+    for (std::int64_t base = 0; base < total; base += kBlock) {
+        const std::int64_t end = std::min(base + kBlock, total);
+        if ((base & ((1 << 16) - 1)) == 0) canceller.work(1 << 16);
+        if (!any_above(peaks.data + base, end - base, thr)) continue;
+        for (std::int64_t i = base; i < end; ++i) {
+            if (!(peaks.data[i] > thr)) continue;
+            const int part = static_cast<int>(i % channels);
+            if (part >= num_parts) continue;
+            const std::int64_t pixel = i / channels;
+            const int y = static_cast<int>(pixel / peaks.width);
+            const int x = static_cast<int>(pixel % peaks.width);
+            found[part].push_back({x, y, peaks.data[i], heatmaps.at(y, x, part)});
         }
     }
     std::vector<std::vector<Peak>> by_part(num_parts);
@@ -182,10 +247,12 @@ std::vector<std::vector<Peak>> find_peaks(const Field& peaks, const Field& heatm
 }
 
 Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs, const Skeleton& skeleton,
-                    const Params& p, const CancelHook& cancel) {
+                    const Params& p, const CancelHook& cancel, StageTimes* times) {
+    StageClock clock(times);
     const int num_parts = skeleton.num_parts;
     const std::vector<std::vector<Peak>> by_part =
         find_peaks(peaks, heatmaps, num_parts, p.heat_threshold, p.max_peaks_per_part, cancel);
+    clock.lap(&StageTimes::peaks_ms);
     std::vector<const Peak*> line;  // global id -> peak
     for (const auto& list : by_part)
         for (const Peak& pk : list) line.push_back(&pk);
@@ -200,7 +267,9 @@ Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs
         const auto& list_b = by_part[limb.part_b];
         if (list_a.empty() || list_b.empty()) continue;
         std::vector<Candidate> cands = score_candidates(list_a, list_b, pafs, limb, p, peaks.height, canceller);
+        clock.lap(&StageTimes::scoring_ms);
         const std::vector<Connection> conns = match(cands, list_a, list_b);
+        clock.lap(&StageTimes::matching_ms);
 
         const int A = limb.part_a;
         const int B = limb.part_b;
@@ -250,6 +319,7 @@ Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs
             }
             // found >= 3: the connection is ignored.
         }
+        clock.lap(&StageTimes::assembly_ms);
     }
 
     // Steps 5-6: filter and write out.
@@ -274,6 +344,7 @@ Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs
         }
         res.scores.push_back(static_cast<float>(mean));
     }
+    clock.lap(&StageTimes::assembly_ms);
     return res;
 }
 

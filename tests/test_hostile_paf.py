@@ -242,3 +242,35 @@ def test_numpy_candidate_memory_is_bounded():
     kps, _ = paf.group_people(peaks, peaks, pafs, params=params, limbs=table, backend="numpy")
     assert len(kps) == 0 and time.perf_counter() - t0 < 60
     assert paf._paf_numpy._PAIRS_PER_CHUNK < 2000 * 2000 // 10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_peak_threshold_compares_in_double(backend):
+    """The C++ peak scan compares float32 values with a float32 bound; a value is a peak exactly when
+    it is above the double threshold, also for the float next to the threshold and the threshold itself."""
+    limbs = np.array([[0, 1, 0, 1]], np.int32)
+    params = dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2, human_score_threshold=0.0)
+    pafs = np.zeros((8, 8, 38), np.float32)
+    pafs[1, :, 0] = 1.0  # the limb 0 -> 1 along row 1: found iff part 0's peak is found
+    f32 = np.float32
+    cases = [
+        (0.05, f32(0.05), True),  # float32(0.05) = 0.0500000007 > 0.05
+        (0.05, np.nextafter(f32(0.05), f32(0)), False),
+        (0.25, f32(0.25), False),  # a threshold float32 holds: equal is not above
+        (0.25, np.nextafter(f32(0.25), f32(1)), True),
+        (float("inf"), f32(np.inf), False),
+        (float("-inf"), f32(-3e38), True),
+        (1e300, f32(3e38), False),
+    ]
+    for thr, value, found in cases:
+        peaks = np.zeros((8, 8, 19), np.float32)
+        peaks[1, 1, 0], peaks[1, 6, 1] = value, f32(3e38)
+        if thr == float("-inf"):
+            peaks[:, :, :2] = f32(-3e38)  # every pixel: keep one peak per part (the cap)
+            peaks[1, 1, 0], peaks[1, 6, 1] = f32(1), f32(1)
+        params_t = dataclasses.replace(params, heat_threshold=thr, max_peaks_per_part=1)
+        kps, _ = paf.group_people(
+            peaks, peaks, pafs, params=params_t, limbs=limbs, num_parts=2, start_limbs=1, backend=backend
+        )
+        assert len(kps) == int(found), (thr, value)
+        assert len(paf.find_peak_list(peaks, peaks, thr, max_peaks_per_part=1, num_parts=2)[0]) == int(found)

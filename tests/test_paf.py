@@ -7,6 +7,7 @@ with a reason when the extension is not built. Everything else runs on every ava
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import subprocess
 import sys
@@ -594,6 +595,100 @@ def test_random_cases_cover_the_kinds():
         people[kind] += len(paf.group_people(peaks, heat, pafs, params=params, backend="numpy")[0])
     assert people["empty"] == 0 and people["one_peak"] == 0
     assert people["people"] >= 10 and people["touching"] >= 10 and people["random_peaks"] > 0
+
+
+@pytest.mark.parametrize("chunk", range(4))
+def test_network_resolution_pafs_give_the_grid_people(chunk):
+    """pafs at 1/u of the grid with paf_upsample=u give the people of their block replication, on
+    every backend, and C++ equals NumPy (the estimator passes the network's PAFs so)."""
+    found = 0
+    for seed in range(chunk, 80, 4):
+        kind, peaks, heat, pafs, params = random_case(seed)
+        u = (2, 4, 3)[seed % 3]
+        h, w = (peaks.shape[0] // u) * u, (peaks.shape[1] // u) * u
+        peaks, heat = np.ascontiguousarray(peaks[:h, :w]), np.ascontiguousarray(heat[:h, :w])
+        low = np.ascontiguousarray(pafs[:h:u, :w:u])
+        grid = np.ascontiguousarray(low.repeat(u, 0).repeat(u, 1))
+        results = {}
+        for b in BACKENDS:
+            ref = paf.group_people(peaks, heat, grid, params=params, backend=b)
+            got = paf.group_people(peaks, heat, low, params=params, backend=b, paf_upsample=u)
+            assert_same_people(got, ref, f"seed {seed} ({kind}) u={u} {b}")
+            np.testing.assert_array_equal(got[0], ref[0])  # the same arithmetic: bit for bit
+            results[b] = got
+        if HAVE_CPP:
+            assert_same_people(results["cpp"], results["numpy"], f"seed {seed} ({kind}) u={u}")
+        found += len(results[BACKENDS[0]][0])
+    assert found > 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_paf_upsample_is_checked(backend):
+    g = _good()  # 48 x 64 fields
+    low = np.ascontiguousarray(g["pafs"][::4, ::4])
+    kps, _ = paf.group_people(g["peaks"], g["heatmaps"], low, paf_upsample=4, backend=backend)
+    assert kps.shape[1:] == (18, 3)
+    for bad in (0, -1, 2.0, "4", True, 2**21):
+        with pytest.raises(ValueError, match="paf_upsample must be an integer"):
+            paf.group_people(g["peaks"], g["heatmaps"], low, paf_upsample=bad, backend=backend)
+    with pytest.raises(
+        ValueError, match=r"pafs must have the same height and width as peaks .* divided by paf_upsample=2"
+    ):
+        paf.group_people(g["peaks"], g["heatmaps"], low, paf_upsample=2, backend=backend)
+    with pytest.raises(ValueError, match="divided by paf_upsample=5"):  # 48 x 64 is no multiple of 5
+        paf.group_people(
+            g["peaks"], g["heatmaps"], np.ascontiguousarray(low[:9, :12]), paf_upsample=5, backend=backend
+        )
+    with pytest.raises(ValueError, match="pafs must have the same height and width as peaks"):
+        paf.group_people(g["peaks"], g["heatmaps"], low, backend=backend)
+
+
+@NEED_CPP
+def test_timed_grouping_reports_each_step():
+    kind, peaks, heat, pafs, params = random_case(3)
+    kps, scores, ms = paf.group_people_timed(peaks, heat, pafs, params=params)
+    ref = paf.group_people(peaks, heat, pafs, params=params, backend="cpp")
+    assert_same_people((kps, scores), ref, kind)
+    assert len(ref[0]) > 0
+    assert set(ms) == {"peaks", "scoring", "matching", "assembly"}
+    assert all(isinstance(v, float) and 0 <= v < 10_000 for v in ms.values())
+    assert ms["peaks"] > 0 and ms["scoring"] > 0
+
+
+def test_bench_crowd_image_errors_are_one_line(tmp_path):
+    """A missing or unreadable --crowd-image is one line and exit 2, before any model loads."""
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    for arg, message in (
+        (str(tmp_path / "missing.png"), "not found"),
+        (str(broken), "cannot be read as an image"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "bench_paf.py"), "--crowd-image", arg],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert (
+            len(lines) == 1
+            and lines[0].startswith("bench_paf.py: error: crowd image")
+            and message in lines[0]
+        )
+
+
+def test_bench_crowd_image_resolves_relative_paths(tmp_path, monkeypatch):
+    """As given (from the current folder), else from the repository, else a bundled image's name."""
+    spec = importlib.util.spec_from_file_location("_bench_paf", ROOT / "benchmarks" / "bench_paf.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / "mine.png").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert bench.resolve_image("mine.png") == Path("mine.png")
+    assert bench.resolve_image("images/kite.jpg").resolve() == ROOT / "images" / "kite.jpg"
+    assert bench.resolve_image("kite.jpg").resolve() == ROOT / "images" / "kite.jpg"
+    assert bench.read_image(bench.resolve_image("images/kite.jpg")).shape[2] == 3
+    with pytest.raises(FileNotFoundError, match="nothere.png"):
+        bench.resolve_image("nothere.png")
 
 
 @NEED_CPP

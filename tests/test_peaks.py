@@ -76,7 +76,65 @@ def test_nms_matches_tensorflow_maxpool():
     np.testing.assert_array_equal(peaks.nms(x), np.where(x == mp, x, 0))
 
 
-@pytest.mark.parametrize("size", [(216, 184), (54, 92), (108, 46), (81, 69)])  # (width, height)
-def test_smooth_upsampled_is_bit_identical(size):
+@pytest.mark.parametrize("size", [(216, 184), (54, 92), (108, 46), (81, 69), (540, 460)])  # (width, height)
+def test_smooth_upsampled_equals_smoothing_the_upsampled_grid(size):
+    """The phase kernels on the network's grid give the full-grid smoothing to float32 rounding
+    (factors 4, 1x2, 2x1, non-integer 1.5 and 10 = about smooth_size / 2)."""
     x = (np.random.default_rng(5).random((46, 54, 19)) - 0.3).astype(np.float32)
-    np.testing.assert_array_equal(peaks.smooth_upsampled(x, size), peaks.smooth(peaks.upsample(x, size)))
+    up = peaks.upsample(x, size)
+    got = peaks.smooth_upsampled(x, size)
+    assert got.shape == up.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, peaks.smooth(up), atol=1e-6, rtol=0)
+    if size[0] <= 216:
+        dense = _dense_same_conv(up, peaks.gaussian_kernel_2d())
+        np.testing.assert_allclose(got, dense, atol=2e-6, rtol=0)
+
+
+def test_phase_kernels_split_the_gaussian():
+    """Per phase the merged taps hold the whole kernel; phase 0 at factor 1 is the kernel itself."""
+    g = peaks.gaussian_kernel_1d(25, 3.0)
+    for factor in (1, 2, 3, 4, 8):
+        kernels = peaks._phase_kernels(25, 3.0, factor)
+        assert len(kernels) == factor
+        for k, anchor in kernels:
+            assert k.dtype == np.float32 and 0 <= anchor < len(k) <= 25 // factor + 2
+            assert float(k.sum(dtype=np.float64)) == pytest.approx(1.0, abs=1e-6)
+    k, anchor = peaks._phase_kernels(25, 3.0, 1)[0]
+    np.testing.assert_array_equal(k, g.astype(np.float32))
+    assert anchor == 12
+
+
+def _blobs(rng, h, w, c, n):
+    """Heatmap-like fields: n Gaussian blobs per channel at random places, float32 (h, w, c)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.zeros((h, w, c), np.float32)
+    for ch in range(c):
+        for _ in range(n):
+            cy, cx, s, a = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.8, 2.5), rng.uniform(0.2, 1)
+            out[:, :, ch] += (a * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))).astype(np.float32)
+    return out
+
+
+def test_smooth_upsampled_keeps_the_peaks():
+    """Peaks found after the phase-kernel smoothing are those of the full-grid smoothing."""
+    rng = np.random.default_rng(7)
+    x = _blobs(rng, 46, 54, 18, 4)
+    grid = (216, 184)
+    a = peaks.nms(peaks.smooth_upsampled(x, grid)) > 0.05
+    b = peaks.nms(peaks.smooth(peaks.upsample(x, grid))) > 0.05
+    assert a.sum() >= 18 * 2
+    np.testing.assert_array_equal(a, b)
+
+
+def test_smooth_upsampled_reuses_workspace_arrays():
+    x = (np.random.default_rng(8).random((46, 54, 19))).astype(np.float32)
+    ws = peaks.Workspace()
+    first = peaks.smooth_upsampled(x, (216, 184), workspace=ws)
+    ref = first.copy()
+    address = first.__array_interface__["data"][0]
+    del first
+    again = peaks.smooth_upsampled(x, (216, 184), workspace=ws)
+    assert again.__array_interface__["data"][0] == address  # recycled once the caller dropped it
+    np.testing.assert_array_equal(again, ref)
+    kept = peaks.smooth_upsampled(x, (216, 184), workspace=ws)
+    assert kept.__array_interface__["data"][0] != again.__array_interface__["data"][0]  # held: a new one
