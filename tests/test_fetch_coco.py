@@ -150,5 +150,8 @@ def test_cli_fetch_errors(tmp_path, capsys, monkeypatch):
     assert main(["fetch", "mobilenet_thin", "--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["posekit: error: --dir and --keep-archives are for data sets (coco-val2017), not models"]
+    assert main(["fetch", "coco-val2017", "--force"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["posekit: error: --force is for models: to fetch coco-val2017 again, delete its folder"]
     with pytest.raises(DatasetError, match="unknown data set 'coco-val2099': known are coco-val2017"):
         fetch_dataset("coco-val2099", tmp_path)

@@ -32,21 +32,21 @@ def register(subparsers) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    import sys
+
     from ..datasets import DATASETS, fetch_dataset
+    from ._args import CliError
 
     if args.name in DATASETS:
-        import sys
-
-        folder = fetch_dataset(
-            args.name, args.dir, keep_archives=args.keep_archives, progress=sys.stderr.isatty()
-        )
+        if args.force:
+            raise CliError(f"--force is for models: to fetch {args.name} again, delete its folder")
+        show = sys.stderr.isatty()
+        folder = fetch_dataset(args.name, args.dir, keep_archives=args.keep_archives, progress=show)
         print(
             f"{args.name} is in {folder}; evaluate with:\n  posekit evaluate --annotations "
             f"{folder / 'annotations' / 'person_keypoints_val2017.json'} --images {folder / 'val2017'}"
         )
         return 0
-    from ._args import CliError
-
     if args.dir or args.keep_archives:
         raise CliError(f"--dir and --keep-archives are for data sets ({', '.join(DATASETS)}), not models")
     from ..models import fetch
