@@ -412,9 +412,12 @@ def export_model(
         bgr = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in ((432, 368), (320, 240))]
         images = [Path(f"noise-{i}") for i in range(len(bgr))]
 
-    from .models import resolve
+    from .models import WeightsFileError, load_model, resolve
 
-    keras_model = _load(model, architecture, weights)
+    try:
+        keras_model = load_model(model, architecture=architecture, weights=weights)
+    except (WeightsFileError, FileNotFoundError) as exc:
+        raise ExportError(str(exc)) from None
     _, arch = resolve(model, architecture)
     w, h = size
     fn = _tf_function(keras_model, (None, None, None, 3) if format != "tflite" else (1, h, w, 3))
@@ -454,14 +457,6 @@ def export_model(
         os.replace(staged, out)
     metadata_path(out).write_text(json.dumps(metadata, indent=1) + "\n")
     return ExportReport(out, format, precision, size, diff, people, kept, metadata)
-
-
-def _load(model, architecture, weights):
-    from .models import load_model
-
-    if weights is None:
-        return load_model(model, architecture=architecture)
-    return load_model(model, architecture=architecture, weights=weights)
 
 
 def _compare(keras_model, run: Runner, names, images, size, params):

@@ -185,3 +185,27 @@ def _as_person(kp):
     from posekit import Person
 
     return Person(kp, 1.0)
+
+
+@pytest.mark.slow
+def test_tuned_weights_are_what_gets_exported(tmp_path):
+    """An export with --weights holds the tuned network, not the published one."""
+    from posekit.models import load_model
+    from posekit.preprocess import prepare, read_image
+    from posekit.train import save_weights
+
+    model = load_model("mobilenet_thin", all_stages=True)
+    last = [layer for layer in model.layers if layer.get_weights()][-1]
+    kernel, *rest = last.get_weights()
+    last.set_weights([kernel * 1.05, *rest])  # a visibly different network
+    tuned = save_weights(model, tmp_path / "tuned.npz", base_model="mobilenet_thin")
+
+    out = tmp_path / "tuned.xml"
+    report = deploy.export_model(out, format="openvino", weights=tuned, check_images=[IMAGE])
+    assert report.metadata["weights"] == "tuned.npz"
+    batch = prepare(read_image(IMAGE), (432, 368))[None]
+    got = deploy.load_exported(report.path)(batch)
+    want_tuned = [np.asarray(t) for t in load_model("mobilenet_thin", weights=tuned)(batch, training=False)]
+    published = [np.asarray(t) for t in load_model("mobilenet_thin")(batch, training=False)]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, want_tuned)) <= deploy.FP32_TOLERANCE
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, published)) > 1e-2
