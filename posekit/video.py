@@ -25,6 +25,7 @@ import contextlib
 import logging
 import math
 import os
+import stat
 import sys
 import time
 from collections import deque
@@ -46,6 +47,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "IMAGE_SUFFIXES",
     "check_video_path",
+    "special_file_kind",
     "FpsMeter",
     "has_gui",
 ]
@@ -75,6 +77,23 @@ _MAX_WRITER_FPS = 1000.0  #: cv2.VideoWriter hangs on absurd frame rates (inf, n
 
 class VideoError(OSError):
     """A video source that cannot be opened or read, or an output that cannot be written."""
+
+
+def special_file_kind(path: PathLike) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a folder ("a FIFO", ...), else None.
+
+    Opening a FIFO blocks until a writer appears and a device reads forever, so only regular files
+    are read as images or videos (``posekit image``/``video``/``batch``); symlinks are followed.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # missing or unreadable: the reader says so
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 @contextlib.contextmanager
@@ -278,6 +297,9 @@ def _open_file(path: Path) -> FrameSource:
         raise VideoError(f"video file not found: {path}")
     if path.is_dir():
         raise VideoError(f"{path} is a directory, not a video file")
+    special = special_file_kind(path)
+    if special is not None:
+        raise VideoError(f"cannot read {path}: it is {special}, not a regular file")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise VideoError(f"{path} is an image, not a video (use `posekit image` for images)")
     if not os.access(path, os.R_OK):

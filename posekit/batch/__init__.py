@@ -11,13 +11,18 @@ recursively, glob patterns; local paths or fsspec URLs) and writes into ``out``:
   ``pandas.read_parquet(out + "/keypoints")``, ``polars.read_parquet(out + "/keypoints/*.parquet")``
   and DuckDB's ``read_parquet('OUT/keypoints/*.parquet')`` read it as it is; ``read_keypoints`` too;
 * ``manifest.json``: the options, and per source its status (``done``, ``skipped`` = complete from
-  an earlier run, ``failed`` with its error, ``pending`` = not reached), frames, people and seconds.
+  an earlier run, ``failed`` with its error, ``pending`` = not reached), frames, people and seconds;
+  merged with the manifest already there (sources of earlier runs with other inputs stay listed).
 
 Resumable and loss-free: a source's outputs are staged under a temporary name and moved into place
 when complete, and its keypoints file, written last, marks it complete. A re-run skips complete
-sources made with the same settings (``force=True`` redoes them); a source that fails (corrupt
-image, unreadable video) is recorded with its error and the others go on; Ctrl-C stops the run with
-every completed source intact and the manifest written (``Manifest.interrupted``).
+sources made with the same settings from the same content (size, mtime and hash recorded with the
+keypoints; ``force=True`` redoes them); a source that fails (corrupt image, unreadable video, a FIFO)
+is recorded with its error and the others go on; an output that cannot be written (a full disk)
+stops the run at once (``OutputError``); Ctrl-C stops the run with every completed source intact and
+the manifest written (``Manifest.interrupted``). One run at a time writes into a local ``out`` (a
+lock naming the other run's pid); the options are checked, as ``posekit image`` checks them, before
+any worker starts, and ``workers`` is capped at what the machine's CPUs and memory hold.
 
 Engines (``engine=``): ``"local"`` runs ``workers`` spawned processes (default: one per core), each
 with its own single-threaded estimator; ``"ray"`` runs the same units on Ray actors (one estimator
@@ -35,11 +40,12 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .sources import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES, BatchError, Source, find_sources
-from .store import TABLE_COLUMNS, Store, import_pyarrow, part_name, table_schema
+from .store import TABLE_COLUMNS, OutputBusy, Store, fingerprint, import_pyarrow, part_name, table_schema
 from .worker import Options
 
 __all__ = [
@@ -49,17 +55,43 @@ __all__ = [
     "find_sources",
     "Source",
     "BatchError",
+    "OutputError",
+    "OutputBusy",
     "Options",
     "TABLE_COLUMNS",
     "table_schema",
     "IMAGE_SUFFIXES",
     "VIDEO_INPUT_SUFFIXES",
     "MANIFEST_NAME",
+    "WORKER_MEMORY_BYTES",
+    "cap_workers",
 ]
 
 MANIFEST_NAME = "manifest.json"
 ENGINES = ("local", "ray")
 STATUSES = ("done", "skipped", "failed", "pending")
+#: Memory one local worker process is counted as holding (TensorFlow and one estimator of the default
+#: model): ``workers`` is capped at the available memory over this.
+WORKER_MEMORY_BYTES = 1 << 30
+#: Keys every keypoints file's posekit record holds besides the settings (``Options.record``).
+_RECORD_KEYS = ("frames", "people", "seconds", "fingerprint")
+
+
+class OutputError(BatchError):
+    """An output could not be written (a full disk): the run stopped at the first failed write.
+
+    Attributes:
+        manifest: the run's ``Manifest``; every source it lists as done has its keypoints file, and
+            ``manifest.json`` says the same unless it could not be written either.
+    """
+
+    def __init__(self, message: str, manifest: Manifest) -> None:
+        super().__init__(message)
+        self.manifest = manifest
+
+
+class _Stop(Exception):
+    """Raised from a result callback to end the engine's loop (its workers are ended)."""
 
 
 @dataclasses.dataclass
@@ -156,6 +188,76 @@ def _check_options(
         raise BatchError(f"workers must be an integer >= 0 or None, got {workers!r}")
 
 
+def _check_model_options(
+    input_size: Sequence[int], upsample: float, network_engine: str, precision: str
+) -> tuple[tuple[int | None, int], float, str]:
+    """The network options checked as ``PoseEstimator`` and ``posekit image`` check them, before any worker.
+
+    Returns:
+        (input size, upsample, the precision that will run: "bf16" without CPU support warns and is "fp32").
+    """
+    from ..postprocess import check_upsample
+    from ..preprocess import MIN_INPUT_SIDE, check_input_size
+    from ..runtime import ENGINES as NETWORK_ENGINES
+    from ..runtime import check_precision
+
+    try:
+        size = check_input_size(input_size, keep_aspect=True)
+        upsample = check_upsample(upsample, input_size=(size[0] or MIN_INPUT_SIDE, size[1]))
+        if network_engine not in NETWORK_ENGINES:
+            raise ValueError(
+                f"unknown network engine {network_engine!r}: valid engines are {', '.join(NETWORK_ENGINES)}"
+            )
+        precision = check_precision(precision, network_engine, size if size[0] is not None else None)
+    except ValueError as exc:
+        raise BatchError(str(exc)) from None
+    return size, upsample, precision
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new processes (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def cap_workers(requested: int | None) -> tuple[int, str | None]:
+    """Local worker processes this machine holds: at most one per usable CPU and per ``WORKER_MEMORY_BYTES``.
+
+    Args:
+        requested: the processes asked for (None: as many as the machine holds).
+
+    Returns:
+        (workers, None), or (fewer workers, a one-line reason) when ``requested`` is more than that.
+    """
+    cpus = _usable_cpus()
+    memory = _available_memory()
+    by_memory = None if memory is None else max(1, memory // WORKER_MEMORY_BYTES)
+    limit = max(1, min(cpus, by_memory or cpus))
+    if requested is None or requested <= limit:
+        return (limit if requested is None else requested), None
+    held = f"{cpus} usable CPUs"
+    if memory is not None:
+        per = WORKER_MEMORY_BYTES / 2**30
+        held += f" and {memory / 2**30:.1f} GiB of memory available ({per:g} GiB per worker)"
+    return limit, f"workers={requested} capped to {limit}: this machine has {held}"
+
+
 def run(
     inputs: Iterable[str | os.PathLike] | str | os.PathLike,
     out: str | os.PathLike,
@@ -178,6 +280,7 @@ def run(
     ray_address: str | None = None,
     num_cpus_per_worker: float = 1,
     num_gpus_per_worker: float = 0,
+    weights: str | os.PathLike | None = None,
 ) -> Manifest:
     """Find the people in every image and video frame of ``inputs``; write the outputs into ``out``.
 
@@ -192,7 +295,8 @@ def run(
         network_engine: each estimator's network engine (``PoseEstimator(engine=...)``, the CLI's --engine).
         precision: each estimator's precision ("fp32"; "bf16" where the CPU has it).
         engine: "local" (worker processes) or "ray" (Ray actors).
-        workers: local: worker processes (None: one per core; 0: everything in this process);
+        workers: local: worker processes (None: one per core; 0: everything in this process), at most
+            what the machine holds (``cap_workers``: CPUs and memory; more warns and is capped);
             Ray: actors (None: the cluster's CPUs / ``num_cpus_per_worker``).
         every: process every N-th frame of each video.
         max_frames: at most this many frames per video (None: all).
@@ -204,6 +308,8 @@ def run(
         ray_address: Ray cluster to join (default: ``RAY_ADDRESS``, else a local Ray instance).
         num_cpus_per_worker: CPUs each Ray actor reserves (and threads of its estimator).
         num_gpus_per_worker: GPUs each Ray actor reserves.
+        weights: fine-tuned weights file for the model (``PoseEstimator``'s ``weights``; the CLI's
+            --weights), checked here once; sources done with other weights are redone.
 
     Returns:
         The ``Manifest``, also written to ``out/manifest.json``. Ctrl-C (or SIGTERM in the CLI)
@@ -211,55 +317,107 @@ def run(
 
     Raises:
         BatchError: no image or video in ``inputs``, an input not found, clashing output names, an
-            output folder that cannot be written, bad options, or Ray not installed.
+            output folder that cannot be written, bad options (as ``PoseEstimator`` refuses them), a
+            URL whose fsspec package is missing, or Ray not installed.
+        OutputBusy: another run is writing into ``out`` (its pid in the message).
+        OutputError: an output could not be written (a full disk): the run stopped there.
         posekit.models.ModelError: an unknown model.
     """
     t0 = time.perf_counter()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    inputs = list(inputs)
     _check_options(engine, workers, every, max_frames, chunk_frames)
+    if not os.fspath(out).strip():
+        raise BatchError(f"empty output folder name {os.fspath(out)!r}")
+    size, upsample, precision = _check_model_options(input_size, upsample, network_engine, precision)
     import_pyarrow()
     if engine == "ray":
         from .engines import import_ray
 
         import_ray()
-    sources = find_sources(inputs)
+    store = Store(out)
+    sources = find_sources(inputs, exclude=[out])  # never the outputs of this or an earlier run
     if not sources:
         raise BatchError("no images or videos found in " + ", ".join(os.fspath(i) for i in inputs))
-    store = Store(out)
     store.check_writable()
-    if engine == "local":
-        from ..models import resolve
+    store.lock()  # one run per output folder: a second one would delete this one's staging folders
+    try:
+        if engine == "local":
+            from ..models import resolve
 
-        resolve(model, architecture)  # an unknown model fails here, once; a registered one is fetched once
-    size = tuple(None if v is None else int(v) for v in input_size)  # (None, H): aspect kept
-    options = Options(
-        model=os.fspath(model), input_size=size, upsample=float(upsample), architecture=architecture,
-        network_engine=network_engine, precision=precision, every=every, max_frames=max_frames, track=track,
-        draw=draw,
-    )  # fmt: skip
-    if workers is None and engine == "local":
-        workers = os.cpu_count() or 1
-    manifest = Manifest(
-        out=os.fspath(out), options=options.record(), engine=engine, workers=workers or 0,
-        sources=[{"source": s.name, "key": s.key, "kind": s.kind, "status": "pending", "frames": 0,
-                  "people": 0,
-                  "seconds": 0.0, "error": None} for s in sources],
-    )  # fmt: skip
-    entries = {s.key: e for s, e in zip(sources, manifest.sources)}
-    store.clean_partial()
-    todo = _skip_complete(store, sources, entries, options, force)
-    _run_engine(store, manifest, todo, entries, options, workers, engine, chunk_frames, progress, t0,
-                ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
-                num_gpus_per_worker=num_gpus_per_worker)  # fmt: skip
+            resolve(model, architecture)  # an unknown model fails here, once; a registered one is fetched
+        tuned = None
+        if weights is not None:
+            from ..models import read_weights_for
+
+            tuned = read_weights_for(
+                model, weights, architecture
+            )  # a bad file fails here, not in each worker
+        options = Options(
+            model=os.fspath(model), input_size=size, upsample=upsample, architecture=architecture,
+            network_engine=network_engine, precision=precision, every=every, max_frames=max_frames,
+            track=track, draw=draw, weights=None if weights is None else os.path.abspath(weights),
+            weights_sha256=None if tuned is None else tuned.sha256,
+        )  # fmt: skip
+        if engine == "local" and workers != 0:
+            workers, reason = cap_workers(workers)
+            if reason is not None:
+                warnings.warn(reason, RuntimeWarning, stacklevel=2)
+        manifest = Manifest(
+            out=os.fspath(out), options=options.record(), engine=engine, workers=workers or 0,
+            sources=[{"source": s.name, "key": s.key, "kind": s.kind, "status": "pending", "frames": 0,
+                      "people": 0, "seconds": 0.0, "error": None} for s in sources],
+        )  # fmt: skip
+        entries = {s.key: e for s, e in zip(sources, manifest.sources)}
+        store.clean_partial()
+        parts = set(store.listdir("keypoints"))
+        earlier = _earlier_entries(store, set(entries), parts)
+        todo = _skip_complete(store, sources, entries, options, force, parts)
+        _run_engine(store, manifest, earlier, todo, entries, options, workers, engine, chunk_frames, progress,
+                    t0, ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
+                    num_gpus_per_worker=num_gpus_per_worker)  # fmt: skip
+    finally:
+        store.unlock()
     return manifest
 
 
-def _stored(store: Store, source: Source, wanted: dict[str, Any], parts: set[str]) -> dict[str, Any] | None:
-    """The manifest fields of a source complete in ``out`` with the settings ``wanted``, else None."""
+def _earlier_entries(store: Store, keys: set[str], parts: set[str]) -> list[dict[str, Any]]:
+    """The entries of ``manifest.json`` already in ``out`` for sources not in this run, true to ``parts``.
+
+    An entry listed as complete whose keypoints file is gone is listed as pending.
+    """
+    try:
+        data = json.loads(store.read_bytes(MANIFEST_NAME))
+    except (OSError, ValueError):
+        return []
+    listed = data.get("sources") if isinstance(data, dict) else None
+    kept = []
+    for e in listed if isinstance(listed, list) else []:
+        if not isinstance(e, dict) or not isinstance(e.get("key"), str) or e["key"] in keys:
+            continue
+        if e.get("status") in ("done", "skipped") and part_name(e["key"]) not in parts:
+            e = {**e, "status": "pending", "keypoints": None, "error": "its keypoints file is gone"}
+        kept.append(e)
+    return kept
+
+
+def _stored(
+    store: Store, source: Source, wanted: dict[str, Any], parts: set[str], lacking: list[str] | None = None
+) -> dict[str, Any] | None:
+    """The manifest fields of a source complete in ``out`` with the settings ``wanted`` and its current
+    content (``source.fingerprint``), else None. A record without one of its keys is not complete
+    (its file named in ``lacking``)."""
     part = part_name(source.key)
     meta = store.table_metadata(f"keypoints/{part}") if part in parts else None
-    if meta is None or any(meta.get(k) != v for k, v in wanted.items()):
+    if meta is None:
+        return None
+    missing = [k for k in (*wanted, *_RECORD_KEYS) if k not in meta]
+    if missing:
+        if lacking is not None:
+            lacking.append(f"keypoints/{part} ({', '.join(missing)})")
+        return None
+    if any(meta[k] != v for k, v in wanted.items()) or meta["fingerprint"] != source.fingerprint:
         return None
     return {
         "frames": meta["frames"], "people": meta["people"], "seconds": meta["seconds"], "error": None,
@@ -268,19 +426,36 @@ def _stored(store: Store, source: Source, wanted: dict[str, Any], parts: set[str
 
 
 def _skip_complete(
-    store: Store, sources: list[Source], entries: dict[str, dict], options: Options, force: bool
-) -> list[Source]:
-    """Mark the sources complete in ``out`` with the same settings as skipped; return the others."""
-    parts = set(store.listdir("keypoints"))
+    store: Store, sources: list[Source], entries: dict[str, dict], options: Options, force: bool,
+    parts: set[str],
+) -> list[Source]:  # fmt: skip
+    """Mark the sources complete in ``out`` with the same settings and content as skipped, those that
+    cannot be read (not a regular file, unreadable) as failed; return the others with their fingerprints."""
     todo = []
+    lacking: list[str] = []
     for s in sources:
-        stored = None if force else _stored(store, s, options.record(), parts)
+        try:
+            s = dataclasses.replace(s, fingerprint=fingerprint(s))  # stat first: a FIFO is never opened
+        except OSError as exc:
+            from .worker import failed
+
+            entries[s.key].update(failed(s, exc))
+            store.remove(f"keypoints/{part_name(s.key)}")  # not complete any more
+            continue
+        stored = None if force else _stored(store, s, options.record(), parts, lacking)
         if stored is not None:
             entries[s.key].update(status="skipped", **stored)
             continue
         if part_name(s.key) in parts:
             store.remove(f"keypoints/{part_name(s.key)}")  # no longer complete until it is redone
         todo.append(s)
+    if lacking:
+        warnings.warn(
+            f"{len(lacking)} keypoints file(s) lack keys of the posekit record, their sources are redone: "
+            f"{lacking[0]}{' ...' if len(lacking) > 1 else ''}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return todo
 
 
@@ -295,32 +470,46 @@ def _reconcile(store: Store, sources: list[Source], entries: dict[str, dict], op
 
 
 def _run_engine(
-    store: Store, manifest: Manifest, todo: list[Source], entries: dict[str, dict], options: Options,
-    workers: int | None, engine: str, chunk_frames: int, progress: bool | None, t0: float, **ray_options: Any,
+    store: Store, manifest: Manifest, earlier: list[dict], todo: list[Source], entries: dict[str, dict],
+    options: Options, workers: int | None, engine: str, chunk_frames: int, progress: bool | None, t0: float,
+    **ray_options: Any,
 ) -> None:  # fmt: skip
     from tqdm.auto import tqdm
 
     from .engines import Plan, run_inline, run_pool, run_ray
+    from .worker import write_failed
 
     last_write = [0.0]
+    stopped: list[str] = []  # the first write that failed
 
-    def save(force: bool = False) -> None:
+    def save(force: bool = False) -> str | None:
+        """Write the manifest (this run's sources, then earlier runs' others); the write error, or None."""
         now = time.perf_counter()
-        if force or now - last_write[0] > 2.0:
-            manifest.seconds = round(now - t0, 3)
-            store.write_bytes(MANIFEST_NAME, (json.dumps(manifest.to_dict(), indent=1) + "\n").encode())
-            last_write[0] = now
+        if not (force or now - last_write[0] > 2.0):
+            return None
+        manifest.seconds = round(now - t0, 3)
+        merged = dataclasses.replace(manifest, sources=manifest.sources + earlier)
+        try:
+            store.write_bytes(MANIFEST_NAME, (json.dumps(merged.to_dict(), indent=1) + "\n").encode())
+        except OSError as exc:
+            return write_failed(Source(MANIFEST_NAME, MANIFEST_NAME, "", "image"), exc, None)["error"]
+        last_write[0] = now
+        return None
 
     bar = None
 
     def on_result(source: Source, result: dict) -> None:
+        problem = result.pop("write_error", None)
         entries[source.key].update(result)
         if bar is not None:
             c = manifest.counts
             bar.set_postfix_str(
                 f"sources {c['done'] + c['skipped']}/{len(manifest.sources)}, {c['failed']} failed"
             )
-        save()
+        problem = problem or save()
+        if problem is not None:
+            stopped.append(problem)
+            raise _Stop  # every later source would fail the same way
 
     def on_frames(n: int) -> None:
         if bar is not None:
@@ -331,10 +520,12 @@ def _run_engine(
     bar = tqdm(
         total=plan.estimated_frames, unit="frame", desc="posekit batch", disable=disable, dynamic_ncols=True
     )
-    save(force=True)
+    problem = save(force=True)
     out = store.url if not store.local else str(store.root)
     try:
-        if not todo:
+        if problem is not None:
+            stopped.append(problem)
+        elif not todo:
             pass
         elif engine == "ray":
             manifest.workers = run_ray(plan, options, out, workers, address=ray_options["ray_address"],
@@ -347,7 +538,18 @@ def _run_engine(
     except KeyboardInterrupt:
         manifest.interrupted = True
         _reconcile(store, todo, entries, options)
+    except _Stop:
+        _reconcile(store, todo, entries, options)  # units that completed while the run was stopping
     finally:
         bar.close()
         store.clean_partial()  # the workers are gone: staging folders left are of unfinished sources
-        save(force=True)
+        problem = save(force=True)
+        if problem is not None and not stopped:
+            stopped.append(problem)
+    if stopped:
+        c = manifest.counts
+        raise OutputError(
+            f"{stopped[0]}: stopped there with {c['done'] + c['skipped']} sources complete and "
+            f"{c['pending']} not reached; free some space (or fix the output) and re-run to resume",
+            manifest,
+        )

@@ -2,24 +2,30 @@
 
 Layout under ``out``::
 
-    manifest.json                       the run: options, and per source status, frames, people, error
+    manifest.json                       the runs: options, and per source status, frames, people, error
     keypoints/<key>-<hash>.parquet      one Parquet file per completed source (the table, see TABLE_SCHEMA)
     sources/<key>/                      what ``posekit image``/``video`` write: OpenPose JSON, drawn media
     .partial/                           staging folders of sources in progress (local outputs)
+    .lock                               the pid of the run writing here (local outputs; see ``Store.lock``)
 
 A source is complete when its ``keypoints/`` file exists: it is written last, in one piece, after
 the source's folder has been moved into place; so a run stopped at any point leaves every source
-either complete or redone by the next run. Local outputs use ``posekit._files`` (temporary name,
-then rename); object stores write each file with one upload, which they make visible whole.
+either complete or redone by the next run. Its posekit record holds the settings and the source's
+``fingerprint`` (size, mtime, content hash): a source changed since is redone. Local outputs use
+``posekit._files`` (temporary name, then rename); object stores write each file with one upload,
+which they make visible whole.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import shutil
+import socket
+import stat
 import tempfile
 import uuid
 from pathlib import Path
@@ -30,9 +36,12 @@ import numpy as np
 from .._files import write_bytes_atomic
 from ..export import row_person_ids
 from ..skeleton import NUM_PARTS, PART_NAMES
-from .sources import BatchError, is_url
+from .sources import BatchError, Source, is_url, url_to_fs
 
-__all__ = ["TABLE_COLUMNS", "table_schema", "keypoint_table", "Store", "METADATA_KEY", "import_pyarrow"]
+__all__ = [
+    "TABLE_COLUMNS", "table_schema", "keypoint_table", "Store", "METADATA_KEY", "import_pyarrow", "part_name",
+    "fingerprint", "OutputBusy",
+]  # fmt: skip
 
 #: Columns of the keypoints table: one row per found part of each person in each frame.
 TABLE_COLUMNS = ("source", "frame", "person_id", "part", "x", "y", "score")
@@ -134,10 +143,9 @@ class Store:
                 Path(text[len("file://") :] if text.startswith("file://") else text).expanduser().absolute()
             )
         else:
-            import fsspec
-
-            self.fs, self.root = fsspec.core.url_to_fs(text)
+            self.fs, self.root = url_to_fs(text)
             self.root = self.root.rstrip("/")
+        self._lock_fd: int | None = None
 
     @property
     def local(self) -> bool:
@@ -156,6 +164,58 @@ class Store:
             self.remove(probe)
         except OSError as exc:
             raise BatchError(f"output folder {self.url} is not writable: {exc.strerror or exc}") from None
+
+    def lock(self) -> None:
+        """Hold ``out/.lock`` for this process: one run per output folder at a time (local outputs).
+
+        The lock is an ``flock`` on a file holding the owner's pid and host, so it ends with its
+        process however that ends (``kill -9`` too): a lock file left by a dead run is taken over.
+        Object stores have no such lock; give concurrent runs different URLs.
+
+        Raises:
+            OutputBusy: another live process holds the lock (its pid in the message).
+        """
+        if not self.local or self._lock_fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock
+            return
+        path = self.root / ".lock"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                try:
+                    owner = path.read_text(encoding="utf-8").strip() or "unknown"
+                except OSError:
+                    owner = "unknown"
+                raise OutputBusy(
+                    f"another posekit batch ({owner}) is writing to {self.url}: wait for it to end, or use "
+                    "another output folder"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino  # not a file the last owner removed
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Release the lock taken by ``lock`` (removing the file first, while still holding it)."""
+        if self._lock_fd is None:
+            return
+        (self.root / ".lock").unlink(missing_ok=True)
+        os.close(self._lock_fd)
+        self._lock_fd = None
 
     def makedirs(self, rel: str) -> None:
         if self.local:
@@ -247,9 +307,10 @@ class Store:
             else:
                 with self.fs.open(self.path(rel), "rb") as f:
                     schema = pq.read_schema(f)
-            return json.loads(schema.metadata[METADATA_KEY])
+            record = json.loads(schema.metadata[METADATA_KEY])
         except (OSError, KeyError, TypeError, ValueError):
             return None
+        return record if isinstance(record, dict) else None
 
 
 def posixpath_basename(p: str) -> str:
@@ -257,6 +318,49 @@ def posixpath_basename(p: str) -> str:
 
 
 def part_name(key: str) -> str:
-    """The ``keypoints/`` file name of a source key: readable, and unique even where keys look alike."""
+    """The ``keypoints/`` file name of a source key: readable, and unique even where keys look alike.
+
+    Never starts with "." or "_" (a hidden or ``_under.jpg`` source): pyarrow, pandas, Spark and
+    DuckDB's directory readers skip such files as metadata.
+    """
     digest = hashlib.sha1(key.encode()).hexdigest()[:8]
-    return f"{key.replace('/', '__')}-{digest}.parquet"
+    return f"{key.replace('/', '__').lstrip('._')}-{digest}.parquet"
+
+
+class OutputBusy(BatchError):
+    """Another run holds the output folder's lock."""
+
+
+def fingerprint(source: Source) -> dict[str, Any]:
+    """What identifies a source's content: ``size``, ``mtime`` and ``sha256`` (or an object store's ETag).
+
+    A stored source is reused only when its fingerprint is the same (a file replaced in place, even
+    with the same size and mtime, is redone). Local files are hashed in full (read once more).
+
+    Raises:
+        OSError: the source cannot be read, or is not a regular file (never opened then).
+    """
+    if "://" not in source.location:
+        st = os.stat(source.location)
+        if not stat.S_ISREG(st.st_mode):
+            kind = source.special or "not a regular file"
+            raise OSError(f"cannot read {source.name}: it is {kind}, not a regular file")
+        digest = hashlib.sha256()
+        with open(source.location, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest.hexdigest()}
+    fs, path = url_to_fs(source.location)
+    info = fs.info(path)
+    mtime = info.get("LastModified") or info.get("mtime") or info.get("updated") or info.get("created")
+    tag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("md5")
+    record = {"size": info.get("size"), "mtime": str(mtime) if mtime is not None else None}
+    if tag:
+        record["etag"] = str(tag)
+    else:
+        digest = hashlib.sha256()
+        with fs.open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        record["sha256"] = digest.hexdigest()
+    return record

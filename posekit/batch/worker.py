@@ -13,12 +13,15 @@ Three kinds of work unit, each a method of ``Worker``:
 
 Every unit can run twice (a retried Ray task, a re-run): it writes nothing under a final name until
 its outputs are complete, and then replaces the previous ones. Errors of the source (unreadable,
-corrupt) come back as a ``failed`` result, never as an exception.
+corrupt, not a regular file) come back as a ``failed`` result, never as an exception; an output that
+cannot be written (a full disk) comes back as a ``failed`` result with ``write_error`` set, on which
+the batch stops (every later source would fail the same way).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -52,6 +55,9 @@ class Options:
         max_frames: at most this many frames per video (None: all).
         track: ids across a video's frames (``posekit.track.Tracker``).
         draw: also write the drawn image or video.
+        weights: a fine-tuned weights file (``PoseEstimator``'s ``weights``; absolute path), or None.
+        weights_sha256: its content checksum (``posekit.weights.WeightsFile.sha256``): what the keypoints
+            depend on, whatever the file's name.
     """
 
     model: str = "mobilenet_thin"
@@ -65,6 +71,8 @@ class Options:
     max_frames: int | None = None
     track: bool = True
     draw: bool = False
+    weights: str | None = None
+    weights_sha256: str | None = None
 
     def record(self) -> dict[str, Any]:
         """The settings that decide the keypoints; a stored source is reused only if they match."""
@@ -78,6 +86,7 @@ class Options:
             "every": self.every,
             "max_frames": self.max_frames,
             "track": self.track,
+            "weights_sha256": self.weights_sha256,  # None (published weights) matches older records
         }
 
 
@@ -139,6 +148,43 @@ def failed(source: Source, exc: BaseException, seconds: float = 0.0) -> dict[str
     }
 
 
+def write_failed(source: Source, exc: OSError, folder: Path | None, seconds: float = 0.0) -> dict[str, Any]:
+    """The result of a source whose outputs could not be written; ``write_error`` names the cause.
+
+    An error without an errno (OpenCV's writers only return False) on a folder with almost no free
+    space left is reported as the full disk it is.
+    """
+    code = exc.errno
+    if code is None and folder is not None:
+        try:
+            if shutil.disk_usage(folder).free < _MIN_FREE_BYTES:
+                code = errno.ENOSPC
+        except OSError:
+            pass
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        cause = f"disk full ({errno.errorcode[code]})"
+    elif code is not None:
+        cause = f"{errno.errorcode.get(code, f'errno {code}')} ({os.strerror(code)})"
+    else:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = exc.filename or folder
+    message = f"{cause} while writing {where}" if where is not None else f"{cause} while writing the outputs"
+    return {**failed(source, exc, seconds), "error": message, "write_error": message}
+
+
+#: Below this much free space, a writer that failed without saying why is taken to have hit a full disk.
+_MIN_FREE_BYTES = 1 << 20
+
+
+def _check_regular(source: Source) -> None:
+    """Refuse a source that is not a regular file (a FIFO would block its reader for good)."""
+    from ..video import special_file_kind
+
+    special = source.special or ("://" not in source.location and special_file_kind(source.location))
+    if special:
+        raise OSError(f"cannot read {source.name}: it is {special}, not a regular file")
+
+
 #: Estimators of this process by (model, input size, architecture, engine, precision, threads): a process
 #: that runs several batches (a notebook, the tests, a Ray actor) loads each model once.
 _ESTIMATORS: dict[tuple, Any] = {}
@@ -162,7 +208,10 @@ class Worker:
         """This process's estimator for the options (built once per process, reused by later batches)."""
         if self._estimator is None:
             o = self.options
-            key = (o.model, o.input_size, o.architecture, o.network_engine, o.precision, o.threads)
+            key = (
+                o.model, o.input_size, o.architecture, o.network_engine, o.precision, o.threads, o.weights,
+                o.weights_sha256,
+            )  # fmt: skip
             if key not in _ESTIMATORS:
                 from .._quiet import import_tensorflow, quiet_native_stderr
                 from ..estimator import PoseEstimator
@@ -172,6 +221,7 @@ class Worker:
                     _ESTIMATORS[key] = PoseEstimator(
                         o.model, input_size=o.input_size, architecture=o.architecture,
                         engine=o.network_engine, precision=o.precision, num_threads=o.threads,
+                        weights=o.weights,
                     )  # fmt: skip
             self._estimator = _ESTIMATORS[key]
         return self._estimator
@@ -193,10 +243,9 @@ class Worker:
         try:
             image = self._read_image(source)
             people = self.estimator.inference(image, upsample=self.options.upsample).people
-            seconds = time.perf_counter() - t0
-            return self._write(source, [(0, people)], image=image, fps=None, seconds=seconds)
         except Exception as exc:  # noqa: BLE001 - a bad source is a result, not a crash
             return failed(source, exc, time.perf_counter() - t0)
+        return self._write(source, [(0, people)], image=image, fps=None, t0=t0, seconds=0.0)
 
     def chunk(self, source: Source, first: int, stop: int | None) -> Detections | dict[str, Any]:
         from ..person import people_to_array
@@ -206,6 +255,7 @@ class Worker:
         o = self.options
         frames, counts, keypoints, scores = [], [], [], []
         try:
+            _check_regular(source)
             with self._local_video(source) as path:
                 from ..video import iter_frames, open_source
 
@@ -241,10 +291,9 @@ class Worker:
 
                 tracker = Tracker(TrackerParams(), smoothing=None, fps=detections.fps or 30.0)
                 frames = [(i, tracker.update(people, frame_index=i)) for i, people in frames]
-            seconds = detections.seconds + time.perf_counter() - t0
-            return self._write(source, frames, image=None, fps=detections.fps, seconds=seconds)
         except Exception as exc:  # noqa: BLE001 - a bad source is a result, not a crash
             return failed(source, exc, detections.seconds + time.perf_counter() - t0)
+        return self._write(source, frames, image=None, fps=detections.fps, t0=t0, seconds=detections.seconds)
 
     def video(self, source: Source) -> dict[str, Any]:
         """A whole video in one unit (``chunk`` over all frames, then ``finish``)."""
@@ -256,6 +305,7 @@ class Worker:
     def _read_image(self, source: Source) -> np.ndarray:
         from ..preprocess import ImageError, read_image
 
+        _check_regular(source)
         if "://" not in source.location:
             return read_image(source.location)
         import cv2
@@ -295,7 +345,25 @@ class Worker:
 
     def _write(
         self, source: Source, frames: list[tuple[int, list]], *, image: np.ndarray | None, fps: float | None,
-        seconds: float,
+        t0: float, seconds: float,
+    ) -> dict[str, Any]:  # fmt: skip
+        """``_write_outputs``, its errors as results: ``write_error`` for an output that cannot be written."""
+        staged = None
+        try:
+            staged = self.store.staging()
+            return self._write_outputs(source, frames, staged, image=image, fps=fps,
+                                       seconds=seconds + time.perf_counter() - t0)  # fmt: skip
+        except OSError as exc:
+            return write_failed(source, exc, staged, seconds + time.perf_counter() - t0)
+        except Exception as exc:  # noqa: BLE001 - a bad source is a result, not a crash
+            return failed(source, exc, seconds + time.perf_counter() - t0)
+        finally:
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+
+    def _write_outputs(
+        self, source: Source, frames: list[tuple[int, list]], staged: Path, *, image: np.ndarray | None,
+        fps: float | None, seconds: float,
     ) -> dict[str, Any]:  # fmt: skip
         """Write a source's folder, then its keypoints file (the mark of completion); returns its result."""
         from ..export import openpose_json_name, to_openpose_dict
@@ -306,7 +374,6 @@ class Worker:
             "people": int(sum(len(p) for _, p in frames)),
             "seconds": round(seconds, 3),
         }
-        staged = self.store.staging()
         try:
             for index, people in frames:
                 name = (
@@ -322,7 +389,8 @@ class Worker:
             self.store.commit_folder(staged, rel)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
-        record = {**o.record(), "source": source.name, "key": source.key, **stats}
+        record = {**o.record(), "source": source.name, "key": source.key, "fingerprint": source.fingerprint,
+                  **stats}  # fmt: skip
         part = f"keypoints/{part_name(source.key)}"
         self.store.write_table(part, keypoint_table(source.name, frames, record))
         return {
@@ -337,15 +405,17 @@ class Worker:
         """Write the drawn image or video into ``folder``; returns its file name."""
         import cv2
 
-        from .._files import atomic_path
+        from .._files import atomic_path, write_bytes_atomic
         from ..draw import draw_people
 
         if image is not None:
             suffix = Path(source.name).suffix.lower()
             name = f"{source.stem}_pose{suffix if cv2.haveImageWriter('x' + suffix) else '.png'}"
-            with atomic_path(folder / name) as tmp:
-                if not cv2.imwrite(str(tmp), draw_people(image, frames[0][1])):
-                    raise OSError(f"cannot write {name}")
+            # encoded in memory, written by Python: a full disk is an OSError naming ENOSPC, not libpng lines
+            ok, data = cv2.imencode(Path(name).suffix, draw_people(image, frames[0][1]))
+            if not ok:
+                raise ValueError(f"cannot encode {name}")
+            write_bytes_atomic(folder / name, data.tobytes())
             return name
         if not frames:
             return None

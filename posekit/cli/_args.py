@@ -28,6 +28,7 @@ __all__ = [
     "upsample",
     "scales",
     "add_model_arguments",
+    "check_model_options",
     "load_estimator",
 ]
 
@@ -156,7 +157,7 @@ def scales(text: str) -> tuple[float, ...]:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """--model, --architecture, --resize, --upsample, --engine, --precision: the network options."""
+    """The network options: --model, --architecture, --weights, --resize, --upsample, --engine, ..."""
     from ..architectures import ARCHITECTURES
 
     p.add_argument(
@@ -165,6 +166,11 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--architecture", choices=sorted(ARCHITECTURES), metavar="NAME",
         help=f"architecture of a --model file that is not detected ({', '.join(sorted(ARCHITECTURES))})",
+    )  # fmt: skip
+    p.add_argument(
+        "--weights", metavar="FILE",
+        help="fine-tuned weights (the .npz posekit train writes) for --model's architecture, replacing "
+        "its published ones",
     )  # fmt: skip
     p.add_argument(
         "--resize", type=size, default=(432, 368), metavar="WxH",
@@ -184,18 +190,19 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def load_estimator(args: argparse.Namespace, **kwargs):
-    """The PoseEstimator for the model options, built without TensorFlow's native log lines."""
-    from .._quiet import import_tensorflow, quiet_native_stderr
-    from ..estimator import PoseEstimator
+def check_model_options(args: argparse.Namespace) -> str:
+    """Check the model options together, before any model loads or worker starts; the precision to run.
+
+    The upsampled grid must fit the input size (-1xH: the height here, the width per image), and the
+    precision the engine and CPU (``runtime.check_precision``: bf16 without CPU support prints one
+    line and runs fp32). ``image``, ``video`` and ``batch`` share this check.
+    """
     from ..postprocess import check_upsample
     from ..preprocess import MIN_INPUT_SIDE
 
-    # the upsampled grid fits, before the model loads (-1xH: the height here, the width per image)
     check_upsample(args.upsample, input_size=(args.resize[0] or MIN_INPUT_SIDE, args.resize[1]))
-    import_tensorflow()
     precision = getattr(args, "precision", "fp32")
-    if precision != "fp32":  # the CPU check's one line goes to stderr before the native output is quieted
+    if precision != "fp32":
         import warnings
 
         from ..runtime import check_precision
@@ -208,8 +215,19 @@ def load_estimator(args: argparse.Namespace, **kwargs):
                 raise CliError(str(exc)) from None
         for w in caught:
             print(f"posekit: {w.message}", file=sys.stderr)
+    return precision
+
+
+def load_estimator(args: argparse.Namespace, **kwargs):
+    """The PoseEstimator for the model options, built without TensorFlow's native log lines."""
+    from .._quiet import import_tensorflow, quiet_native_stderr
+    from ..estimator import PoseEstimator
+
+    # before the model loads; the CPU check's one line goes to stderr before the native output is quieted
+    precision = check_model_options(args)
+    import_tensorflow()
     with quiet_native_stderr():  # TFLite prints its delegate line while the estimator warms up
         return PoseEstimator(
             args.model, input_size=args.resize, architecture=args.architecture, engine=args.engine,
-            precision=precision, **kwargs,
+            precision=precision, weights=getattr(args, "weights", None), **kwargs,
         )  # fmt: skip

@@ -3,18 +3,23 @@
     posekit batch INPUT... --out DIR [--workers N] [--draw] [--force] [--every N] [--max-frames N]
                   [--no-track] [--chunk-frames N] [--ray [--num-cpus-per-worker C] [--num-gpus-per-worker G]]
 
-Bad input (no images or videos found, an output folder that cannot be written, an unknown model,
-Ray not installed with ``--ray``) is one line ``posekit: error: ...`` with exit status 2. Sources that
-fail (corrupt, unreadable) are listed in the manifest and on stderr; the run goes on and exits 1 if any
-failed. Ctrl-C stops with every completed source intact (exit 130; re-run to resume).
+Bad input (no images or videos found, an output folder that cannot be written or that another run
+is writing into, ``memory://`` as ``--out``, an unknown model, options ``posekit image`` refuses, a
+URL whose fsspec package is missing, Ray not installed with ``--ray``) is one line
+``posekit: error: ...`` with exit status 2, before any worker starts. Sources that fail (corrupt,
+unreadable, not a regular file) are listed in the manifest and on stderr; the run goes on and exits
+1 if any failed. A write that fails (a full disk) stops the run: one line naming the cause, exit 2.
+Ctrl-C stops with every completed source intact (exit 130; re-run to resume). Warnings (``--workers``
+capped to what the machine holds, keypoints files redone) are one line ``posekit: warning: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
-from ._args import CliError, Stopped, add_model_arguments, positive_float, positive_int
+from ._args import CliError, Stopped, add_model_arguments, check_model_options, positive_float, positive_int
 
 __all__ = ["register", "cmd_batch"]
 
@@ -83,18 +88,41 @@ def cmd_batch(args: argparse.Namespace) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own lines stay off the terminal
     if (args.ray_address or args.num_gpus_per_worker) and not args.ray:
         raise CliError("--ray-address and --num-gpus-per-worker need --ray")
+    if args.out.strip().lower().startswith("memory://"):
+        raise CliError(
+            f"--out {args.out}: a memory:// folder ends with this command and keeps nothing; give a folder "
+            "or an object store URL"
+        )
+    precision = check_model_options(args)  # as `posekit image` checks them, before any worker starts
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"posekit: warning: {str(message).strip().splitlines()[0]}", file=sys.stderr)
+
     try:
-        manifest = run(
-            args.inputs, args.out, model=args.model, input_size=args.resize, upsample=args.upsample,
-            architecture=args.architecture, network_engine=args.engine,
-            precision=getattr(args, "precision", "fp32"), engine="ray" if args.ray else "local",
-            workers=args.workers, every=args.every, max_frames=args.max_frames, track=not args.no_track,
-            draw=args.draw, force=args.force, chunk_frames=args.chunk_frames, progress=args.progress,
-            ray_address=args.ray_address, num_cpus_per_worker=args.num_cpus_per_worker,
-            num_gpus_per_worker=args.num_gpus_per_worker,
-        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = show
+            manifest = _run(run, args, precision)
     except BatchError as exc:
         raise CliError(str(exc)) from None
+    return _report(args, manifest)
+
+
+def _run(run, args: argparse.Namespace, precision: str):
+    """``posekit.batch.run`` with the command's options."""
+    return run(
+        args.inputs, args.out, model=args.model, input_size=args.resize, upsample=args.upsample,
+        architecture=args.architecture, network_engine=args.engine, precision=precision,
+        engine="ray" if args.ray else "local", workers=args.workers, every=args.every,
+        max_frames=args.max_frames, track=not args.no_track, draw=args.draw, force=args.force,
+        chunk_frames=args.chunk_frames, progress=args.progress, ray_address=args.ray_address,
+        num_cpus_per_worker=args.num_cpus_per_worker, num_gpus_per_worker=args.num_gpus_per_worker,
+        weights=args.weights,
+    )  # fmt: skip
+
+
+def _report(args: argparse.Namespace, manifest) -> int:
+    """Print the summary and the failed sources; the exit status."""
     c = manifest.counts
     frames = sum(e["frames"] for e in manifest.sources if e["status"] == "done")
     print(

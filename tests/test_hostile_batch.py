@@ -1,0 +1,481 @@
+"""``posekit batch`` under hostile input (issue 22, items 2-6 and 8-10): names that nest, two runs into one
+folder, hidden part names, sources changed in place, symlink loops, FIFOs, refused options, a full disk.
+
+Runs that need the network use ``workers=0`` (in this process, the model loaded once) and are marked
+``slow``; the others stop before any model loads. Where the fault was a hang, the test runs the command
+in a subprocess with a timeout.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+pytest.importorskip("pyarrow")
+pd = pytest.importorskip("pandas")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from posekit import batch  # noqa: E402
+from posekit.batch.store import METADATA_KEY, Store, part_name  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+KITE = ROOT / "images" / "kite.jpg"
+PERSON = ROOT / "images" / "person.jpg"
+QUICK = dict(workers=0, progress=False)
+TIMEOUT = 120  # seconds for a CLI subprocess that used to hang
+
+
+def posekit(*argv: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """``posekit ARGV`` in a subprocess (killed after ``timeout``: a hang fails the test)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "posekit", *argv], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.strip()]
+
+
+def manifest_file(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+def check_manifest_true_to_parts(out: Path) -> None:
+    """Every source listed complete has its keypoints file, and every keypoints file a complete entry."""
+    listed = {e["key"] for e in manifest_file(out)["sources"] if e["status"] in ("done", "skipped")}
+    parts = {n for n in os.listdir(out / "keypoints") if n.endswith(".parquet") and not n.startswith(".")}
+    assert {part_name(k) for k in listed} == parts
+
+
+# --------------------------------------------------------------------------- 2. names never nest
+
+
+def test_output_keys_never_nest_or_collide(tmp_path):
+    (tmp_path / "a" / "x_jpg").mkdir(parents=True)
+    (tmp_path / "a" / "x_jpg_").mkdir()
+    (tmp_path / "b" / "x_jpg").mkdir(parents=True)
+    for rel in ("a/x.jpg", "a/x_jpg/y.jpg", "a/x_jpg_/z.png", "b/x_jpg/w.jpg"):
+        shutil.copy(KITE, tmp_path / rel)
+    found = batch.find_sources([tmp_path / "a"])
+    assert [s.key for s in found] == ["x_jpg", "x_jpg_/y_jpg", "x_jpg__/z_png"]
+    # across inputs (each named relative to its own folder): x.jpg of a, x_jpg/w.jpg of b
+    keys = [s.key for s in batch.find_sources([tmp_path / "a", tmp_path / "b"])]
+    assert keys == ["x_jpg", "x_jpg_/y_jpg", "x_jpg__/z_png", "x_jpg_/w_jpg"]
+    for k in keys:
+        assert not any(other.startswith(k + "/") for other in keys), k
+
+
+@pytest.mark.slow
+def test_nested_names_keep_every_sources_outputs(tmp_path):
+    (tmp_path / "a" / "x_jpg").mkdir(parents=True)
+    shutil.copy(KITE, tmp_path / "a" / "x.jpg")
+    shutil.copy(PERSON, tmp_path / "a" / "x_jpg" / "y.jpg")
+    out = tmp_path / "out"
+    first = batch.run([tmp_path / "a"], out, **QUICK)
+    assert [e["status"] for e in first.sources] == ["done", "done"]
+    again = batch.run([tmp_path / "a"], out, **QUICK)
+    assert [e["status"] for e in again.sources] == ["skipped", "skipped"]
+    for e in again.sources:  # both JSON files are there after both runs (y's was deleted by x's commit)
+        stem = Path(e["source"]).stem
+        data = json.loads((out / e["outputs"] / f"{stem}_keypoints.json").read_text(encoding="utf-8"))
+        assert len(data["people"]) == e["people"] > 0
+    check_manifest_true_to_parts(out)
+
+
+# --------------------------------------------------------------------------- 3. one run per --out
+
+HOLDER = """
+import sys, time
+from posekit.batch.store import Store
+Store(sys.argv[1]).lock()
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def hold_lock(out: Path) -> subprocess.Popen:
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_second_run_into_one_out_is_refused_naming_the_pid(tmp_path, capsys):
+    from posekit.cli import main
+
+    out = tmp_path / "out"
+    (out / ".partial" / "tmp123").mkdir(parents=True)  # the first run's staging folder
+    holder = hold_lock(out)
+    try:
+        with pytest.raises(
+            batch.OutputBusy, match=rf"another posekit batch \(pid {holder.pid} on .*\) is writing"
+        ):
+            batch.run([KITE], out, **QUICK)
+        code = main(["batch", str(KITE), "--out", str(out), "--no-progress"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and f"(pid {holder.pid} on " in err[0], err
+        assert (out / ".partial" / "tmp123").is_dir()  # the other run's staging folder is untouched
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    # the holder died (kill -9): its lock file is still there, with its pid, and is taken over
+    assert f"pid {holder.pid}" in (out / ".lock").read_text(encoding="utf-8")
+    store = Store(out)
+    store.lock()
+    assert (out / ".lock").read_text(encoding="utf-8").startswith(f"pid {os.getpid()} ")
+    store.unlock()
+    assert not (out / ".lock").exists()
+
+
+@pytest.mark.slow
+def test_manifest_is_merged_across_runs(tmp_path):
+    out = tmp_path / "out"
+    batch.run([KITE], out, **QUICK)
+    batch.run([PERSON], out, **QUICK)
+    listed = {e["source"]: e["status"] for e in manifest_file(out)["sources"]}
+    assert listed == {str(KITE): "done", str(PERSON): "done"}  # the second run did not drop the first's
+    assert manifest_file(out)["counts"]["done"] == 2
+    assert set(batch.read_keypoints(out).source) == {str(KITE), str(PERSON)}
+    check_manifest_true_to_parts(out)
+
+
+# --------------------------------------------------------------------------- 4. part names every reader reads
+
+
+def test_part_names_never_start_with_dot_or_underscore():
+    for key in (".hidden_jpg", "_under_jpg", "__x_jpg", "._x_jpg", "sub/.h_jpg", "plain_jpg"):
+        name = part_name(key)
+        assert name[0] not in "._" and name.endswith(".parquet"), name
+    assert len({part_name(k) for k in ("_x_jpg", "x_jpg", ".x_jpg", "__x_jpg")}) == 4  # still unique
+
+
+@pytest.mark.slow
+def test_every_reader_reads_every_source(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    names = [".hidden.jpg", "_under.jpg", "__double.jpg", "plain.jpg"]
+    for name in names:
+        shutil.copy(KITE, src / name)
+    out = tmp_path / "out"
+    manifest = batch.run([src], out, **QUICK)
+    assert manifest.counts["done"] == len(names)
+    people = manifest.sources[0]["people"]
+    expected = {str(src / n) for n in names}
+    for table in (pd.read_parquet(out / "keypoints"), pq.read_table(out / "keypoints").to_pandas(),
+                  batch.read_keypoints(out)):  # fmt: skip
+        assert set(table.source) == expected
+        assert table.groupby("source").person_id.nunique().tolist() == [people] * len(names)
+
+
+# --------------------------------------------------------------------------- 5. changed sources are redone
+
+
+@pytest.mark.slow
+def test_source_replaced_in_place_is_redone(tmp_path):
+    a = cv2.imread(str(KITE))[:300, :400]
+    b = cv2.imread(str(PERSON))[:300, :400]
+    src = tmp_path / "x.bmp"  # uncompressed: both images have the same size in bytes
+    cv2.imwrite(str(src), a)
+    out = tmp_path / "out"
+    first = batch.run([src], out, **QUICK).sources[0]
+    stat = src.stat()
+    cv2.imwrite(str(src), b)
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime: only the content differs
+    assert src.stat().st_size == stat.st_size and src.stat().st_mtime_ns == stat.st_mtime_ns
+    second = batch.run([src], out, **QUICK).sources[0]
+    assert first["status"] == "done" and second["status"] == "done"  # redone, not "already complete"
+    fresh = batch.run([src], tmp_path / "fresh", **QUICK).sources[0]
+    assert second["people"] == fresh["people"] != first["people"]
+    assert batch.read_keypoints(out).equals(batch.read_keypoints(tmp_path / "fresh"))
+    record = json.loads(pq.read_schema(out / second["keypoints"]).metadata[METADATA_KEY])
+    assert record["fingerprint"]["size"] == stat.st_size and len(record["fingerprint"]["sha256"]) == 64
+    assert batch.run([src], out, **QUICK).sources[0]["status"] == "skipped"  # unchanged: not redone
+
+
+# --------------------------------------------------------------------------- 6. duplicates
+
+
+def test_symlink_loop_and_links_give_each_file_once(tmp_path):
+    a = tmp_path / "a"
+    a.mkdir()
+    shutil.copy(KITE, a / "x.jpg")
+    (a / "loop").symlink_to("..")  # a/loop/a/loop/... under **
+    (a / "alias.jpg").symlink_to("x.jpg")
+    for pattern in (f"{a}/**/*.jpg", f"{tmp_path}/**/*.jpg"):
+        found = batch.find_sources([pattern])
+        assert [s.key for s in found] in (["alias_jpg"], ["x_jpg"], ["a/alias_jpg"], ["a/x_jpg"]), found
+    assert len(batch.find_sources([a, a / "x.jpg", f"{a}/*.jpg"])) == 1
+
+
+def test_output_folder_inside_an_input_is_not_searched(tmp_path):
+    src = tmp_path / "in"
+    (src / "out" / "sources" / "x_jpg").mkdir(parents=True)
+    shutil.copy(KITE, src / "x.jpg")
+    shutil.copy(KITE, src / "out" / "sources" / "x_jpg" / "x_pose.jpg")  # a drawn output of a run
+    assert len(batch.find_sources([src])) == 2
+    for inputs in ([src], [f"{src}/**/*.jpg"]):
+        found = batch.find_sources(inputs, exclude=[src / "out"])
+        assert [s.name for s in found] == [str(src / "x.jpg")]
+
+
+@pytest.mark.slow
+def test_rerun_with_out_inside_the_input_does_not_grow(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(KITE, src / "x.jpg")
+    for _ in range(2):
+        manifest = batch.run([src], src / "out", draw=True, **QUICK)
+        assert [e["source"] for e in manifest.sources] == [str(src / "x.jpg")]
+    assert manifest.sources[0]["status"] == "skipped"
+
+
+# --------------------------------------------------------------------------- 8. FIFOs and other special files
+
+
+FIFO = "it is a FIFO (named pipe), not a regular file"
+
+
+@pytest.fixture
+def fifo_folder(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.jpg")
+    os.mkfifo(folder / "pipe.mp4")
+    return folder
+
+
+def test_batch_reports_a_fifo_failed_without_opening_it(fifo_folder, tmp_path):
+    proc = posekit(
+        "batch", str(fifo_folder), "--out", str(tmp_path / "out"), "--no-progress", "--workers", "1"
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert error_lines(proc) == [
+        f"posekit: failed: {fifo_folder / n}: OSError: cannot read {fifo_folder / n}: {FIFO}"
+        for n in ("pipe.jpg", "pipe.mp4")
+    ]
+    assert "0 sources done (0 frames), 0 already complete, 2 failed" in proc.stdout
+    # named explicitly, the same
+    proc = posekit("batch", str(fifo_folder / "pipe.jpg"), "--out", str(tmp_path / "o2"), "--no-progress")
+    assert proc.returncode == 1 and len(error_lines(proc)) == 1 and "FIFO" in proc.stderr
+
+
+def test_image_and_video_refuse_a_fifo_in_one_line(fifo_folder):
+    proc = posekit("image", str(fifo_folder / "pipe.jpg"))
+    assert proc.returncode == 2
+    assert error_lines(proc) == [f"posekit: error: cannot read {fifo_folder / 'pipe.jpg'}: {FIFO}"]
+    proc = posekit("video", str(fifo_folder / "pipe.mp4"), "--csv", str(fifo_folder / "o.csv"))
+    assert proc.returncode == 2
+    assert error_lines(proc) == [f"posekit: error: cannot read {fifo_folder / 'pipe.mp4'}: {FIFO}"]
+
+
+# --------------------------------------------------------------------------- 9. options checked as image does
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--precision", "int8"),
+        ("--precision", "bf16", "--engine", "tf"),
+        ("--resize", "4096x4096", "--upsample", "25"),
+    ],
+    ids=["int8", "bf16-tf", "huge-grid"],
+)
+def test_batch_refuses_what_image_refuses_before_any_worker(options, tmp_path):
+    image = posekit("image", str(KITE), *options)
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    proc = posekit("batch", str(KITE), "--out", str(out), "--workers", "2", *options)
+    assert image.returncode == proc.returncode == 2
+    assert len(error_lines(image)) == 1 and error_lines(proc) == error_lines(image)
+    assert not out.exists()  # refused before the output folder, the pool or a conversion
+    assert time.perf_counter() - started < TIMEOUT
+
+
+def test_run_refuses_bad_model_options():
+    with pytest.raises(batch.BatchError, match="int8"):
+        batch.run([KITE], "unused", precision="int8", **QUICK)
+    with pytest.raises(batch.BatchError, match="openvino"):
+        batch.run([KITE], "unused", precision="bf16", network_engine="tf", **QUICK)
+    with pytest.raises(batch.BatchError, match="upsample|grid"):
+        batch.run([KITE], "unused", input_size=(4096, 4096), upsample=25, **QUICK)
+    with pytest.raises(batch.BatchError, match="unknown network engine"):
+        batch.run([KITE], "unused", network_engine="cuda", **QUICK)
+    assert not Path("unused").exists()
+
+
+# --------------------------------------------------------------------------- 10. full disk and the rest
+
+
+@pytest.mark.slow
+def test_full_disk_stops_at_the_first_failed_write(tmp_path, monkeypatch):
+    import posekit.batch.worker as worker
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        shutil.copy(KITE, src / name)
+    real = worker.write_text_atomic
+    calls = []
+
+    def write(path, text):  # the second source's JSON hits a full disk (simulated; no root needed)
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, text)
+
+    monkeypatch.setattr(worker, "write_text_atomic", write)
+    out = tmp_path / "out"
+    with pytest.raises(
+        batch.OutputError, match=r"^disk full \(ENOSPC\) while writing .*b_keypoints\.json"
+    ) as info:
+        batch.run([src], out, **QUICK)
+    assert "1 sources complete and 2 not reached" in str(info.value)
+    assert [e["status"] for e in info.value.manifest.sources] == ["done", "failed", "pending", "pending"]
+    assert len(calls) == 2  # nothing was tried after the failed write
+    check_manifest_true_to_parts(out)
+    assert not (out / ".partial").exists() or not any((out / ".partial").iterdir())
+    monkeypatch.setattr(worker, "write_text_atomic", real)
+    resumed = batch.run([src], out, **QUICK)
+    assert [e["status"] for e in resumed.sources] == ["skipped", "done", "done", "done"]
+    check_manifest_true_to_parts(out)
+
+
+def test_full_disk_on_the_manifest_stops_the_run(tmp_path, monkeypatch):
+    import posekit.batch.store as store
+
+    real = store.write_bytes_atomic
+
+    def full(path, data):  # the disk fills up after the start-up probe
+        if Path(path).name == "manifest.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(store, "write_bytes_atomic", full)
+    with pytest.raises(batch.OutputError, match=r"disk full \(ENOSPC\) while writing .*manifest\.json"):
+        batch.run([KITE], tmp_path / "out", **QUICK)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (needs root and mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a size-limited tmpfs needs root")
+    d = tmp_path / "small"
+    d.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    yield d
+    subprocess.run(["umount", str(d)], check=True)
+
+
+@pytest.mark.slow
+def test_cli_on_a_real_full_disk_names_enospc_in_one_line(small_disk, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(src / f"k{i}.png"), cv2.imread(str(KITE)))  # drawn as PNG: libpng wrote the errors
+    out = small_disk / "out"
+    proc = posekit(
+        "batch", str(src), "--out", str(out), "--draw", "--workers", "1", "--no-progress", timeout=600
+    )
+    lines = error_lines(proc)
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("posekit: error: disk full (ENOSPC) while writing"), lines
+    assert "libpng" not in proc.stderr and "Traceback" not in proc.stderr
+    check_manifest_true_to_parts(out)
+
+
+def test_workers_capped_at_what_the_machine_holds(monkeypatch):
+    monkeypatch.setattr(batch, "_usable_cpus", lambda: 16)
+    monkeypatch.setattr(batch, "_available_memory", lambda: int(2.5 * 2**30))
+    workers, reason = batch.cap_workers(1000)
+    assert workers == 2
+    assert reason == (
+        "workers=1000 capped to 2: this machine has 16 usable CPUs and 2.5 GiB of memory available "
+        "(1 GiB per worker)"
+    )
+    assert batch.cap_workers(2) == (2, None) and batch.cap_workers(None) == (2, None)
+    monkeypatch.setattr(batch, "_available_memory", lambda: None)
+    assert batch.cap_workers(1000) == (16, "workers=1000 capped to 16: this machine has 16 usable CPUs")
+
+
+def test_cli_workers_1000_is_capped_and_says_so(fifo_folder, tmp_path):
+    # the FIFO fails before any worker is needed: the cap is reported without starting 1000 processes
+    proc = posekit("batch", str(fifo_folder / "pipe.jpg"), "--out", str(tmp_path / "o"), "--workers", "1000")
+    warnings = [line for line in error_lines(proc) if line.startswith("posekit: warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("posekit: warning: workers=1000 capped to "), (
+        proc.stderr
+    )
+    assert manifest_file(tmp_path / "o")["workers"] <= os.cpu_count()
+
+
+def test_cli_refuses_bad_locations_in_one_line(tmp_path, capsys, monkeypatch):
+    from posekit.cli import main
+
+    def cli(*argv):
+        code = main(["batch", *argv, "--no-progress"])
+        return code, capsys.readouterr().err.strip().splitlines()
+
+    out = str(tmp_path / "o")
+    assert cli("s3://bucket/images", "--out", out) == (
+        2, ["posekit: error: s3:// URLs need an fsspec package that is not installed: pip install s3fs"]
+    )  # fmt: skip
+    assert cli(str(KITE), "--out", "gs://bucket/run") == (
+        2, ["posekit: error: gs:// URLs need an fsspec package that is not installed: pip install gcsfs"]
+    )  # fmt: skip
+    code, err = cli(str(KITE), "--out", "memory://x")
+    assert (
+        code == 2
+        and len(err) == 1
+        and err[0].startswith("posekit: error: --out memory://x: a memory:// folder")
+    )
+    code, err = cli("", "--out", out)
+    assert code == 2 and err == [
+        "posekit: error: empty input name '': give a file, folder or pattern (\".\" for this folder)"
+    ]
+    code, err = cli(str(KITE), "--out", "")
+    assert code == 2 and err == ["posekit: error: empty output folder name ''"]
+    assert not (tmp_path / "o").exists()
+
+
+def test_literal_path_with_glob_characters(tmp_path):
+    shutil.copy(KITE, tmp_path / "a[1].jpg")
+    shutil.copy(KITE, tmp_path / "a1.jpg")  # what a[1].jpg means as a pattern
+    assert [s.name for s in batch.find_sources([tmp_path / "a[1].jpg"])] == [str(tmp_path / "a[1].jpg")]
+    assert [s.name for s in batch.find_sources([f"{tmp_path}/a[0-9].jpg"])] == [str(tmp_path / "a1.jpg")]
+
+
+@pytest.mark.slow
+def test_part_without_a_record_key_is_redone_with_one_line(tmp_path, capsys):
+    from posekit.cli import main
+
+    out = tmp_path / "out"
+    entry = batch.run([KITE], out, **QUICK).sources[0]
+    path = out / entry["keypoints"]
+    table = pq.read_table(path)
+    record = json.loads(table.schema.metadata[METADATA_KEY])
+    del record["frames"]
+    pq.write_table(table.replace_schema_metadata({METADATA_KEY: json.dumps(record).encode()}), path)
+    code = main(["batch", str(KITE), "--out", str(out), "--workers", "1", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err.strip().splitlines() == [
+        f"posekit: warning: 1 keypoints file(s) lack keys of the posekit record, their sources are redone: "
+        f"{entry['keypoints']} (frames)"
+    ]
+    assert "1 sources done (1 frames), 0 already complete" in captured.out
+    assert "frames" in json.loads(pq.read_schema(path).metadata[METADATA_KEY])
