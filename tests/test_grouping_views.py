@@ -372,3 +372,13 @@ def test_assembly_table_lists_the_part_b_already_there_steps(trace):
     assert all(r[4] == "part B already there" for r in table.rows)
     everything = g.assembly_table(trace)
     assert len(everything.rows) == sum(len(s.assembly) for s in trace.limbs)
+
+
+def test_partial_people_table_names_each_rows_parts(trace):
+    k = LIMB_NAMES.index("Neck-Nose")
+    table = g.partial_people_table(trace, k)
+    snap = trace.limbs[k].people_after
+    assert [r[0] for r in table.rows] == list(range(len(snap)))
+    assert [r[1] for r in table.rows] == [int(c) for c in snap.counts]
+    assert all(len(r[3].split()) == r[1] for r in table.rows)
+    assert g.partial_people_table(trace, k, rows=[1]).rows == [table.rows[1]]

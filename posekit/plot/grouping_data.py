@@ -361,6 +361,31 @@ def assembly_table(trace, actions=None) -> Table:
     return Table(["limb", "A peak", "B peak", "score", "action", "rows"], rows, caption)
 
 
+def partial_people_table(trace, limb: int | str, rows=None) -> Table:
+    """The partial people after a limb (``LimbStep.people_after``): their parts by name.
+
+    Args:
+        trace: a ``GroupingTrace``.
+        limb: limb index or name.
+        rows: the row numbers to list (default: all).
+
+    Returns:
+        A ``Table`` with columns row, parts (count), score total, part names.
+    """
+    step = _limb(trace, limb)
+    snap = step.people_after
+    kp = _snapshot_keypoints(trace, snap)
+    chosen = range(len(snap)) if rows is None else [int(r) for r in rows]
+    out = []
+    for r in chosen:
+        present = np.flatnonzero(kp[r, :, 2] > 0)
+        out.append((r, int(snap.counts[r]), float(snap.totals[r]), " ".join(PART_NAMES[j] for j in present)))
+    caption = (
+        f"after limb {step.index} {_limb_name(step)}: {_count(len(snap), 'partial person', 'partial people')}"
+    )
+    return Table(["row", "parts", "total", "part names"], out, caption)
+
+
 def rows_table(trace) -> Table:
     """The partial people after the last limb and what became of them (``GroupingTrace.row_status``).
 
