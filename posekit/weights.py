@@ -550,10 +550,12 @@ def read_weights_file(path: str | os.PathLike, *, architecture: str | None = Non
     if not path.is_file():
         raise WeightsFileError(f"weights file {source} is not a regular file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
+        with open(path, "rb") as f:  # ours to close: np.load leaks its own file when the zip is bad
+            loaded = np.load(f, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy saved under an .npz name
                 raise ValueError("a single array, not an archive")
-            arrays = {k: npz[k] for k in npz.files}
+            with loaded as npz:
+                arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsFileError(
