@@ -12,6 +12,7 @@ from ._base import (
     Box,
     _image_or_canvas,
     _label_image_axes,
+    _mpl,
     _new_figure,
     _part_index,
     _people,
@@ -138,10 +139,11 @@ def plot_people(
             zorder=3,
             label=f"{name}: {person.num_parts}/18 parts, score {person.score:.2f}",
         )
-    if people and legend:  # under the image, never over a person
+    if people and legend:  # under the image and its x label, never over a person
+        below = _mpl().transforms.offset_copy(ax.transAxes, fig=ax.figure, y=-0.45, units="inches")
         ax.legend(
-            loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(len(people), 2), fontsize=9,
-            frameon=False,
+            loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=min(len(people), 2),
+            fontsize=9, frameon=False,
         )  # fmt: skip
     _label_image_axes(ax, title if title is not None else f"{_people(len(people))}, one colour each")
     return ax
@@ -233,10 +235,11 @@ def plot_trajectories(
     ax_x.tick_params(labelbottom=False)
     for ax in (ax_x, ax_y):
         ax.grid(alpha=0.3)
-    if tracks:  # under the image, never over a path
+    if tracks:  # under the image and its x label, never over a path
+        below = _mpl().transforms.offset_copy(ax_path.transAxes, fig=fig, y=-0.45, units="inches")
         ax_path.legend(
-            loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(len(tracks), 3), fontsize=9,
-            frameon=False,
+            loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=min(len(tracks), 3),
+            fontsize=9, frameon=False,
         )  # fmt: skip
     fig.suptitle(f"Trajectory of the {name} ({_people(len(tracks))}, {len(data)} frames)", fontsize=13)
     return fig
