@@ -336,10 +336,12 @@ Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs
                 res.keypoints.push_back(static_cast<float>(line[id]->x));
                 res.keypoints.push_back(static_cast<float>(line[id]->y));
                 res.keypoints.push_back(line[id]->score);
+                res.peak_ids.push_back(id);
             } else {
                 res.keypoints.push_back(nan);
                 res.keypoints.push_back(nan);
                 res.keypoints.push_back(0.0f);
+                res.peak_ids.push_back(-1);
             }
         }
         res.scores.push_back(static_cast<float>(mean));

@@ -1,10 +1,32 @@
 // pafprocess: OpenPose-style grouping of heatmap peaks into people via Part Affinity Fields.
 //
-// Plain C++17, no Python. Every input is passed in (fields, skeleton table, thresholds);
-// nothing is kept between calls. The algorithm is the one of Cao et al., "Realtime Multi-Person
-// 2D Pose Estimation using Part Affinity Fields" (CVPR 2017) as tf-pose-estimation's
-// `tf_pose/pafprocess` implements it, including its assembly quirks, so that the people equal
-// the original's. Array layout: see README.md in this folder.
+// Plain C++17, no Python, no dependencies. Every input is passed in (fields, skeleton table,
+// thresholds); nothing is kept between calls. The algorithm is the one of Cao et al., "Realtime
+// Multi-Person 2D Pose Estimation using Part Affinity Fields" (CVPR 2017) as tf-pose-estimation's
+// `tf_pose/pafprocess` implements it, including its assembly quirks, so that the people equal the
+// original's. Build: CMakeLists.txt in this folder (library `pafprocess`, the example, ctest); the
+// Python module posekit._pafprocess compiles the same pafprocess.cpp.
+//
+// Array contracts (all float32, row-major, channels last, C-contiguous; the caller owns the memory):
+//
+//   network fields, stride 8 (what the model gives; group_network_fields):
+//     heatmaps  (h, w, >= num_parts)   part confidence maps; channels 0..num_parts-1 are parts
+//                                      (COCO: 18 parts + background = 19 channels)
+//     pafs      (h, w, F)              Part Affinity Fields, x and y per limb (COCO: F = 38)
+//   grid fields, the network's upsampled `upsample` times: H = h * upsample, W = w * upsample
+//     peaks     (H, W, >= num_parts)   smoothed heatmaps kept only at their 3x3 maxima, 0 elsewhere
+//     heatmaps  (H, W, >= num_parts)   upsampled, unsmoothed: a keypoint's score is read here
+//     pafs      (H / u, W / u, F)      u = Field::upsample (1: on the grid)
+//   skeleton, passed as data (Skeleton): num_parts, and the limbs in assembly order as rows
+//     (part_a, part_b, paf_x, paf_y); only limbs before start_limbs may start a person.
+//     COCO (posekit.skeleton.LIMBS): 19 limbs, start_limbs 17, the table in example/group_npy.cpp.
+//   result (Result), P people:
+//     keypoints (P, num_parts, 3)      x = column, y = row in the grid, score; missing: NaN, NaN, 0
+//     peak_ids  (P, num_parts) int     the peak each part came from (ids as find_peaks numbers
+//                                      them), -1 for a missing part
+//     scores    (P,)                   (sum of part scores and limb scores) / part count
+//
+// Coordinates are grid cells; multiply by (image width / W, image height / H) for image pixels.
 #pragma once
 
 #include <cstdint>
@@ -74,9 +96,11 @@ struct Peak {
     float score;
 };
 
-/// People found: keypoints (P, num_parts, 3) x, y, score with missing = NaN, NaN, 0; scores (P,).
+/// People found: keypoints (P, num_parts, 3) x, y, score with missing = NaN, NaN, 0; peak ids
+/// (P, num_parts) with missing = -1; scores (P,).
 struct Result {
     std::vector<float> keypoints;  // P * num_parts * 3
+    std::vector<int> peak_ids;     // P * num_parts
     std::vector<float> scores;     // P
     int num_people() const { return static_cast<int>(scores.size()); }
 };
@@ -104,5 +128,35 @@ struct StageTimes {
 /// `times`, if given, receives the time spent in each step.
 Result group_people(const Field& peaks, const Field& heatmaps, const Field& pafs, const Skeleton& skeleton,
                     const Params& params, const CancelHook& cancel = {}, StageTimes* times = nullptr);
+
+/// The smoothing and peak finding before the grouping (posekit.peaks for integer factors).
+struct PeakParams {
+    int smooth_size = 25;       ///< taps of tf-pose's Gaussian (<= 1: no smoothing)
+    double smooth_sigma = 3.0;  ///< its nsig
+    int nms_size = 3;           ///< odd side of the maximum filter
+};
+
+/// Grid fields made from the network's heatmaps: both (H, W, C) with H = h * upsample, W = w * upsample.
+struct GridFields {
+    std::vector<float> heatmaps;  ///< upsampled by block replication (what tf-pose's area resize gives)
+    std::vector<float> peaks;     ///< smoothed, then kept only where equal to the nms_size^2 maximum
+    int height = 0;
+    int width = 0;
+    int channels = 0;
+    Field heatmaps_field() const { return {heatmaps.data(), height, width, channels}; }
+    Field peaks_field() const { return {peaks.data(), height, width, channels}; }
+};
+
+/// Upsamples the network's heatmaps `upsample` times, smooths them with tf-pose's Gaussian (zero
+/// padding) and keeps the local maxima (NaN is never a maximum). upsample >= 1, smooth_size <= upsample
+/// is not required but upsample <= smooth_size keeps the peaks real (posekit.postprocess.max_upsample).
+/// The smoothing equals posekit's to float32 rounding.
+GridFields grid_fields(const Field& heatmaps, int upsample, const PeakParams& params = {});
+
+/// The whole post-processing from network outputs: grid_fields, then group_people with the
+/// network's PAF read block-replicated (pafs.upsample is set to `upsample`). heatmaps and pafs:
+/// (h, w, C) at the same h, w.
+Result group_network_fields(const Field& heatmaps, const Field& pafs, int upsample, const Skeleton& skeleton,
+                            const Params& params = {}, const PeakParams& peak_params = {});
 
 }  // namespace pafprocess
