@@ -377,6 +377,7 @@ def test_models_side_by_side_one_row_per_image_one_column_per_model(image):
     assert axes[3].get_title().startswith("model a: 0 people")
     overlay = axes[2]
     assert [t.get_text() for t in overlay.get_legend().get_texts()] == ["model a", "model b"]
+    assert overlay.get_title() == "model a and model b together\none colour each"  # not "all models"
     styles = {line.get_linestyle() for line in overlay.get_lines()}
     assert styles == {"-", "--"}  # first model solid, second dashed
     x0, x1 = axes[0].get_xlim()

@@ -48,7 +48,8 @@ def plot_models_side_by_side(
         zoom: zoom each row on the people all models found together (``people_box`` of their union),
             the same region in every column; False shows whole images.
         overlay: add a last column with every model's skeletons on the image, one colour per model
-            (``MODEL_COLORS`` in the order of ``results``), to see where the keypoints differ.
+            (``MODEL_COLORS`` in the order of ``results``), to see where the keypoints differ; its title
+            names the labels (models, modes or settings alike) and its legend sits under the image.
         limbs: the limbs to draw.
         linewidth: limb line width in points.
         fig: Figure to fill, or None for a new one.
@@ -103,8 +104,11 @@ def plot_models_side_by_side(
                 line([], [], color=MODEL_COLORS[j % len(MODEL_COLORS)], lw=2, ls="-" if j == 0 else "--")
                 for j in range(len(labels))
             ]
-            ax.legend(handles, labels, loc="best", fontsize=8, framealpha=0.85)
-            ax.set_title("all models, one colour each\n ", fontsize=10)
+            ax.legend(  # under the image, never over a skeleton
+                handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 2),
+                fontsize=8, frameon=False,
+            )  # fmt: skip
+            ax.set_title(f"{' and '.join(labels)} together\none colour each", fontsize=10)
         for j in range(ncols):
             ax = axes[i, j]
             ax.set_xticks([])
