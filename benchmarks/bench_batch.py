@@ -161,7 +161,7 @@ def child_mixed() -> dict:
     out: dict = {"shapes": len({im.shape for im in images})}
     before = network_builds()
     est = PoseEstimator("mobilenet_thin", input_size=(None, 368))
-    out["load"] = _built(before)
+    out["load"], out["engine"] = _built(before), est.engine
     widths = []
     for name in ("first", "second"):
         before, t0 = network_builds(), time.perf_counter()
@@ -173,7 +173,36 @@ def child_mixed() -> dict:
     for im in images:
         stretched.inference(im)
     out["stretched_ms"] = (time.perf_counter() - t0) / len(images) * 1e3
+    out["network"] = network_dynamic_vs_fixed(est.model, images)
     return out
+
+
+def network_dynamic_vs_fixed(model, images, rounds: int = 3) -> dict:
+    """Network ms of OpenVINO's one dynamic-width network against a network compiled for each width.
+
+    Both are the 432x368 conversion reshaped (``make_openvino_runner(reshape_from=...)``); each crop runs
+    on both, alternating which goes first, ``rounds`` times; medians over all runs.
+    """
+    import numpy as np
+
+    from posekit.models import cache_dir
+    from posekit.preprocess import network_input_size, prepare
+    from posekit.runtime import make_openvino_runner
+
+    folder = cache_dir("mobilenet_thin") / "tflite"
+    dynamic = make_openvino_runner(model, (None, 368), folder, reshape_from=(432, 368))
+    batches = [prepare(im, network_input_size(im, (None, 368)))[None] for im in images]
+    fixed = {b.shape[2]: make_openvino_runner(model, (b.shape[2], 368), folder, reshape_from=(432, 368))
+             for b in batches}  # fmt: skip
+    times: dict[str, list[float]] = {"dynamic": [], "fixed": []}
+    for r in range(rounds):
+        for k, batch in enumerate(batches):
+            order = [("dynamic", dynamic), ("fixed", fixed[batch.shape[2]])]
+            for name, run in order if (r + k) % 2 else order[::-1]:
+                t0 = time.perf_counter()
+                run(batch)
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: float(np.median(v)) for name, v in times.items()}
 
 
 def run_child(mode: str, args) -> dict:
@@ -187,6 +216,30 @@ def run_child(mode: str, args) -> dict:
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def print_mixed(mixed: dict) -> None:
+    """The mixed-shapes table (``child_mixed``'s numbers)."""
+    print(
+        f"\nmixed shapes ({mixed['engine']}): {mixed['shapes']} shapes (crops of the bundled images) at "
+        "-1x368 need widths "
+        f"{', '.join(str(w) for w in mixed['widths'])}; loading built {mixed['load']['conversions']} "
+        f"conversion(s) + {mixed['load']['compiles']} compile(s)"
+    )
+    print("| pass | networks (conversions + compiles) | ms per image | vs 432x368 stretched |")
+    print("|---|---|---|---|")
+    for name in ("first", "second"):
+        r = mixed[name]
+        print(
+            f"| {name} | {r['conversions']} + {r['compiles']} | {r['ms']:.0f} | "
+            f"{r['ms'] / mixed['stretched_ms']:.2f}x |"
+        )
+    net = mixed["network"]
+    print(
+        f"network alone, median over the crops: one dynamic-width network {net['dynamic']:.0f} ms, a network "
+        f"compiled for each width {net['fixed']:.0f} ms (ratio {net['dynamic'] / net['fixed']:.2f}, "
+        "alternating)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=24, help="video frames per run (default: %(default)s)")
@@ -195,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration; medians are shown")
     ap.add_argument("--no-ray", action="store_true", help="leave out the Ray run")
     ap.add_argument("--resize", default="432x368", help="input size, WxH or -1xH (default: %(default)s)")
+    ap.add_argument("--mixed-only", action="store_true", help="only the mixed-shapes table")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -213,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
+    if args.mixed_only:
+        print_mixed(run_child("mixed", args))
+        return 0
     modes = ["sequential", "inline", "pool"]
     if not args.no_ray:
         try:
@@ -260,20 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Ray vs local pool: end to end {med('ray', 'wall') / med('pool', 'wall'):.2f}x, "
             f"working {med('ray', 'working') / med('pool', 'working'):.2f}x"
         )
-    mixed = run_child("mixed", args)
-    print(
-        f"\nmixed shapes: {mixed['shapes']} shapes (crops of the bundled images) at -1x368 need widths "
-        f"{', '.join(str(w) for w in mixed['widths'])}; loading built {mixed['load']['conversions']} "
-        f"conversion(s) + {mixed['load']['compiles']} compile(s)"
-    )
-    print("| pass | networks (conversions + compiles) | ms per image | vs 432x368 stretched |")
-    print("|---|---|---|---|")
-    for name in ("first", "second"):
-        r = mixed[name]
-        print(
-            f"| {name} | {r['conversions']} + {r['compiles']} | {r['ms']:.0f} | "
-            f"{r['ms'] / mixed['stretched_ms']:.2f}x |"
-        )
+    print_mixed(run_child("mixed", args))
     return 0
 
 
