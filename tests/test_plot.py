@@ -252,8 +252,10 @@ def test_plot_trajectories_legend_sits_under_the_paths():
     frames = [[person({1: (10 + i, 20)}, pid=3), person({1: (100, 50 + 2 * i)}, pid=1)] for i in range(4)]
     fig = plot.plot_trajectories(frames, "Neck", image_size=(WIDTH, HEIGHT))
     fig.canvas.draw()
-    path_ax = fig.axes[0]
-    assert path_ax.get_legend().get_window_extent().y1 <= path_ax.get_window_extent().y0 + 1
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["person 1 (4 frames)", "person 3 (4 frames)"]
+    for ax in fig.axes:  # under every axes and its tick labels: over no path
+        assert legend.get_window_extent().y1 <= ax.get_tightbbox().y0 + 1
 
 
 def test_people_box_surrounds_the_keypoints():

@@ -235,10 +235,9 @@ def plot_trajectories(
     ax_x.tick_params(labelbottom=False)
     for ax in (ax_x, ax_y):
         ax.grid(alpha=0.3)
-    if tracks:  # under the image and its x label, never over a path
-        below = _mpl().transforms.offset_copy(ax_path.transAxes, fig=fig, y=-0.45, units="inches")
-        ax_path.legend(
-            loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=min(len(tracks), 3),
+    if tracks:  # at the foot of the figure, never over a path (constrained layout makes room)
+        fig.legend(
+            *ax_path.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(tracks), 5),
             fontsize=9, frameon=False,
         )  # fmt: skip
     fig.suptitle(f"Trajectory of the {name} ({_people(len(tracks))}, {len(data)} frames)", fontsize=13)
