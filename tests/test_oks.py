@@ -232,3 +232,24 @@ def test_failures_and_the_accuracy_figures():
     table = keypoint_error_table(keypoint_errors(gt_data, results, matches))
     assert list(table["name"][[0, -1]]) == ["nose", "all"] and table["n"][-1] == table["n"][:17].sum()
     assert len(plot.plot_keypoint_errors(table, fig=Figure()).axes) == 2
+
+
+def test_bootstrap_samples_are_accumulate_of_the_resampled_images():
+    """The bootstrap's fast path (images repeated by count, no matching again) equals accumulate."""
+    gt_data, results = random_case(4, n_images=12)
+    matches = match_results(gt_data, results)
+    _, _, aps = bootstrap_ap(matches, samples=40, seed=3)
+    rng, n = np.random.default_rng(3), len(matches)
+    want = [accumulate([matches[i] for i in sorted(rng.integers(0, n, n))])["AP"] for _ in range(40)]
+    np.testing.assert_allclose(aps, [w for w in want if not np.isnan(w)], rtol=0, atol=1e-12)
+    _, _, diffs = bootstrap_ap_difference(matches[::2], matches, samples=40, seed=3)
+    ids = [m.image_id for m in matches]
+    rng = np.random.default_rng(3)
+    picks = [sorted(rng.integers(0, n, n)) for _ in range(40)]
+    half = {m.image_id for m in matches[::2]}
+    want = []
+    for pick in picks:
+        sub = [matches[i] for i in pick if ids[i] in half]
+        if sub and accumulate(sub)["labelled"]:
+            want.append(accumulate(sub)["AP"] - accumulate([matches[i] for i in pick])["AP"])
+    np.testing.assert_allclose(diffs, want, rtol=0, atol=1e-12)

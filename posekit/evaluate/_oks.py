@@ -226,6 +226,25 @@ def match_image(
     )
 
 
+def _precision_recall(tp: np.ndarray, fp: np.ndarray, labelled: int) -> tuple[np.ndarray, np.ndarray]:
+    """COCO's interpolated precision (T, 101) and final recall (T,) from bool (T, D) right / false flags in
+    score order; NaN without a counted label."""
+    T, D = tp.shape
+    precision, recall = np.zeros((T, len(_RECALL_POINTS))), np.zeros(T)
+    if labelled == 0:
+        return precision * np.nan, recall * np.nan
+    if D == 0:
+        return precision, recall
+    tps, fps = np.cumsum(tp, axis=1, dtype=float), np.cumsum(fp, axis=1, dtype=float)
+    rc = tps / labelled
+    pr = np.maximum.accumulate((tps / (tps + fps + np.spacing(1)))[:, ::-1], axis=1)[:, ::-1]
+    for ti in range(T):
+        idx = np.searchsorted(rc[ti], _RECALL_POINTS, side="left")
+        ok = idx < D
+        precision[ti, ok] = pr[ti, idx[ok]]
+    return precision, rc[:, -1].copy()
+
+
 def accumulate(matches: Iterable[ImageMatch]) -> dict[str, Any]:
     """Precision and recall over images, as COCO's ``accumulate`` + ``summarize`` (one area range).
 
@@ -243,29 +262,51 @@ def accumulate(matches: Iterable[ImageMatch]) -> dict[str, Any]:
     matches = list(matches)
     if not matches:
         raise ValueError("accumulate needs at least one image")
-    t = matches[0].thresholds
-    scores = np.concatenate([m.scores for m in matches])
-    order = np.argsort(-scores, kind="mergesort")
-    tp = np.concatenate([m.true_positive for m in matches], axis=1)[:, order]
-    fp = np.concatenate([m.false_positive for m in matches], axis=1)[:, order]
-    labelled = int(sum(np.count_nonzero(~m.label_ignored) for m in matches))
-    precision = np.zeros((len(t), len(_RECALL_POINTS)))
-    recall = np.zeros(len(t))
-    if labelled == 0:
-        precision[:] = recall[:] = np.nan
-    for ti in range(len(t) if labelled else 0):
-        tps, fps = np.cumsum(tp[ti]).astype(float), np.cumsum(fp[ti]).astype(float)
-        if len(tps) == 0:
-            continue
-        rc = tps / labelled
-        pr = np.maximum.accumulate((tps / (tps + fps + np.spacing(1)))[::-1])[::-1]
-        idx = np.searchsorted(rc, _RECALL_POINTS, side="left")
-        ok = idx < len(pr)
-        precision[ti, ok] = pr[idx[ok]]
-        recall[ti] = rc[-1]
+    pool = _Pool(matches)
+    order = np.argsort(-pool.scores, kind="mergesort")
+    labelled = int(pool.labelled.sum())
+    precision, recall = _precision_recall(pool.tp[:, order], pool.fp[:, order], labelled)
     ap = precision.mean(axis=1)
+    t = pool.thresholds
     return {"AP": float(ap.mean()), "AR": float(recall.mean()), "labelled": labelled, "thresholds": t,
             "ap": ap, "recall": recall, "precision": precision, "recall_points": _RECALL_POINTS}  # fmt: skip
+
+
+class _Pool:
+    """Every detection of some images in one set of arrays (image by image, each in score order): the
+    bootstrap resamples images without matching again."""
+
+    def __init__(self, matches: list[ImageMatch], positions: list[int] | None = None) -> None:
+        self.thresholds = matches[0].thresholds
+        where = positions if positions is not None else list(range(len(matches)))
+        size = max(where, default=-1) + 1
+        self.scores = np.concatenate([m.scores for m in matches])
+        self.tp = np.concatenate([m.true_positive for m in matches], axis=1)
+        self.fp = np.concatenate([m.false_positive for m in matches], axis=1)
+        self.labelled, self.start, self.length = (np.zeros(size, dtype=np.int64) for _ in range(3))
+        self.labelled[where] = [np.count_nonzero(~m.label_ignored) for m in matches]
+        self.length[where] = [len(m.scores) for m in matches]
+        self.start[where] = np.cumsum([len(m.scores) for m in matches]) - self.length[where]
+
+    def ap(self, counts: np.ndarray) -> float:
+        """AP with image k taken ``counts[k]`` times, the copies one after the other (as ``accumulate`` of
+        the resampled list of images would order them)."""
+        counts = np.asarray(counts)[: len(self.labelled)]
+        images = np.repeat(np.arange(len(counts)), counts)
+        lengths = self.length[images]
+        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        keep = np.repeat(self.start[images], lengths) + within
+        order = keep[np.argsort(-self.scores[keep], kind="mergesort")]
+        precision, _ = _precision_recall(self.tp[:, order], self.fp[:, order], int(counts @ self.labelled))
+        return float(precision.mean())
+
+
+def _interval(values: list[float], level: float) -> tuple[float, float, np.ndarray]:
+    kept = np.array([v for v in values if not np.isnan(v)], dtype=np.float64)
+    if len(kept) == 0:
+        return float("nan"), float("nan"), kept
+    lo, hi = np.quantile(kept, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi), kept
 
 
 def bootstrap_ap(
@@ -277,23 +318,17 @@ def bootstrap_ap(
     matches (matching is per image, so it stays exact); samples without a counted label are dropped.
 
     Returns:
-        (low, high, aps): the interval's bounds and the float64 (samples,) AP of every kept sample.
+        (low, high, aps): the interval's bounds and the float64 AP of every kept sample.
     """
     matches = list(matches)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
-    rng = np.random.default_rng(seed)
-    aps = []
-    for _ in range(int(samples)):
-        pick = rng.integers(0, len(matches), len(matches))
-        ap = accumulate([matches[i] for i in sorted(pick)])["AP"]
-        if not np.isnan(ap):
-            aps.append(ap)
-    aps = np.array(aps, dtype=np.float64)
-    if len(aps) == 0:
-        return float("nan"), float("nan"), aps
-    lo, hi = np.quantile(aps, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi), aps
+    if not matches:
+        return float("nan"), float("nan"), np.zeros(0)
+    pool, rng, n = _Pool(matches), np.random.default_rng(seed), len(matches)
+    return _interval(
+        [pool.ap(np.bincount(rng.integers(0, n, n), minlength=n)) for _ in range(int(samples))], level
+    )
 
 
 def bootstrap_ap_difference(
@@ -313,19 +348,19 @@ def bootstrap_ap_difference(
     Returns:
         (low, high, differences): the bounds and the float64 AP differences of the kept samples.
     """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
     a = {m.image_id: m for m in matches}
     b = {m.image_id: m for m in baseline}
     ids = sorted(set(a) | set(b))
-    rng = np.random.default_rng(seed)
+    if not a or not b:
+        return float("nan"), float("nan"), np.zeros(0)
+    pos = {i: k for k, i in enumerate(ids)}
+    pool_a = _Pool([a[i] for i in ids if i in a], [pos[i] for i in ids if i in a])
+    pool_b = _Pool([b[i] for i in ids if i in b], [pos[i] for i in ids if i in b])
+    rng, n = np.random.default_rng(seed), len(ids)
     diffs = []
     for _ in range(int(samples)):
-        pick = sorted(ids[i] for i in rng.integers(0, len(ids), len(ids)))
-        ap_a = accumulate([a[i] for i in pick if i in a])["AP"] if any(i in a for i in pick) else np.nan
-        ap_b = accumulate([b[i] for i in pick if i in b])["AP"] if any(i in b for i in pick) else np.nan
-        if not (np.isnan(ap_a) or np.isnan(ap_b)):
-            diffs.append(ap_a - ap_b)
-    diffs = np.array(diffs, dtype=np.float64)
-    if len(diffs) == 0:
-        return float("nan"), float("nan"), diffs
-    lo, hi = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi), diffs
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        diffs.append(pool_a.ap(counts) - pool_b.ap(counts))
+    return _interval(diffs, level)
