@@ -287,8 +287,7 @@ def parse_size(text: str, *, keep_aspect: bool = False) -> tuple[int | None, int
     try:
         w, h = (int(p) for p in parts)
     except ValueError:
-        example = "432x368 or -1x368" if keep_aspect else "432x368"
-        raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. {example}, got {text!r}") from None
+        raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. 432x368, got {text!r}") from None
     return check_input_size((w, h), name="size", keep_aspect=keep_aspect)
 
 

@@ -70,7 +70,7 @@ def test_parse_and_check_keep_aspect():
         ("-1x5000", "got 5000"),
         ("-2x368", "at least 16x16"),
         ("-1x-1", "got -1"),
-        ("-1", "size must look like WIDTHxHEIGHT, e.g. 432x368 or -1x368"),
+        ("-1", "size must look like WIDTHxHEIGHT, e.g. 432x368, got '-1'"),
     ]:
         with pytest.raises(ValueError, match=match):
             parse_size(bad, keep_aspect=True)
