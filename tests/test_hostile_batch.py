@@ -90,6 +90,10 @@ def test_nested_names_keep_every_sources_outputs(tmp_path):
         data = json.loads((out / e["outputs"] / f"{stem}_keypoints.json").read_text(encoding="utf-8"))
         assert len(data["people"]) == e["people"] > 0
     check_manifest_true_to_parts(out)
+    shutil.rmtree(out / "sources" / "x_jpg_")  # y's JSON is gone: y is not complete any more
+    third = batch.run([tmp_path / "a"], out, **QUICK)
+    assert [e["status"] for e in third.sources] == ["skipped", "done"]
+    assert (out / "sources" / "x_jpg_" / "y_jpg" / "y_keypoints.json").is_file()
 
 
 # --------------------------------------------------------------------------- 3. one run per --out

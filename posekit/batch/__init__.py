@@ -406,8 +406,8 @@ def _stored(
     store: Store, source: Source, wanted: dict[str, Any], parts: set[str], lacking: list[str] | None = None
 ) -> dict[str, Any] | None:
     """The manifest fields of a source complete in ``out`` with the settings ``wanted`` and its current
-    content (``source.fingerprint``), else None. A record without one of its keys is not complete
-    (its file named in ``lacking``)."""
+    content (``source.fingerprint``), its outputs folder present, else None. A record without one of its
+    keys is not complete (its file named in ``lacking``)."""
     part = part_name(source.key)
     meta = store.table_metadata(f"keypoints/{part}") if part in parts else None
     if meta is None:
@@ -418,6 +418,8 @@ def _stored(
             lacking.append(f"keypoints/{part} ({', '.join(missing)})")
         return None
     if any(meta[k] != v for k, v in wanted.items()) or meta["fingerprint"] != source.fingerprint:
+        return None
+    if not store.exists(f"sources/{source.key}"):  # its JSON was removed since: not complete
         return None
     return {
         "frames": meta["frames"], "people": meta["people"], "seconds": meta["seconds"], "error": None,
