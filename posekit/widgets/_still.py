@@ -26,7 +26,7 @@ def _sniff(image: bytes) -> str | None:
     return None
 
 
-def still_bundle(bundle: dict | tuple | None, image: bytes | None, what: str) -> dict:
+def still_bundle(bundle: dict | tuple | None, image: bytes | memoryview | None, what: str) -> dict:
     """Add a still to a widget's mime bundle.
 
     Args:
@@ -43,6 +43,7 @@ def still_bundle(bundle: dict | tuple | None, image: bytes | None, what: str) ->
     data = dict(data or {})
     line = f"{what.rstrip('.')} — {RUN_IT}."
     parts = ['<div class="posekit-widget-still">']
+    image = bytes(image) if image else None  # an ipywidgets.Image value may be a memoryview
     mime = _sniff(image) if image else None
     if mime is not None:
         encoded = base64.b64encode(image).decode("ascii")

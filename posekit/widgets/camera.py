@@ -34,6 +34,7 @@ from collections import deque
 import numpy as np
 
 from ..video import FrameSource, VideoError
+from ._still import still_bundle
 
 log = logging.getLogger(__name__)
 
@@ -577,7 +578,11 @@ class BrowserCamera(FrameSource):
         self._send({"type": "stop", "text": self.message})
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return still_bundle(
+            self.widget._repr_mimebundle_(**kwargs),
+            None,
+            "Browser camera: asks the browser for the camera and streams its frames to the kernel",
+        )
 
     def __repr__(self) -> str:
         state = self.end_reason or ("streaming" if self.frames_read else "waiting")

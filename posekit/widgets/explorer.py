@@ -13,6 +13,7 @@ import numpy as np
 from ..person import InferenceResult, Person
 from ..skeleton import LIMBS, NUM_PARTS, PART_NAMES, RENDER_LIMBS
 from ._common import ImageSource, _count, _ipywidgets, _read, channel_options
+from ._still import still_bundle
 
 
 class PoseExplorer:
@@ -311,4 +312,9 @@ class PoseExplorer:
         self.renders += 1
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        return still_bundle(
+            self.ui._repr_mimebundle_(**kwargs),
+            self.view.value,
+            "PoseExplorer: choose an image, a heatmap or PAF channel, the overlay opacity, the peak "
+            "threshold and a person; the figure redraws with the peaks and people at that threshold",
+        )

@@ -9,6 +9,7 @@ import time
 from ..person import InferenceResult
 from ..skeleton import LIMB_NAMES, LIMBS
 from ._common import ImageSource, _count, _ipywidgets, _read
+from ._still import still_bundle
 
 __all__ = ["GroupingExplorer"]
 
@@ -321,7 +322,12 @@ class GroupingExplorer:
         self.renders += 1
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        return still_bundle(
+            self.ui._repr_mimebundle_(**kwargs),
+            self.view.value,
+            "GroupingExplorer: step through the limbs one by one; for each, the candidates, their PAF "
+            "scores, the matching and the people assembled so far, with the thresholds as sliders",
+        )
 
 
 def _people_words(n: int, adjective: str = "") -> str:

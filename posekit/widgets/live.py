@@ -12,6 +12,7 @@ import numpy as np
 
 from ..person import Person
 from ._common import _count, _ipywidgets, _ui_event_poller, encode_image
+from ._still import still_bundle
 
 
 class LiveView:
@@ -326,7 +327,12 @@ class LiveView:
         return self.stop_reason
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        return still_bundle(
+            self.ui._repr_mimebundle_(**kwargs),
+            self.image.value,
+            "Live view: runs pose estimation on the camera or clip frame by frame and shows each frame with "
+            "the people drawn, the frame rate and a Stop button",
+        )
 
 
 class VideoPlayer:
@@ -386,7 +392,11 @@ class VideoPlayer:
         self.current_index = i
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        return still_bundle(
+            self.ui._repr_mimebundle_(**kwargs),
+            self.image.value,
+            "Video player: a slider and play button to step through the processed frames",
+        )
 
 
 def open_camera(index: int = 0, *, size: tuple[int, int] | None = None, fallback=None):
