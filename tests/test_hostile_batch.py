@@ -483,3 +483,28 @@ def test_part_without_a_record_key_is_redone_with_one_line(tmp_path, capsys):
     ]
     assert "1 sources done (1 frames), 0 already complete" in captured.out
     assert "frames" in json.loads(pq.read_schema(path).metadata[METADATA_KEY])
+
+
+def test_object_store_lock(tmp_path):
+    import socket
+
+    fsspec = pytest.importorskip("fsspec")
+    held = Store("memory://posekit-lock-test/busy")
+    held.lock()
+    try:
+        with pytest.raises(batch.OutputBusy, match=rf"another posekit batch \(pid {os.getpid()} on "):
+            batch.run([KITE], "memory://posekit-lock-test/busy", **QUICK)
+    finally:
+        held.unlock()
+    assert not fsspec.filesystem("memory").exists("/posekit-lock-test/busy/.lock")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid of this host that no longer runs
+    memory = fsspec.filesystem("memory")
+    memory.pipe_file("/posekit-lock-test/stale/.lock", f"pid {gone.pid} on {socket.gethostname()}".encode())
+    stale = Store("memory://posekit-lock-test/stale")
+    stale.lock()  # taken over
+    assert memory.cat_file("/posekit-lock-test/stale/.lock").decode().startswith(f"pid {os.getpid()} ")
+    stale.unlock()
+    memory.pipe_file("/posekit-lock-test/other/.lock", b"pid 1 on another-host")
+    with pytest.raises(batch.OutputBusy, match=r"\(pid 1 on another-host\).*remove memory://.*/other/\.lock"):
+        Store("memory://posekit-lock-test/other").lock()

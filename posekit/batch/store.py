@@ -146,6 +146,7 @@ class Store:
             self.fs, self.root = url_to_fs(text)
             self.root = self.root.rstrip("/")
         self._lock_fd: int | None = None
+        self._remote_lock = False
 
     @property
     def local(self) -> bool:
@@ -170,12 +171,27 @@ class Store:
 
         The lock is an ``flock`` on a file holding the owner's pid and host, so it ends with its
         process however that ends (``kill -9`` too): a lock file left by a dead run is taken over.
-        Object stores have no such lock; give concurrent runs different URLs.
+        An object store has no flock: its ``.lock`` object names the owner, is removed at the end,
+        and is taken over when it names a process of this host that is gone; one left by a killed
+        run on another host must be removed by hand (the message says so).
 
         Raises:
             OutputBusy: another live process holds the lock (its pid in the message).
         """
-        if not self.local or self._lock_fd is not None:
+        if self._lock_fd is not None or self._remote_lock:
+            return
+        owner_text = f"pid {os.getpid()} on {socket.gethostname()}"
+        if not self.local:
+            path = self.path(".lock")
+            if self.fs.exists(path):
+                owner = self.fs.cat_file(path).decode("utf-8", "replace").strip() or "unknown"
+                if not _dead_here(owner):
+                    raise OutputBusy(
+                        f"another posekit batch ({owner}) is writing to {self.url}: wait for it to end, or "
+                        f"use another output folder (if that run was killed, remove {self.url}/.lock)"
+                    )
+            self.fs.pipe_file(path, owner_text.encode())
+            self._remote_lock = True
             return
         try:
             import fcntl
@@ -206,11 +222,14 @@ class Store:
                 break
             os.close(fd)
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        os.write(fd, owner_text.encode())
         self._lock_fd = fd
 
     def unlock(self) -> None:
         """Release the lock taken by ``lock`` (removing the file first, while still holding it)."""
+        if self._remote_lock:
+            self._remote_lock = False
+            self.remove(".lock")
         if self._lock_fd is None:
             return
         (self.root / ".lock").unlink(missing_ok=True)
@@ -311,6 +330,20 @@ class Store:
         except (OSError, KeyError, TypeError, ValueError):
             return None
         return record if isinstance(record, dict) else None
+
+
+def _dead_here(owner: str) -> bool:
+    """True when a lock's ``pid N on HOST`` names a process of this host that no longer runs."""
+    words = owner.split()
+    if len(words) != 4 or words[0] != "pid" or words[2] != "on" or words[3] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(words[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def posixpath_basename(p: str) -> str:
