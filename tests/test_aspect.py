@@ -366,3 +366,23 @@ def test_limb_paf_reads_the_field_between_the_two_parts():
     assert half is not None and half.shape == (2,) and 0 < half[1] < 0.8 and half[0] < 0
     kp[part_b] = (np.nan, np.nan, 0.0)
     assert InferenceResult([Person(kp, 1.0)], pafs, pafs, pafs, (864, 736), {}).limb_paf(0, limb) is None
+
+
+@pytest.mark.slow
+def test_evaluate_command_with_minus_one(tmp_path):
+    """``posekit evaluate --resize -1x368`` on COCO photos of three aspect ratios (widths 544, 560, 608)."""
+    pytest.importorskip("pycocotools")
+    import json
+
+    folder = _coco_sample()
+    out = tmp_path / "metrics.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "posekit", "evaluate", "--annotations",
+         str(folder / "person_keypoints_val2017_sample.json"), "--images", str(folder), "--resize", "-1x368",
+         "--bootstrap", "0", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads(out.read_text())
+    assert metrics["input_size"] == [None, 368] and metrics["images"] == 4
+    assert metrics["AP"] > 0.5  # the library test above compares it with the stretch
