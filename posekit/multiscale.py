@@ -5,7 +5,9 @@ scale's heatmaps and PAFs are resized to one common grid (the single-scale upsam
 bicubic interpolation, and the fields are averaged before peak finding and grouping. Scaled sizes
 other than 1.0 are rounded to multiples of 8 (at least 16), so the network's stride-8 output covers
 the scaled image exactly; none may exceed ``preprocess.MAX_INPUT_SIDE``. Cost: one network run per
-scale. Sizes are (width, height) throughout.
+scale. Sizes are (width, height) throughout. The scale-1.0 size is the image's network input size
+(``preprocess.network_input_size``: with ``input_size=(None, H)`` the aspect-kept width); the networks of
+the other sizes come from the estimator's ``runtime.SizedRunners`` (OpenVINO: one per height).
 """
 
 from __future__ import annotations
