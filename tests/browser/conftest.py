@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests: a JupyterLab server and a headless Chromium driving it.
+"""Fixtures of the browser tests: a JupyterLab server, a Notebook 7 server and a headless Chromium.
 
 Without Chromium, chromedriver or selenium the tests skip with the reason, except when
 POSEKIT_REQUIRE_BROWSER=1 (CI sets it), where a missing browser is a failure.
@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from .lab import LabServer, browser_missing, make_driver
+from .lab import LabServer, browser_missing, front_end_missing, make_driver
 
 # Frames per video loop in the browser runs: enough for the live view to be running when Stop is clicked.
 BROWSER_FRAME_BUDGET = "60"
@@ -42,6 +42,33 @@ def lab(_browser_available, tmp_path_factory):
             "POSEKIT_NB_OUT": str(work / "out"),
             "TF_CPP_MIN_LOG_LEVEL": "3",
         },
+    )
+    yield server
+    server.stop()
+
+
+def require_front_end(app: str) -> None:
+    """Skip (or fail, with POSEKIT_REQUIRE_BROWSER=1) when the front end is not installed."""
+    why = front_end_missing(app)
+    if why:
+        if os.environ.get("POSEKIT_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"POSEKIT_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def notebook7(_browser_available, tmp_path_factory):
+    """A Notebook 7 server (the classic-style front end) on its own copy of the notebooks."""
+    require_front_end("notebook")
+    work = tmp_path_factory.mktemp("nb7")
+    server = LabServer(
+        work,
+        {
+            "POSEKIT_NB_MAX_FRAMES": BROWSER_FRAME_BUDGET,
+            "POSEKIT_NB_OUT": str(work / "out"),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        },
+        app="notebook",
     )
     yield server
     server.stop()

@@ -1,9 +1,11 @@
-"""Drive JupyterLab in headless Chromium (Debian's chromium + chromium-driver, selenium from pip).
+"""Drive JupyterLab or Notebook 7 in headless Chromium (Debian's chromium + chromium-driver; selenium).
 
 The server runs on 127.0.0.1 with a random token, over a temporary copy of notebooks/ (so the
 notebooks in git are never saved with outputs), with images/ and videos/ linked beside it.
-JupyterLab is started with ``expose_app_in_browser`` so tests can run commands ("run all
-cells") and read the notebook model (outputs) through ``window.jupyterapp``; the widgets
+Both front ends learners use are served the same way: JupyterLab 4 (``app="lab"``) and the
+classic-style Notebook 7 (``app="notebook"``, built on JupyterLab's components, installed with the
+notebooks extra). Each is started with ``expose_app_in_browser`` so tests can run commands ("run
+all cells") and read the notebook model (outputs) through ``window.jupyterapp``; the widgets
 themselves are driven with real clicks and drags.
 """
 
@@ -47,10 +49,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class LabServer:
-    """A JupyterLab server on a temporary copy of the notebooks."""
+#: The front ends: the ``jupyter`` subcommand and the app class that takes ``expose_app_in_browser``.
+FRONT_ENDS = {"lab": "LabApp", "notebook": "JupyterNotebookApp"}
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+
+def front_end_missing(app: str) -> str | None:
+    """Why a front end cannot be served here, or None."""
+    import importlib.util
+
+    module = {"lab": "jupyterlab", "notebook": "notebook"}[app]
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install 'posekit[notebooks]')"
+    return None
+
+
+class LabServer:
+    """A JupyterLab (``app="lab"``) or Notebook 7 (``app="notebook"``) server on a copy of the notebooks."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], app: str = "lab") -> None:
+        if app not in FRONT_ENDS:
+            raise ValueError(f"app must be one of {sorted(FRONT_ENDS)}, got {app!r}")
+        self.app = app
         self.dir = workdir
         nb_dir = workdir / "notebooks"
         nb_dir.mkdir(parents=True)
@@ -61,11 +80,12 @@ class LabServer:
         self.port, self.token = _free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+            sys.executable, "-m", "jupyter", app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={workdir}",
-            "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=False",
-            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--{FRONT_ENDS[app]}.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=False",
         ]  # fmt: skip
+        if app == "lab":
+            cmd += ["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
         self.log = open(workdir / "lab.log", "w")  # noqa: SIM115 - closed in stop()
@@ -83,13 +103,13 @@ class LabServer:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited: {(workdir / 'lab.log').read_text()[-2000:]}")
+                raise RuntimeError(f"jupyter {app} exited: {(workdir / 'lab.log').read_text()[-2000:]}")
             try:
                 urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2)
                 return
             except OSError:
                 time.sleep(0.5)
-        raise RuntimeError("JupyterLab did not start within 90 s")
+        raise RuntimeError(f"jupyter {app} did not start within 90 s")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -121,11 +141,14 @@ def make_driver(extra_args=()):
 
 
 class Notebook:
-    """One notebook open in JupyterLab, with helpers to run it and inspect it."""
+    """One notebook open in JupyterLab or Notebook 7 (``server.app``), with helpers to run and inspect it."""
 
     def __init__(self, driver, server: LabServer, name: str) -> None:
         self.driver, self.server, self.name = driver, server, name
-        driver.get(f"{server.url}/lab/tree/notebooks/{name}?token={server.token}&reset")
+        if server.app == "notebook":  # Notebook 7: one notebook per page
+            driver.get(f"{server.url}/notebooks/notebooks/{name}?token={server.token}")
+        else:
+            driver.get(f"{server.url}/lab/tree/notebooks/{name}?token={server.token}&reset")
         self.wait_for(
             "return !!(window.jupyterapp && jupyterapp.shell.currentWidget && "
             "jupyterapp.shell.currentWidget.sessionContext && "

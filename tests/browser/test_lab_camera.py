@@ -19,6 +19,7 @@ import time
 import cv2
 import pytest
 
+from .conftest import require_front_end
 from .lab import ROOT, LabServer, Notebook, make_driver
 
 NAME = "30_Pose_Estimation_Camera.ipynb"
@@ -42,10 +43,9 @@ def _y4m_from_clip(path, size=(640, 480), frames=150) -> None:
     cap.release()
 
 
-@pytest.fixture(scope="module")
-def camera_lab(_browser_available, tmp_path_factory):
-    work = tmp_path_factory.mktemp("lab-camera")
-    server = LabServer(
+def _camera_server(tmp_path_factory, app: str) -> LabServer:
+    work = tmp_path_factory.mktemp(f"{app}-camera")
+    return LabServer(
         work,
         {
             "POSEKIT_CAMERA": "browser",
@@ -53,7 +53,21 @@ def camera_lab(_browser_available, tmp_path_factory):
             "POSEKIT_NB_OUT": str(work / "out"),
             "TF_CPP_MIN_LOG_LEVEL": "3",
         },
+        app=app,
     )
+
+
+@pytest.fixture(scope="module")
+def camera_lab(_browser_available, tmp_path_factory):
+    server = _camera_server(tmp_path_factory, "lab")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def camera_notebook7(_browser_available, tmp_path_factory):
+    require_front_end("notebook")
+    server = _camera_server(tmp_path_factory, "notebook")
     yield server
     server.stop()
 
@@ -82,7 +96,13 @@ def _frame_number(nb) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def test_browser_camera_frames_reach_the_kernel_people_are_found_and_stop_is_quick(camera_lab, fake_camera):
+@pytest.mark.parametrize("front", ["lab", "notebook"], ids=["jupyterlab", "notebook7"])
+def test_browser_camera_frames_reach_the_kernel_people_are_found_and_stop_is_quick(
+    request, fake_camera, front
+):
+    """JupyterLab and Notebook 7: the browser's frames reach the kernel, Stop is heard, nothing hangs."""
+    camera_lab = request.getfixturevalue("camera_lab" if front == "lab" else "camera_notebook7")
+    shot = "30-camera" if front == "lab" else "30-nb7-camera"
     driver = make_driver(
         [
             "--use-fake-ui-for-media-stream",
@@ -111,7 +131,7 @@ def test_browser_camera_frames_reach_the_kernel_people_are_found_and_stop_is_qui
             and "source: browser camera (browser), frames 640x480" in text
         )
         _scroll_to(driver, ".posekit-liveview")
-        nb.screenshot("30-camera-running")
+        nb.screenshot(f"{shot}-running")
         camera_line = driver.find_element("css selector", ".posekit-camera-status").text
         assert re.search(r"browser camera 640x480: \d+\.\d fps delivered", camera_line), camera_line
 
@@ -129,19 +149,19 @@ def test_browser_camera_frames_reach_the_kernel_people_are_found_and_stop_is_qui
             "the live view to stop after the click",
         )
         elapsed = time.monotonic() - t1
-        nb.screenshot("30-camera-stopped")
+        nb.screenshot(f"{shot}-stopped")
         assert elapsed < max(1.0, 2.0 * period), (
             f"stopped {elapsed:.2f} s after the click ({period:.2f} s/frame)"
         )
 
         nb.wait_until_done(RUN_TIMEOUT)
-        nb.screenshot("30-camera-after-run-all")
+        nb.screenshot(f"{shot}-after-run-all")
         assert nb.errors() == []
         text = nb.text_of_outputs()
         assert "stop reason: button" in text
         counts = [int(c) for c in re.search(r"people per frame: \[([\d, ]+)\]", text).group(1).split(",")]
         assert len(counts) >= 5 and sum(c > 0 for c in counts) >= 0.7 * len(counts), counts
-        delivered = int(re.search(r"frames delivered to the kernel\s+(\d+)", text).group(1))
+        delivered = int(re.search(r"frames read from the source\s+(\d+)", text).group(1))
         assert delivered >= len(counts)
         # the input-size table was measured on the browser-camera frames the live run kept
         kept = int(re.search(r"(\d+) frames kept by the live run from browser camera", text).group(1))
@@ -158,7 +178,7 @@ def test_browser_camera_frames_reach_the_kernel_people_are_found_and_stop_is_qui
             "the browser camera to be turned off",
         )
         shot = nb.shoot_element(
-            driver.find_element("css selector", ".posekit-liveview-image"), "30-camera-last-frame"
+            driver.find_element("css selector", ".posekit-liveview-image"), f"{shot}-last-frame"
         )
         assert shot is not None and shot.std() > 10
     finally:
@@ -206,5 +226,8 @@ def test_denied_camera_permission_gives_one_line_and_the_clip(camera_lab, fake_c
         assert time.monotonic() - t0 < RUN_TIMEOUT
         camera_line = driver.find_element("css selector", ".posekit-camera-status").text
         assert camera_line.startswith("browser camera: NotAllowedError"), camera_line
+        # no empty black preview box is left after the denial
+        preview = driver.find_element("css selector", ".posekit-camera-preview")
+        assert not preview.is_displayed() and preview.size["height"] == 0, preview.size
     finally:
         driver.quit()
