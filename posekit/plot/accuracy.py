@@ -284,8 +284,9 @@ def failures(
             d = dets[m.image_id][m.detection_index[di]]
             kp = _kp17(d)
             shown = kp[:, 2] > 0
-            x0, y0 = kp[shown, :2].min(axis=0)
-            x1, y1 = kp[shown, :2].max(axis=0)
+            pts = kp[shown, :2] if shown.any() else np.zeros((1, 2))  # no keypoints at all: the corner
+            x0, y0 = pts.min(axis=0)
+            x1, y1 = pts.max(axis=0)
             best = m.oks[di].max() if m.oks.shape[1] else 0.0
             info = f"score {d['score']:.2f}, {int(shown.sum())} keypoints, best OKS {best:.2f}"
             out.append({"kind": "false", "image_id": m.image_id, "entry": d, "box": (x0, y0, x1, y1),
