@@ -57,6 +57,7 @@ from .grouping_data import (
     optimal_matching,
     partial_people_table,
     people_zoom,
+    person_connections,
     rows_table,
     rows_zoom,
     trace_people,
@@ -76,7 +77,9 @@ __all__ = [
     "optimal_matching",
     "partial_people_table",
     "people_zoom",
+    "person_connections",
     "plot_assembly",
+    "plot_person_connections",
     "plot_limb_candidates",
     "plot_line_integral",
     "plot_paf_samples",
@@ -798,6 +801,46 @@ def plot_assembly(
         fontsize=12,
     )
     return fig
+
+
+def plot_person_connections(
+    image: np.ndarray, trace, person: int, *, zoom: Box | None = None, title: str | None = None, ax=None
+):
+    """The connections that built one final person, each drawn in its limb's colour with its score.
+
+    Args:
+        image: BGR uint8 (H, W, 3) the trace's fields come from.
+        trace: a ``GroupingTrace``.
+        person: index among the final people.
+        zoom: (x0, y0, x1, y1) region in image pixels, or None for all.
+        title: Axes title (default: the ``person_connections`` caption).
+        ax: Axes to draw into, or None for a new figure.
+
+    Returns:
+        The Axes (one Line2D per connection, ``gid`` "connection").
+    """
+    table = person_connections(trace, person)
+    tf = _transform(trace, image, None)
+    ax = _show_faded(ax, image, tf.image_size, zoom, 0.7)
+    line = _peak_table(trace)
+    for k, row in zip(table.limbs, table.rows):
+        a, b = int(row[1]), int(row[2])
+        (xa, xb), (ya, yb) = tf.to_image(line[[a, b], 1], line[[a, b], 2])
+        color = _rgb01(COLORS_BGR[k % len(COLORS_BGR)])
+        ax.plot([xa, xb], [ya, yb], color=color, lw=2.6, solid_capstyle="round", gid="connection",
+                path_effects=_outlined(2.6))  # fmt: skip
+        ax.scatter([xa, xb], [ya, yb], s=22, color=color, edgecolors="black", linewidths=0.6, zorder=5)
+        ax.annotate(
+            f"{k}: {row[6]:.2f}",
+            ((xa + xb) / 2, (ya + yb) / 2),
+            ha="center",
+            va="center",
+            fontsize=8,
+            zorder=6,
+            bbox={"boxstyle": "round,pad=0.12", "fc": "white", "alpha": 0.8, "lw": 0},
+        )
+    _label_image_axes(ax, title if title is not None else f"{table.caption} (limb: score)")
+    return ax
 
 
 def plot_trace_vs_people(image: np.ndarray, trace, people, *, zoom: Box | None = None, fig=None):

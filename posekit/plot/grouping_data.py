@@ -386,6 +386,54 @@ def partial_people_table(trace, limb: int | str, rows=None) -> Table:
     return Table(["row", "parts", "total", "part names"], out, caption)
 
 
+def person_connections(trace, person: int, image_size: tuple[int, int] | None = None) -> Table:
+    """The kept connections that built one of the trace's final people, in assembly order.
+
+    Args:
+        trace: a ``GroupingTrace``.
+        person: index among the final people (``trace.keypoints``).
+        image_size: (width, height) of the image, to give the ends in image pixels (None: grid).
+
+    Returns:
+        A ``Table`` with columns limb, A peak, B peak, A (x, y), B (x, y), length, score, action: each
+        connection whose two peaks are the person's parts of that limb. Its ``limbs`` attribute lists
+        the limb rows, its ``scores`` the scores (float (n,)).
+    """
+    kept = [r for r, status in enumerate(trace.row_status) if status == "kept"]
+    if not 0 <= int(person) < len(kept):
+        raise ValueError(f"person must be in [0, {len(kept)}), got {person}")
+    ids = np.asarray(trace.people_before_filter.peak_ids[kept[int(person)]])
+    line = _peak_table(trace)
+    size = tuple(trace.grid_size) if image_size is None else (int(image_size[0]), int(image_size[1]))
+    tf = FieldTransform(tuple(trace.grid_size), size)
+    rows, limbs, scores = [], [], []
+    for step in trace.limbs:
+        for a in step.assembly:
+            if ids[step.part_a] == a.peak_a and ids[step.part_b] == a.peak_b:
+                xa, ya = tf.to_image(line[a.peak_a, 1], line[a.peak_a, 2])
+                xb, yb = tf.to_image(line[a.peak_b, 1], line[a.peak_b, 2])
+                rows.append(
+                    (
+                        f"{step.index} {_limb_name(step)}",
+                        a.peak_a,
+                        a.peak_b,
+                        f"({float(xa):.0f}, {float(ya):.0f})",
+                        f"({float(xb):.0f}, {float(yb):.0f})",
+                        float(np.hypot(xb - xa, yb - ya)),
+                        float(a.score),
+                        a.action,
+                    )
+                )
+                limbs.append(step.index)
+                scores.append(float(a.score))
+    caption = f"person {person}: {_count(int((ids >= 0).sum()), 'part')}, {_count(len(rows), 'connection')}"
+    table = Table(
+        ["limb", "A peak", "B peak", "A (x, y)", "B (x, y)", "length", "score", "action"], rows, caption
+    )
+    table.limbs, table.scores = limbs, np.asarray(scores)
+    return table
+
+
 def rows_table(trace) -> Table:
     """The partial people after the last limb and what became of them (``GroupingTrace.row_status``).
 

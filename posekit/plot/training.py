@@ -9,7 +9,15 @@ import numpy as np
 from ..skeleton import NUM_HEATMAPS, NUM_PAFS, NUM_PARTS
 from ._base import HEATMAP_CMAP, _new_axes, _new_figure, to_rgb
 
-__all__ = ["plot_cost_vs_people", "plot_loss_curves", "plot_stage_losses", "plot_targets_vs_maps"]
+__all__ = [
+    "plot_cost_vs_people",
+    "plot_loss_curves",
+    "plot_max_vs_sum",
+    "plot_paf_overlap",
+    "plot_stage_losses",
+    "plot_targets_vs_maps",
+    "receptive_fields",
+]
 
 STAGE_COLORS = ("#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#fde725")  #: stage 1 .. 6 (viridis)
 
@@ -41,7 +49,8 @@ def plot_targets_vs_maps(image, heat_target, paf_target, heat_net, paf_net, *, f
         fig: Figure to fill, or None for a new one.
 
     Returns:
-        The Figure; its four image Axes carry the field shown (``ax.images[-1]``, extent = image pixels).
+        The Figure; its four image Axes carry the field shown (``ax.images[-1]``, extent = image pixels);
+        the colour scale runs from 0 to the largest value shown (at least 1), written on the colour bar.
     """
     rgb = to_rgb(image)
     height, width = rgb.shape[:2]
@@ -55,16 +64,19 @@ def plot_targets_vs_maps(image, heat_target, paf_target, heat_net, paf_net, *, f
         raise ValueError("targets and network maps must be on the same grid")
     fig = _new_figure(fig, 2 * 10.0 / 2 * height / width + 1.0)
     axes = fig.subplots(2, 2)
+    # one colour scale for all four panels, wide enough for the largest value shown: the network's
+    # PAF vectors can be longer than 1 (the targets are unit vectors)
+    top = max(1.0, max(float(np.nanmax(field)) for field, _ in panels))
     for ax, (field, title) in zip(axes.ravel(), panels):
         ax.imshow(rgb, alpha=0.45)
         im = ax.imshow(
-            field, cmap=HEATMAP_CMAP, vmin=0.0, vmax=1.0, alpha=0.6, extent=(0, width, height, 0),
+            field, cmap=HEATMAP_CMAP, vmin=0.0, vmax=top, alpha=0.6, extent=(0, width, height, 0),
             interpolation="nearest",
         )  # fmt: skip
-        ax.set_title(title, fontsize=10)
+        ax.set_title(f"{title}, max {float(np.nanmax(field)):.2f}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=axes, shrink=0.7, label="value (0..1)")
+    fig.colorbar(im, ax=axes, shrink=0.7, label=f"value (colour scale 0..{top:.2f})")
     return fig
 
 
@@ -156,3 +168,168 @@ def plot_cost_vs_people(people: Sequence[int], network_ms: Sequence[float], grou
         ax.set_ylim(0, max(float(y.max()) * 1.2, 1e-3))
         ax.set_title(f"{what} time against people")
     return fig
+
+
+def plot_max_vs_sum(sigma: float, separations: Sequence[float] = (1.5, 2.0, 3.0), *, fig=None):
+    """Two people's Gaussians for one part, combined by max (the targets) and by sum, along a line.
+
+    Each panel puts two keypoints ``d`` apart (``d`` in units of ``sigma``) and draws the two
+    Gaussians ``exp(-x^2 / (2 sigma^2))``, their maximum and their sum. The title counts the peaks
+    of each: the maximum keeps two peaks as long as the Gaussians are distinct; the sum merges them
+    into one peak once ``d <= 2 sigma`` (and exceeds 1 between them).
+
+    Args:
+        sigma: the Gaussian's standard deviation in image pixels (``posekit.targets.DEFAULT_SIGMA``).
+        separations: the distances between the two keypoints, in units of ``sigma``.
+        fig: Figure to fill, or None for a new one.
+
+    Returns:
+        The Figure; panel i's Axes holds the lines "person 1", "person 2", "max", "sum" (labels) and
+        its ``peaks`` attribute the peak counts ``{"max": n, "sum": n}``.
+    """
+    sigma = float(sigma)
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+    seps = [float(d) for d in separations]
+    if not seps or any(not np.isfinite(d) or d <= 0 for d in seps):
+        raise ValueError(f"separations must be positive numbers, got {separations!r}")
+    fig = _new_figure(fig, 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(seps), sharey=True))
+    for ax, d in zip(axes, seps):
+        half = d * sigma / 2
+        x = np.linspace(-half - 4 * sigma, half + 4 * sigma, 801)
+        g1 = np.exp(-((x + half) ** 2) / (2 * sigma**2))
+        g2 = np.exp(-((x - half) ** 2) / (2 * sigma**2))
+        both = {"max": np.maximum(g1, g2), "sum": g1 + g2}
+        ax.plot(x, g1, color="tab:blue", lw=1, ls="--", label="person 1")
+        ax.plot(x, g2, color="tab:green", lw=1, ls="--", label="person 2")
+        ax.plot(x, both["max"], color="black", lw=2.2, label="max")
+        ax.plot(x, both["sum"], color="tab:red", lw=1.6, label="sum")
+        peaks = {k: int(np.sum((v[1:-1] > v[:-2]) & (v[1:-1] >= v[2:]))) for k, v in both.items()}
+        ax.peaks = peaks
+        ax.set_title(
+            f"d = {d:g} sigma ({d * sigma:.0f} px): max {peaks['max']} peaks, sum {peaks['sum']}", fontsize=9
+        )
+        ax.set_xlabel("position along the line (image px)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("target value")
+    axes[0].legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_paf_overlap(
+    image, keypoints, paf_each, paf_target, limb: int, *, limb_width: float, zoom=None, ax=None
+):
+    """One limb's PAF target for several people: arrows, and the cells two people's bands share.
+
+    Args:
+        image: BGR uint8 (H, W, 3) the keypoints are in.
+        keypoints: float (P, 18, 3) the people, image pixels.
+        paf_each: P float32 (h, w, 38) arrays: each person's PAF target alone.
+        paf_target: float32 (h, w, 38): the target of all of them (``targets.paf_targets``: the
+            average of the people covering a cell).
+        limb: the limb's row in ``LIMBS``.
+        limb_width: the band's half-width in image pixels (written in the title).
+        zoom: (x0, y0, x1, y1) region in image pixels, or None for all.
+        ax: Axes to draw into, or None for a new figure.
+
+    Returns:
+        The Axes; its ``shared`` attribute is the number of cells covered by two or more people
+        and ``shared_length`` the target vector lengths on them (float (n,)).
+    """
+    from ..preprocess import FieldTransform
+    from ..skeleton import LIMBS, PART_NAMES
+
+    a, b, cx, cy = (int(v) for v in LIMBS[int(limb)])
+    rgb = to_rgb(image)
+    height, width = rgb.shape[:2]
+    target = np.asarray(paf_target, np.float32)
+    gh, gw = target.shape[:2]
+    count = sum((np.hypot(p[..., cx], p[..., cy]) > 0).astype(int) for p in paf_each)
+    tf = FieldTransform((gw, gh), (width, height))
+    xs, ys = tf.to_image(np.arange(gw, dtype=float), np.arange(gh, dtype=float))
+    gx, gy = np.meshgrid(xs, ys)
+    ax = _new_axes(ax, height / width)
+    ax.imshow(rgb, alpha=0.5)
+    u, v = target[..., cx], target[..., cy]
+    on = count > 0
+    shared = count >= 2
+    ax.scatter(
+        gx[shared],
+        gy[shared],
+        s=90,
+        marker="s",
+        color="orange",
+        alpha=0.6,
+        zorder=2,
+        label="covered by 2 people",
+    )
+    step = xs[1] - xs[0] if gw > 1 else 1.0
+    ax.quiver(
+        gx[on], gy[on], u[on] * step * 0.9, v[on] * step * 0.9, angles="xy", scale_units="xy", scale=1.0,
+        color=np.where(shared[on][:, None], [[0.8, 0.1, 0.1]], [[0.1, 0.3, 0.8]]), width=0.004, zorder=3,
+    )  # fmt: skip
+    kp = np.asarray(keypoints, np.float64)
+    for i, person in enumerate(kp):
+        if person[a, 2] > 0 and person[b, 2] > 0:
+            ax.plot(person[[a, b], 0], person[[a, b], 1], color="black", lw=1, ls=":", zorder=4)
+            ax.annotate(
+                f"person {i + 1}", person[b, :2], xytext=(4, 4), textcoords="offset points", fontsize=8
+            )
+    length = np.hypot(u[shared], v[shared])
+    ax.shared = int(shared.sum())
+    ax.shared_length = length
+    ax.set_xlim(*(zoom[0], zoom[2]) if zoom else (0, width))
+    ax.set_ylim(*(zoom[3], zoom[1]) if zoom else (height, 0))
+    ax.set_title(
+        f"{PART_NAMES[a]}-{PART_NAMES[b]} PAF target: band half-width {limb_width:g} px; "
+        f"{ax.shared} cells shared, averaged there",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8, loc="lower left")
+    return ax
+
+
+def receptive_fields(
+    model, layers: dict[str, str], input_size: tuple[int, int], image=None
+) -> dict[str, int]:
+    """Receptive fields measured with gradients: how far in the input one output cell can see.
+
+    For each named layer, the gradient of the layer's output at its centre cell (summed over the
+    channels) is taken with respect to the input image; the field is the larger side of the box of
+    input pixels whose gradient is not zero. This is the field the trained network has (a ReLU that
+    is off for this input passes no gradient), not a formula's.
+
+    Args:
+        model: a Keras model (e.g. ``posekit.load_model(name, all_stages=True)``).
+        layers: {label: layer name}, e.g. {"backbone": "feat_concat", "stage 1": <its last layer>}.
+        input_size: (width, height) of the input; make it larger than the fields so none is cut.
+        image: BGR uint8 (H, W, 3) resized to ``input_size`` as the input (None: mid-grey).
+
+    Returns:
+        {label: field in input pixels}.
+    """
+    import cv2
+    import tensorflow as tf
+
+    w, h = (int(v) for v in input_size)
+    if image is None:
+        x = np.full((1, h, w, 3), 128.0, np.float32)
+    else:
+        x = cv2.resize(np.asarray(image), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)[None]
+    names = list(layers.values())
+    probe = tf.keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    xt = tf.convert_to_tensor(x)
+    out = {}
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(xt)
+        ys = probe(xt, training=False)
+        ys = ys if isinstance(ys, (list, tuple)) else [ys]
+        scalars = [y[0, y.shape[1] // 2, y.shape[2] // 2, :] for y in ys]
+        scalars = [tf.reduce_sum(s) for s in scalars]
+    for label, s in zip(layers, scalars):
+        g = np.abs(tape.gradient(s, xt).numpy()[0]).sum(-1)
+        rows, cols = np.nonzero(g > 0)
+        out[label] = int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)) if len(rows) else 0
+    del tape
+    return out
