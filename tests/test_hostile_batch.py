@@ -508,3 +508,31 @@ def test_object_store_lock(tmp_path):
     memory.pipe_file("/posekit-lock-test/other/.lock", b"pid 1 on another-host")
     with pytest.raises(batch.OutputBusy, match=r"\(pid 1 on another-host\).*remove memory://.*/other/\.lock"):
         Store("memory://posekit-lock-test/other").lock()
+
+
+def test_stored_record_must_match_settings_content_and_model_file(tmp_path):
+    # a keypoints file counts as complete only for the same settings, the same source content and the
+    # same graph file content (a model file replaced in place has its sources redone)
+    from posekit.batch import _stored
+    from posekit.batch.store import fingerprint, keypoint_table
+    from posekit.batch.worker import Options
+
+    shutil.copy(KITE, tmp_path / "x.jpg")
+    source = batch.find_sources([tmp_path / "x.jpg"])[0]
+    source = type(source)(**{**source.__dict__, "fingerprint": fingerprint(source)})
+    store = Store(tmp_path / "out")
+    store.makedirs(f"sources/{source.key}")
+    options = Options(model="graph.pb", model_sha256="a" * 64)
+    record = {**options.record(), "frames": 1, "people": 0, "seconds": 0.1, "fingerprint": source.fingerprint}
+    store.write_table(f"keypoints/{part_name(source.key)}", keypoint_table(source.name, [(0, [])], record))
+    parts = set(store.listdir("keypoints"))
+    assert _stored(store, source, options.record(), parts)["frames"] == 1
+    changed = Options(model="graph.pb", model_sha256="b" * 64)
+    assert _stored(store, source, changed.record(), parts) is None
+    # a record from before the checksums: settings that are None now may be absent, the rest may not
+    published = Options()
+    older = {k: v for k, v in record.items() if k not in ("weights_sha256", "model_sha256")}
+    older.update(model=published.model)
+    store.write_table(f"keypoints/{part_name(source.key)}", keypoint_table(source.name, [(0, [])], older))
+    assert _stored(store, source, published.record(), parts)["frames"] == 1
+    assert _stored(store, source, options.record(), parts) is None

@@ -347,6 +347,11 @@ def run(
             from ..models import resolve
 
             resolve(model, architecture)  # an unknown model fails here, once; a registered one is fetched
+        from ..weights import MODELS, file_sha256
+
+        model_sha256 = None
+        if os.fspath(model) not in MODELS and os.path.isfile(model):  # a registered name is pinned
+            model_sha256 = file_sha256(model)  # a graph file replaced in place gets its sources redone
         tuned = None
         if weights is not None:
             from ..models import read_weights_for
@@ -358,7 +363,7 @@ def run(
             model=os.fspath(model), input_size=size, upsample=upsample, architecture=architecture,
             network_engine=network_engine, precision=precision, every=every, max_frames=max_frames,
             track=track, draw=draw, weights=None if weights is None else os.path.abspath(weights),
-            weights_sha256=None if tuned is None else tuned.sha256,
+            weights_sha256=None if tuned is None else tuned.sha256, model_sha256=model_sha256,
         )  # fmt: skip
         if engine == "local" and workers != 0:
             workers, reason = cap_workers(workers)
@@ -412,12 +417,15 @@ def _stored(
     meta = store.table_metadata(f"keypoints/{part}") if part in parts else None
     if meta is None:
         return None
-    missing = [k for k in (*wanted, *_RECORD_KEYS) if k not in meta]
+    # a setting that is None here (no weights file, ...) may be absent from an older record
+    missing = [k for k in _RECORD_KEYS if k not in meta] + [
+        k for k, v in wanted.items() if k not in meta and v is not None
+    ]
     if missing:
         if lacking is not None:
             lacking.append(f"keypoints/{part} ({', '.join(missing)})")
         return None
-    if any(meta[k] != v for k, v in wanted.items()) or meta["fingerprint"] != source.fingerprint:
+    if any(meta.get(k) != v for k, v in wanted.items()) or meta["fingerprint"] != source.fingerprint:
         return None
     if not store.exists(f"sources/{source.key}"):  # its JSON was removed since: not complete
         return None

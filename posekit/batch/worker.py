@@ -58,6 +58,8 @@ class Options:
         weights: a fine-tuned weights file (``PoseEstimator``'s ``weights``; absolute path), or None.
         weights_sha256: its content checksum (``posekit.weights.WeightsFile.sha256``): what the keypoints
             depend on, whatever the file's name.
+        model_sha256: the content checksum of a graph file given as ``model`` (None for a registered name,
+            whose file is pinned by its registry entry).
     """
 
     model: str = "mobilenet_thin"
@@ -73,6 +75,7 @@ class Options:
     draw: bool = False
     weights: str | None = None
     weights_sha256: str | None = None
+    model_sha256: str | None = None
 
     def record(self) -> dict[str, Any]:
         """The settings that decide the keypoints; a stored source is reused only if they match."""
@@ -87,6 +90,7 @@ class Options:
             "max_frames": self.max_frames,
             "track": self.track,
             "weights_sha256": self.weights_sha256,  # None (published weights) matches older records
+            "model_sha256": self.model_sha256,  # of a graph file (None for a registered name)
         }
 
 
