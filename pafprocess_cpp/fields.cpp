@@ -60,6 +60,9 @@ GridFields grid_fields(const Field& heat, int upsample, const PeakParams& pp) {
     if (pp.nms_size < 1 || pp.nms_size % 2 == 0)
         throw std::invalid_argument("nms_size must be odd and positive, got " + std::to_string(pp.nms_size));
     const int h = heat.height, w = heat.width, c = heat.channels, u = upsample;
+    if (h < 1 || w < 1 || c < 1 || static_cast<std::int64_t>(h) * u > (1 << 20) ||
+        static_cast<std::int64_t>(w) * u > (1 << 20))
+        throw std::invalid_argument("the grid must be 1..2**20 cells per side and the heatmaps non-empty");
     GridFields out;
     out.height = h * u;
     out.width = w * u;
