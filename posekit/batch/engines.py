@@ -8,11 +8,16 @@ model is loaded once per process or actor.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import math
 import os
 import signal
-from collections.abc import Callable
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .sources import BatchError, Source
@@ -136,9 +141,51 @@ def run_inline(plan: Plan, options: Options, out: str) -> int:
 _WORKER: Worker | None = None
 
 
-def _init_process(options: Options, out: str) -> None:
-    """Set up a pool process: Ctrl-C is the parent's to handle; one estimator, loaded now."""
+def _die_with_parent(parent_pid: int, *, kernel: bool = True) -> None:
+    """End this pool process as soon as the batch process that started it ends, even by ``kill -9``.
+
+    A worker holds a model (about 1 GB) and would otherwise finish its unit, write its outputs and
+    idle on as an orphan. On Linux the kernel kills it with its parent (``PR_SET_PDEATHSIG``); on
+    every system a watchdog thread waits on the parent's multiprocessing sentinel (a pipe that reads
+    end-of-file when the parent dies) and checks the parent pid once a second, and ends the process.
+
+    Args:
+        parent_pid: the pid of the process that started this one.
+        kernel: also ask the kernel (Linux); False leaves the watchdog alone (to test it).
+    """
+    if kernel and sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+            prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the watchdog below still ends the process
+    if os.name == "posix" and os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()  # None when not started by multiprocessing
+
+    def watch() -> None:
+        while True:
+            if parent is not None:
+                parent.join(timeout=1.0)  # returns at once when the parent has died
+                if not parent.is_alive():
+                    break
+            else:
+                threading.Event().wait(1.0)
+            if os.name == "posix" and os.getppid() != parent_pid:
+                break
+        os._exit(1)  # nothing of a unit is final until it is complete: staging folders only
+
+    threading.Thread(target=watch, name="posekit-parent-watch", daemon=True).start()
+
+
+def _init_process(options: Options, out: str, parent_pid: int) -> None:
+    """Set up a pool process: it dies with its parent; Ctrl-C is the parent's; one estimator, loaded now."""
     global _WORKER
+    _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -155,7 +202,8 @@ def run_pool(plan: Plan, options: Options, out: str, workers: int) -> int:
 
     A process that dies (a decoder crash, the OOM killer) breaks the pool: it is started again and
     the units that were running are retried once; a unit that breaks it twice fails its source.
-    On Ctrl-C the processes are ended at once and the interrupt is re-raised.
+    On Ctrl-C the processes are ended at once and the interrupt is re-raised. The processes die with
+    this one, also when it is killed (``_die_with_parent``).
 
     Returns:
         How many times the pool had to be restarted.
@@ -168,7 +216,7 @@ def run_pool(plan: Plan, options: Options, out: str, workers: int) -> int:
 
     def start() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_process, initargs=(options, out)
+            workers, mp_context=ctx, initializer=_init_process, initargs=(options, out, os.getpid())
         )
 
     pool, restarts = start(), 0
@@ -231,17 +279,154 @@ def import_ray():
     return ray
 
 
+# The environment variable that marks every process of a Ray instance a batch started itself.
+RUN_MARK = "POSEKIT_RAY_RUN"
+
+# The reaper of a batch's own Ray instance (Linux): a small process of its own session that blocks on
+# a pipe from the batch process and, once the pipe reads end-of-file (the run ended, or its process
+# died, even by kill -9), kills every process whose environment holds the run's mark. Ray's own
+# processes share the fate of the driver only in part: its agents and idle workers outlive a killed
+# driver by a minute or more. A script, not a posekit module, so that it starts in milliseconds and
+# holds no model.
+_REAPER = r"""
+import os, signal, sys, time
+mark = ("\0%s=%s\0" % (sys.argv[1], sys.argv[2])).encode()
+sys.stdin.buffer.read()
+deadline = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < deadline:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != os.getpid():
+            try:
+                with open("/proc/%s/environ" % name, "rb") as f:
+                    if mark in b"\0" + f.read():
+                        found.append(int(name))
+            except OSError:
+                pass
+    if not found:
+        break
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(0.2)
+"""
+REAP_SECONDS = 30.0
+_AGENT_TIMEOUT = "RAY_agent_register_timeout_ms"  # Ray's config name (RAY_ + the C++ name)
+
+
+@contextlib.contextmanager
+def local_ray(ray, *, attempts: int = 2) -> Iterator[None]:
+    """A Ray instance of this run only: every listener on 127.0.0.1, no dashboard, gone with the run.
+
+    ``ray.init()`` alone binds Ray's GCS server, raylet, workers and driver to every interface and
+    its runtime-env agent to the machine's external address, and anyone who reaches them can run
+    code. Ray keeps to loopback when its node address is 127.0.0.1, which ``ray.init`` on Linux
+    replaces with the external address unless Ray believes it runs without clusters (as on macOS and
+    Windows): that belief (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) is set for the start only, and
+    the node address checked after it (a Ray version where it no longer holds is refused, not used).
+    Every process started carries ``RUN_MARK``; on Linux a reaper kills what is left of them when the
+    run ends, also when this process is killed. Joining a cluster (``RAY_ADDRESS``) does none of this.
+
+    Args:
+        ray: the ``ray`` module.
+        attempts: starts to try: on a loaded machine the raylet can give up waiting for its agents
+            (Python processes slow to start) and the start fails; the next one usually succeeds.
+
+    Raises:
+        BatchError: the instance did not start, or could not be kept to 127.0.0.1.
+    """
+    import ipaddress
+
+    for attempt in range(1, attempts + 1):
+        token = uuid.uuid4().hex
+        reaper = _start_reaper(token)
+        try:
+            try:
+                _init_loopback(ray, token)
+            except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception when its node does not start
+                ray.shutdown()
+                if attempt < attempts:
+                    continue  # this attempt's processes are swept below
+                raise BatchError(f"the local Ray instance did not start ({exc})") from None
+            try:
+                node_ip = ray.util.get_node_ip_address()
+                if not ipaddress.ip_address(node_ip).is_loopback:
+                    raise BatchError(
+                        f"Ray {ray.__version__} started its local instance on {node_ip}, not 127.0.0.1: "
+                        "refused (anyone reaching that address could run code); start a cluster yourself "
+                        "and set RAY_ADDRESS"
+                    )
+                yield
+                return
+            finally:
+                ray.shutdown()
+        finally:
+            _stop_reaper(reaper)
+
+
+def _init_loopback(ray, token: str) -> None:
+    """``ray.init`` of a new instance on 127.0.0.1 whose processes all carry ``RUN_MARK=token``."""
+    import logging
+
+    from ray._private import ray_constants  # read where ray.init resolves 127.0.0.1
+
+    env = {
+        RUN_MARK: token,
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        # how long the raylet waits for its agents, in the Ray versions that read it
+        _AGENT_TIMEOUT: os.environ.get(_AGENT_TIMEOUT, "120000"),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    clusters = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    try:
+        os.environ.update(env)  # inherited by every Ray process: the ones ray.init starts start the rest
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, logging_level=logging.ERROR)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = clusters
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _start_reaper(token: str) -> subprocess.Popen | None:
+    """The reaper of the processes marked ``RUN_MARK=token`` (Linux; None elsewhere)."""
+    if not (sys.platform.startswith("linux") and os.path.isdir("/proc")):
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _REAPER, RUN_MARK, token, str(REAP_SECONDS)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C in the terminal leaves it to do its work
+    )  # fmt: skip
+
+
+def _stop_reaper(reaper: subprocess.Popen | None) -> None:
+    """Let the reaper sweep now and wait for it (it does the same by itself when this process dies)."""
+    if reaper is None:
+        return
+    reaper.stdin.close()
+    try:
+        reaper.wait(timeout=REAP_SECONDS + 5)
+    except subprocess.TimeoutExpired:
+        reaper.kill()
+
+
 def run_ray(
     plan: Plan, options: Options, out: str, workers: int | None, *, address: str | None,
     num_cpus_per_worker: float, num_gpus_per_worker: float,
 ) -> int:  # fmt: skip
     """Run the units on Ray actors, one estimator per actor (the model loads once per actor).
 
-    Connects to ``address`` (default: ``RAY_ADDRESS``), or starts a local Ray instance when neither is
-    set. Actors restart when their process dies and Ray retries the units they held (``max_restarts``,
-    ``max_task_retries``); units write nothing under a final name until complete, so a retried unit
-    leaves no duplicate. Inputs and ``out`` must be reachable from every node (a shared path, or an
-    object store URL).
+    Connects to ``address`` (default: ``RAY_ADDRESS``), or starts a Ray instance of its own on this
+    machine when neither is set: on 127.0.0.1 only, without a dashboard, and ended with the run
+    (``local_ray``). Actors restart when their process dies and Ray retries the units they held
+    (``max_restarts``, ``max_task_retries``); units write nothing under a final name until complete,
+    so a retried unit leaves no duplicate. Inputs and ``out`` must be reachable from every node (a
+    shared path, or an object store URL).
 
     Returns:
         The number of actors.
@@ -249,50 +434,54 @@ def run_ray(
     import logging
 
     ray = import_ray()
-    started = False
-    if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        kwargs: dict[str, Any] = {"logging_level": logging.ERROR}
-        if address is None:
-            kwargs["include_dashboard"] = False
-        ray.init(address=address, **kwargs)
-        started = True
-    try:
-        if workers is None:
-            if num_gpus_per_worker > 0:
-                workers = int(ray.cluster_resources().get("GPU", 0) // num_gpus_per_worker)
+    with contextlib.ExitStack() as stack:
+        if not ray.is_initialized():
+            address = address or os.environ.get("RAY_ADDRESS") or None
+            if address is None:
+                stack.enter_context(local_ray(ray))
             else:
-                workers = int(ray.cluster_resources().get("CPU", 1) // max(num_cpus_per_worker, 1e-9))
-            workers = max(1, workers)
-        actor_class = ray.remote(
-            num_cpus=num_cpus_per_worker, num_gpus=num_gpus_per_worker, max_restarts=-1, max_task_retries=-1
-        )(Worker)
-        threads = max(1, int(num_cpus_per_worker))
-        actor_options = dataclasses.replace(options, threads=threads)
-        actors = [actor_class.remote(actor_options, out) for _ in range(workers)]
-        try:
-            free = list(actors)
-            inflight: dict[Any, tuple[Any, Unit]] = {}
-            while True:
-                while free and (unit := plan.next()) is not None:
-                    actor = free.pop()
-                    ref = getattr(actor, unit.method).remote(*plan.call_args(unit))
-                    inflight[ref] = (actor, unit)
-                if not inflight:
-                    return workers
-                ready, _ = ray.wait(list(inflight), num_returns=1)
-                for ref in ready:
-                    actor, unit = inflight.pop(ref)
-                    free.append(actor)
-                    try:
-                        result = ray.get(ref)
-                    except Exception as exc:  # noqa: BLE001 - Ray gave up on the unit (node lost, ...)
-                        plan.lost(unit, exc)
-                        continue
-                    plan.done(unit, result)
-        finally:
-            for actor in actors:
-                ray.kill(actor, no_restart=True)
+                ray.init(address=address, logging_level=logging.ERROR)
+                stack.callback(ray.shutdown)
+        return _run_actors(ray, plan, options, out, workers, num_cpus_per_worker, num_gpus_per_worker)
+
+
+def _run_actors(
+    ray, plan: Plan, options: Options, out: str, workers: int | None, num_cpus_per_worker: float,
+    num_gpus_per_worker: float,
+) -> int:  # fmt: skip
+    """``run_ray``'s work on a started Ray: the actors, the units, the results."""
+    if workers is None:
+        if num_gpus_per_worker > 0:
+            workers = int(ray.cluster_resources().get("GPU", 0) // num_gpus_per_worker)
+        else:
+            workers = int(ray.cluster_resources().get("CPU", 1) // max(num_cpus_per_worker, 1e-9))
+        workers = max(1, workers)
+    actor_class = ray.remote(
+        num_cpus=num_cpus_per_worker, num_gpus=num_gpus_per_worker, max_restarts=-1, max_task_retries=-1
+    )(Worker)
+    threads = max(1, int(num_cpus_per_worker))
+    actor_options = dataclasses.replace(options, threads=threads)
+    actors = [actor_class.remote(actor_options, out) for _ in range(workers)]
+    try:
+        free = list(actors)
+        inflight: dict[Any, tuple[Any, Unit]] = {}
+        while True:
+            while free and (unit := plan.next()) is not None:
+                actor = free.pop()
+                ref = getattr(actor, unit.method).remote(*plan.call_args(unit))
+                inflight[ref] = (actor, unit)
+            if not inflight:
+                return workers
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            for ref in ready:
+                actor, unit = inflight.pop(ref)
+                free.append(actor)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - Ray gave up on the unit (node lost, ...)
+                    plan.lost(unit, exc)
+                    continue
+                plan.done(unit, result)
     finally:
-        if started:
-            ray.shutdown()
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
