@@ -231,6 +231,14 @@ def test_output_folder_inside_an_input_is_not_searched(tmp_path):
     for inputs in ([src], [f"{src}/**/*.jpg"]):
         found = batch.find_sources(inputs, exclude=[src / "out"])
         assert [s.name for s in found] == [str(src / "x.jpg")]
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    memory.pipe_file("/posekit-exclude-test/in/x.jpg", KITE.read_bytes())
+    memory.pipe_file("/posekit-exclude-test/in/out/sources/x_jpg/x_pose.jpg", KITE.read_bytes())
+    url = "memory://posekit-exclude-test/in"
+    assert len(batch.find_sources([url])) == 2
+    found = batch.find_sources([url], exclude=[f"{url}/out"])
+    assert [s.name for s in found] == ["memory:///posekit-exclude-test/in/x.jpg"]
 
 
 @pytest.mark.slow

@@ -212,7 +212,7 @@ def find_sources(
         if not is_url(text) or text.startswith("file://"):
             local_exclude.append(os.path.realpath(Path(text.removeprefix("file://")).expanduser()))
         else:
-            url_exclude.append(url_to_fs(text)[1].rstrip("/"))
+            url_exclude.append((text.split("://", 1)[0], url_to_fs(text)[1].rstrip("/")))
     sources: list[Source] = []
     seen: set[str] = set()
     keys: dict[str, str] = {}
@@ -223,7 +223,11 @@ def find_sources(
                 f'empty input name {text!r}: give a file, folder or pattern ("." for this folder)'
             )
         local = not is_url(text) or text.startswith("file://")
-        found = _expand_local(text, tuple(local_exclude)) if local else _expand_url(text, tuple(url_exclude))
+        if local:
+            found = _expand_local(text, tuple(local_exclude))
+        else:  # folders of the same protocol only (s3://b/x is not gs://b/x)
+            proto = text.split("://", 1)[0]
+            found = _expand_url(text, tuple(f for p, f in url_exclude if p == proto))
         for name, location, rel, explicit in found:
             kind = _kind(location)
             if kind is None:
