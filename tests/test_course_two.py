@@ -82,3 +82,58 @@ def test_tile_repeats_the_image():
     np.testing.assert_array_equal(out[3:6, 8:12], image)
     with pytest.raises(ValueError, match="rows must be an integer >= 1"):
         tile(image, 0, 1)
+
+
+def test_plot_targets_vs_maps_colour_scale_covers_the_largest_value():
+    h, w = 4, 5
+    heat = np.zeros((h, w, 19), np.float32)
+    paf_t = np.zeros((h, w, 38), np.float32)
+    paf_t[1, 1, 0] = 1.0
+    paf_n = paf_t.copy()
+    paf_n[1, 1, 0] = 1.15  # the network's PAF vectors are not unit vectors
+    fig = plot.plot_targets_vs_maps(np.zeros((40, 50, 3), np.uint8), heat, paf_t, heat, paf_n, fig=Figure())
+    assert fig.axes[3].images[-1].get_clim() == pytest.approx((0.0, 1.15))
+    assert "0..1.15" in fig.axes[-1].get_ylabel()
+    assert fig.axes[3].get_title().endswith("max 1.15")
+
+
+def test_plot_max_vs_sum_counts_two_peaks_for_max_one_for_a_close_sum():
+    fig = plot.training.plot_max_vs_sum(8.0, (1.5, 3.0), fig=Figure())
+    close, far = fig.axes[:2]
+    assert close.peaks == {"max": 2, "sum": 1} and far.peaks == {"max": 2, "sum": 2}
+    lines = {ln.get_label(): ln for ln in close.lines}
+    np.testing.assert_allclose(
+        lines["sum"].get_ydata(), lines["person 1"].get_ydata() + lines["person 2"].get_ydata()
+    )
+    assert lines["max"].get_ydata().max() == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(ValueError, match="sigma must be"):
+        plot.training.plot_max_vs_sum(0.0)
+
+
+def test_plot_paf_overlap_averages_two_crossing_limbs():
+    from posekit.targets import paf_targets
+
+    people = np.full((2, 18, 3), np.nan, np.float32)
+    people[..., 2] = 0
+    people[0, 1], people[0, 8] = (20, 10, 1), (20, 70, 1)  # Neck-RHip (limb 6) straight down
+    people[1, 1], people[1, 8] = (0, 40, 1), (40, 40, 1)  # ... and straight across: they cross at (20, 40)
+    size, grid = (40, 80), (5, 10)
+    each = [paf_targets(people[i : i + 1], size, grid) for i in range(2)]
+    both = paf_targets(people, size, grid)
+    ax = plot.training.plot_paf_overlap(
+        np.zeros((80, 40, 3), np.uint8), people, each, both, 6, limb_width=8.0, ax=Figure().subplots()
+    )
+    assert ax.shared >= 1
+    np.testing.assert_allclose(ax.shared_length, np.sqrt(0.5), rtol=1e-5)  # (0, 1) and (1, 0) averaged
+
+
+def test_receptive_fields_of_stacked_convolutions():
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    inp = keras.Input((None, None, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", kernel_initializer="ones", name="a")(inp)
+    b = keras.layers.Conv2D(4, 3, strides=2, padding="same", kernel_initializer="ones", name="b")(a)
+    c = keras.layers.Conv2D(4, 3, padding="same", kernel_initializer="ones", name="c")(b)
+    model = keras.Model(inp, c)
+    fields = plot.training.receptive_fields(model, {"a": "a", "b": "b", "c": "c"}, (64, 64))
+    assert fields == {"a": 3, "b": 5, "c": 9}  # 3; +2 at stride 1; +2 cells of 2 px after the stride

@@ -382,3 +382,16 @@ def test_partial_people_table_names_each_rows_parts(trace):
     assert [r[1] for r in table.rows] == [int(c) for c in snap.counts]
     assert all(len(r[3].split()) == r[1] for r in table.rows)
     assert g.partial_people_table(trace, k, rows=[1]).rows == [table.rows[1]]
+
+
+def test_person_connections_are_the_links_that_built_the_person(trace, image):
+    size = (image.shape[1], image.shape[0])
+    ball = int(np.argmin(trace.scores))  # the 4-part row on the ball
+    table = g.person_connections(trace, ball, size)
+    assert table.limbs == [0, 1, 4]  # Neck-RShoulder, Neck-LShoulder, LShoulder-LElbow
+    np.testing.assert_allclose(table.scores, [0.123, 0.195, 0.284], atol=5e-4)
+    assert [r[7] for r in table.rows] == ["new person", "added part B", "added part B"]
+    ax = g.plot_person_connections(image, trace, ball, ax=_ax())
+    assert len(_lines(ax, "connection")) == 3
+    with pytest.raises(ValueError, match="person must be in"):
+        g.person_connections(trace, len(trace.keypoints))
