@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import gc
 import math
 import os
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -317,7 +319,7 @@ _AGENT_TIMEOUT = "RAY_agent_register_timeout_ms"  # Ray's config name (RAY_ + th
 
 
 @contextlib.contextmanager
-def local_ray(ray, *, attempts: int = 2) -> Iterator[None]:
+def local_ray(ray, *, attempts: int = 3) -> Iterator[None]:
     """A Ray instance of this run only: every listener on 127.0.0.1, no dashboard, gone with the run.
 
     ``ray.init()`` alone binds Ray's GCS server, raylet, workers and driver to every interface and
@@ -332,7 +334,8 @@ def local_ray(ray, *, attempts: int = 2) -> Iterator[None]:
     Args:
         ray: the ``ray`` module.
         attempts: starts to try: on a loaded machine the raylet can give up waiting for its agents
-            (Python processes slow to start) and the start fails; the next one usually succeeds.
+            (Python processes slow to start; Ray's wait is fixed) and the start fails; a next one
+            often succeeds.
 
     Raises:
         BatchError: the instance did not start, or could not be kept to 127.0.0.1.
@@ -347,6 +350,9 @@ def local_ray(ray, *, attempts: int = 2) -> Iterator[None]:
                 _init_loopback(ray, token)
             except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception when its node does not start
                 ray.shutdown()
+                with warnings.catch_warnings():  # Ray's handles of the processes the reaper ends
+                    warnings.simplefilter("ignore", ResourceWarning)
+                    gc.collect()
                 if attempt < attempts:
                     continue  # this attempt's processes are swept below
                 raise BatchError(f"the local Ray instance did not start ({exc})") from None
