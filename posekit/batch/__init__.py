@@ -106,7 +106,10 @@ class Manifest:
         sources: one dict per source, in input order: ``source`` (name), ``key``, ``kind``,
             ``status`` (one of ``STATUSES``), ``frames``, ``people``, ``seconds``, ``error`` (None
             unless failed) and, when complete, ``outputs`` (folder), ``keypoints`` (Parquet file)
-            and ``drawn``; paths are relative to ``out``.
+            and ``drawn``; paths are relative to ``out``. ``manifest.json`` lists after them the
+            sources of earlier runs into ``out`` that this run did not name (as those runs left them;
+            complete ones whose keypoints file is gone as pending), so that it describes every
+            keypoints file in ``out``; ``Manifest.read`` returns them all.
         seconds: wall time of the run.
         interrupted: stopped by Ctrl-C or SIGTERM; every completed source is intact.
         pool_restarts: times the local pool was restarted after a worker process died.
