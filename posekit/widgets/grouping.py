@@ -311,7 +311,8 @@ class GroupingExplorer:
         self.limb_name.value = f"<b>{k}: {LIMB_NAMES[k]}</b>"
         self.status.value = limb_summary(tr, k)
         self.table.value = (
-            candidates_table(tr, k, max_rows=6).to_html()
+            # a smaller font keeps the ten columns within a 1280 px window
+            f"<div style='font-size:11px'>{candidates_table(tr, k, max_rows=6).to_html()}</div>"
             if len(step.score)
             else "<i>No candidates: a part has no peak.</i>"
         )
