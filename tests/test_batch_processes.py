@@ -162,3 +162,57 @@ def test_pool_workers_die_with_a_killed_batch_and_write_nothing_after(tmp_path):
     assert not late, f"Parquet parts written after the parent died: {late}"
     new = {p.name for p in (out / "keypoints").glob("*.parquet")} - parts_before
     assert len(new) <= 2, f"more parts than the two units in flight at the kill: {new}"
+
+
+# --------------------------------------------------------------------------- the reaper of a local Ray
+
+_DRIVER = """
+    import json, os, subprocess, sys, time
+    from posekit.batch import engines
+
+    engines._start_reaper("t0k3n")
+    marked_env = {**os.environ, engines.RUN_MARK: "t0k3n"}
+    # a marked process (as Ray's are) starting an unmarked one (as a process hiding its environment)
+    marked = subprocess.Popen([sys.executable, "-c", sys.argv[1]], env=marked_env, stdout=subprocess.PIPE)
+    grandchild = int(marked.stdout.readline())
+    bystander = subprocess.Popen(  # not the run's
+        [sys.executable, "-c", "import time; time.sleep(600)"], stdout=subprocess.DEVNULL
+    )
+    print(json.dumps([marked.pid, grandchild, bystander.pid]), flush=True)
+    time.sleep(600)
+"""
+_MARKED = (
+    "import os, subprocess, sys, time; env = dict(os.environ); env.pop('POSEKIT_RAY_RUN'); "
+    "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], env=env, stdout=-3); "
+    "print(p.pid, flush=True); time.sleep(600)"
+)
+
+
+@posix_only
+def test_the_reaper_ends_the_runs_processes_when_its_driver_is_killed(tmp_path):
+    """What the Ray engine relies on: marked processes and all below them end, the driver's others stay."""
+    import json
+
+    (tmp_path / "driver.py").write_text(textwrap.dedent(_DRIVER))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen(
+        [sys.executable, str(tmp_path / "driver.py"), _MARKED], env=env, stdout=subprocess.PIPE, text=True
+    )
+    procs: dict[int, int] = {}
+    try:
+        marked, grandchild, bystander = json.loads(driver.stdout.readline())
+        procs = {pid: _state(pid)[2] for pid in (marked, grandchild, bystander)}
+        time.sleep(2.0)  # the reaper notes the run's processes once a second
+        driver.kill()
+        driver.wait(timeout=10)
+        alive = _wait_gone({marked: procs[marked], grandchild: procs[grandchild]}, GONE_WITHIN_S)
+        bystander_alive = _state(bystander) is not None
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for pid, start in procs.items():
+            if (state := _state(pid)) is not None and state[2] == start:
+                os.kill(pid, signal.SIGKILL)
+        driver.communicate(timeout=10)
+    assert not alive, f"the run's processes {sorted(alive)} outlived its killed driver by {GONE_WITHIN_S} s"
+    assert bystander_alive, "the reaper killed a process that was not the run's"

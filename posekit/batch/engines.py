@@ -284,30 +284,71 @@ def import_ray():
 # The environment variable that marks every process of a Ray instance a batch started itself.
 RUN_MARK = "POSEKIT_RAY_RUN"
 
-# The reaper of a batch's own Ray instance (Linux): a small process of its own session that blocks on
-# a pipe from the batch process and, once the pipe reads end-of-file (the run ended, or its process
-# died, even by kill -9), kills every process whose environment holds the run's mark. Ray's own
-# processes share the fate of the driver only in part: its agents and idle workers outlive a killed
-# driver by a minute or more. A script, not a posekit module, so that it starts in milliseconds and
-# holds no model.
+# The reaper of a batch's own Ray instance (Linux): a small process of its own session, started by
+# the batch process before Ray. Once a second it notes the processes that carry the run's mark in
+# their environment and every process below them (a process that rewrites its title can hide its
+# environment later). When its pipe from the batch process reads end-of-file or its parent changes
+# (the run ended, or its process died, even by kill -9), it kills every noted or marked process still
+# running. Ray's own processes share the fate of the driver only in part: its agents and idle workers
+# outlive a killed driver by a minute or more. A script, not a posekit module, so that it starts in
+# milliseconds and holds no model.
 _REAPER = r"""
-import os, signal, sys, time
-mark = ("\0%s=%s\0" % (sys.argv[1], sys.argv[2])).encode()
-sys.stdin.buffer.read()
-deadline = time.monotonic() + float(sys.argv[3])
-while time.monotonic() < deadline:
-    found = []
+import os, select, signal, sys, time
+mark, limit = ("\0%s=%s\0" % (sys.argv[1], sys.argv[2])).encode(), float(sys.argv[3])
+me, driver = os.getpid(), os.getppid()
+
+def table():
+    procs = {}
     for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != os.getpid():
+        if name.isdigit():
             try:
-                with open("/proc/%s/environ" % name, "rb") as f:
-                    if mark in b"\0" + f.read():
-                        found.append(int(name))
-            except OSError:
-                pass
-    if not found:
+                with open("/proc/%s/stat" % name) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] != "Z":
+                procs[int(name)] = (int(fields[1]), fields[19])
+    return procs
+
+def marked(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return mark in b"\0" + f.read()
+    except OSError:
+        return False
+
+known, checked = {}, {}
+
+def note():
+    procs = table()
+    for pid, (ppid, start) in procs.items():
+        if pid != me and (pid, start) not in checked:
+            checked[(pid, start)] = marked(pid)
+    roots = [p for p, (_, start) in procs.items() if checked.get((p, start)) or known.get(p) == start]
+    kids = {}
+    for pid, (ppid, _) in procs.items():
+        kids.setdefault(ppid, []).append(pid)
+    seen = set()
+    while roots:
+        pid = roots.pop()
+        if pid not in seen and pid != me:
+            seen.add(pid)
+            known[pid] = procs[pid][1]
+            roots.extend(kids.get(pid, []))
+    return procs
+
+while os.getppid() == driver:
+    ready = select.select([sys.stdin], [], [], 1.0)[0]
+    if ready and not os.read(sys.stdin.fileno(), 4096):
         break
-    for pid in found:
+    note()
+deadline = time.monotonic() + limit
+while time.monotonic() < deadline:
+    procs = note()
+    left = [p for p, start in known.items() if p in procs and procs[p][1] == start and p not in (me, driver)]
+    if not left:
+        break
+    for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
