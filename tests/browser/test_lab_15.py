@@ -52,11 +52,23 @@ def test_notebook_15_grouping_explorer_sliders_change_the_figure(driver, lab):
     limb_after = _limb_shown(driver)
     assert limb_after > limb_before, (limb_before, limb_after)
 
-    # 2. vector_count_threshold, dragged to its maximum: no candidate passes, nobody is left
+    # 2. human_score_threshold, dragged to the right: the ball's weak row is dropped, and the figure
+    #    shows it (a red cross and its reason), not only the summary line
+    before = after
+    _drag(driver, handles[4], 60)
+    after = _wait_change(nb, view, before, "15-grouping-view-2-human-score")
+    assert differ(before, after), "dragging human_score_threshold did not change the figure"
+    nb.wait_for(
+        "return document.querySelector('.posekit-grouping').textContent.includes('low score')",
+        30,
+        "the summary to count a row dropped for a low score",
+    )
+
+    # 3. vector_count_threshold, dragged to its maximum: no candidate passes, nobody is left
     summary_before = explorer.text
     before = after
     _drag(driver, handles[3], 300)
-    after = _wait_change(nb, view, before, "15-grouping-view-2-count")
+    after = _wait_change(nb, view, before, "15-grouping-view-3-count")
     assert differ(before, after), "dragging vector_count_threshold did not change the figure"
     nb.wait_for(
         "return document.querySelector('.posekit-grouping').textContent.includes('0 people')",
@@ -65,3 +77,43 @@ def test_notebook_15_grouping_explorer_sliders_change_the_figure(driver, lab):
     )
     assert explorer.text != summary_before
     nb.shoot_element(explorer, "15-grouping-after")
+
+
+def test_notebook_15_explorer_fits_a_1280_px_window(driver, lab):
+    """At 1280 x 800: slider tracks wide enough to aim, the candidate table whole, the zoomed figure
+    above the fold."""
+    driver.set_window_size(1280, 800)
+    nb = Notebook(driver, lab, "15_PAF_Grouping_Step_by_Step.ipynb")
+    nb.run_all()
+    nb.wait_until_done(RUN_TIMEOUT)
+    assert nb.errors() == []
+    _wait_css(nb, ".posekit-grouping-view", 60, "the GroupingExplorer figure")
+    tracks = nb.js(
+        "return [...document.querySelectorAll('.posekit-grouping .widget-slider .noUi-target')]"
+        ".map(t => t.getBoundingClientRect().width);"
+    )
+    assert len(tracks) == 5 and min(tracks) >= 200, f"slider tracks {tracks} px wide"
+    table = nb.js(
+        "const t = document.querySelector('.posekit-grouping table');"
+        "const ui = document.querySelector('.posekit-grouping');"
+        "const r = t.getBoundingClientRect(), u = ui.getBoundingClientRect();"
+        "return [r.right, u.right, t.innerText];"
+    )
+    assert table[0] <= table[1], (
+        f"the candidate table ends at {table[0]:.0f} px, the explorer at {table[1]:.0f}"
+    )
+    assert "matching" in table[2] and "rank" in table[2]
+    zoom = next(
+        c for c in _by_css(driver, ".posekit-grouping .widget-checkbox") if "Zoom" in c.text
+    ).find_element("css selector", "input")
+    view = _by_css(driver, ".posekit-grouping-view")[0]
+    before = nb.shoot_element(view, "15-1280-view")
+    zoom.click()
+    _wait_change(nb, view, before, "15-1280-view-zoom")
+    fold = nb.js(
+        "const v = document.querySelector('.posekit-grouping-view');"
+        "v.closest('.posekit-grouping').scrollIntoView({block: 'start'});"
+        "const r = v.getBoundingClientRect(); return [r.bottom, window.innerHeight];"
+    )
+    assert fold[0] <= fold[1], f"the zoomed figure ends {fold[0] - fold[1]:.0f} px below the fold"
+    nb.shoot_element(_by_css(driver, ".posekit-grouping")[0], "15-1280-explorer")
