@@ -89,12 +89,20 @@ def test_notebook_10_explorer_controls_change_the_figure(driver, request, front)
     zoom.click()
     after = _wait_change(nb, view, before, f"{stem}-explorer-view-2-zoom")
     assert differ(before, after), "ticking 'Zoom to the person' did not change the figure"
-    # the zoomed figure fits in the window: scrolled to the explorer's top, its bottom is above the fold
-    fold = nb.js(
-        "const v = document.querySelector('.posekit-explorer-view');"
-        "v.closest('.posekit-explorer').scrollIntoView({block: 'start'});"
-        "const r = v.getBoundingClientRect(); return [r.bottom, window.innerHeight];"
-    )
+    # the zoomed figure fits in a 1280x800 window too: scrolled to the explorer's top, it ends above the fold
+    size = driver.get_window_size()
+    driver.set_window_size(1280, 800)
+    try:
+        time.sleep(1.0)  # the page lays out again
+        fold = nb.js(
+            "const v = document.querySelector('.posekit-explorer-view');"
+            "v.closest('.posekit-explorer').scrollIntoView({block: 'start'});"
+            "const r = v.getBoundingClientRect(); return [r.bottom, window.innerHeight];"
+        )
+        nb.screenshot(f"{stem}-explorer-zoom-1280x800")
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+        time.sleep(1.0)
     assert fold[0] <= fold[1], f"the zoomed figure ends {fold[0] - fold[1]:.0f} px below the fold in {front}"
 
     # 3. the opacity slider
