@@ -385,6 +385,10 @@ def plot_peak_ids(
     tf = _transform(trace, image, image_size)
     ax = _show_faded(ax, image, tf.image_size, zoom, 0.8)
     handles = []
+    # labels of peaks close to one another go to different corners, so none hides another
+    corners = ((4, 4), (4, -11), (-22, 4), (-22, -11))
+    near = 0.03 * max(tf.image_size)
+    placed: list[tuple[float, float]] = []
     for part, found in enumerate(trace.peaks):
         if not len(found):
             continue
@@ -392,10 +396,12 @@ def plot_peak_ids(
         color = _rgb01(COLORS_BGR[part % len(COLORS_BGR)])
         ax.scatter(px, py, s=40, color=color, edgecolors="black", linewidths=0.8, zorder=5, gid="peak")
         for pid, x, y in zip(found[:, 0], px, py):
+            crowd = sum(np.hypot(x - qx, y - qy) < near for qx, qy in placed)
+            placed.append((float(x), float(y)))
             ax.annotate(
                 f"#{int(pid)}",
                 (x, y),
-                xytext=(4, 4),
+                xytext=corners[crowd % len(corners)],
                 textcoords="offset points",
                 fontsize=8,
                 zorder=6,
