@@ -1,4 +1,4 @@
-"""``posekit batch --ray`` on a real two-node Ray cluster (two raylets on 127.0.0.1, one CPU each).
+"""``posekit batch --ray`` on a real two-node Ray cluster (two raylets on this machine, one CPU each).
 
 An actor process is killed mid-run: Ray restarts it, retries its units, and the table is still
 complete with no duplicate rows and the same keypoints as an in-process run. Without ``RAY_ADDRESS``
@@ -66,26 +66,35 @@ def _actor_pids() -> set[int]:
 def cluster(tmp_path_factory):
     """A head and a second worker node started with ``ray start``; ``ray stop --force`` at the end."""
     temp = tmp_path_factory.mktemp("ray")
-    port = _free_port()
-    # A loopback test cluster: no token authentication (a head started where ~/.ray/auth_token exists
-    # asks for the token, which a joining `ray start` does not send).
+    # A test cluster as a user would start one (`ray start` puts its nodes on the machine's address,
+    # whatever --node-ip-address says: a cluster joined through RAY_ADDRESS is its owner's to secure),
+    # without token authentication (a head started where ~/.ray/auth_token exists asks for the token,
+    # which a joining `ray start` does not send).
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
     common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024**2), "--disable-usage-stats"]
-    address = f"127.0.0.1:{port}"
 
     def stop():
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
-    def start(args: list[str]) -> None:
-        cmd = [RAY, "start", *args, *common]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
-        if proc.returncode != 0:
-            pytest.fail(f"ray start {args[0]} failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+    def start(make_args) -> list[str]:
+        # On a loaded machine the raylet can give up waiting for its agents (slow Python starts):
+        # "timed out during startup". Another start (a fresh port: the first GCS may hold the old one)
+        # usually succeeds; the processes of a failed start end with `ray stop` below.
+        for _ in range(3):
+            args = make_args()
+            proc = subprocess.run([RAY, "start", *args, *common], env=env, capture_output=True, text=True,
+                                  timeout=180)  # fmt: skip
+            if proc.returncode == 0:
+                return args
+            if "timed out during startup" not in proc.stdout + proc.stderr:
+                break
+        pytest.fail(f"ray start {args[0]} failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
 
     try:
-        start(["--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-               "--include-dashboard", "false", "--temp-dir", str(temp)])  # fmt: skip
-        start(["--address", address, "--node-ip-address", "127.0.0.1"])
+        head = start(lambda: ["--head", "--node-ip-address", "127.0.0.1", "--port", str(_free_port()),
+                              "--include-dashboard", "false", "--temp-dir", str(temp)])  # fmt: skip
+        address = f"127.0.0.1:{head[head.index('--port') + 1]}"
+        start(lambda: ["--address", address, "--node-ip-address", "127.0.0.1"])
     except BaseException:
         stop()
         raise
