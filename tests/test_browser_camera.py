@@ -436,6 +436,32 @@ def test_live_view_keeps_the_last_source_frames_of_the_browser_camera():
     assert view.source_frames[-1][1] is view.last_source_frame
 
 
+def test_live_view_goes_on_past_an_undecodable_frame_and_says_it_dropped_it():
+    from posekit.widgets import LiveView
+
+    cam = BrowserCamera(read_timeout_s=1.0)
+    browser = FakeBrowser(cam)
+
+    def browser_loop():
+        for n in range(1, 7):
+            if not browser.acked.wait(2):
+                return
+            if n == 3:  # a frame that cannot be decoded, then the stream goes on
+                browser.acked.clear()
+                cam._on_msg(cam.widget, {"type": "frame"}, [memoryview(b"\xff\xd8 broken")])
+            else:
+                browser.send_frame(_frame(20 * n, size=(96, 64)))
+        time.sleep(0.1)
+        browser.message(type="ended", text="the tab was closed")
+
+    threading.Thread(target=browser_loop, daemon=True).start()
+    view = LiveView()
+    view.run_video(cam, _CountingEstimator(0.0), thread=False, pipelined=False)
+    assert view.summary.frames_processed == 5 and cam.undecodable == 1, view.status.value
+    assert view.stop_reason == "stream_lost" and view.error is None
+    assert view.status.value.endswith("; 1 undecodable frame dropped"), view.status.value
+
+
 @pytest.mark.parametrize("keep", [-1, 1.5, True, "3"])
 def test_keep_frames_refuses_bad_values(keep):
     from posekit.widgets import LiveView
