@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ if os.environ.get("POSEKIT_REQUIRE_RAY") != "1":
 import ray  # noqa: E402,F401 - fails here under POSEKIT_REQUIRE_RAY=1 when missing
 
 from posekit import batch  # noqa: E402
+from posekit.batch import engines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -64,17 +66,28 @@ def _actor_pids() -> set[int]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A head and a second worker node started with ``ray start``; ``ray stop --force`` at the end."""
+    """A head and a second worker node started with ``ray start``, ended at the end.
+
+    Every process of the cluster carries a mark in its environment that posekit's reaper of a local
+    Ray instance ends (``engines._start_reaper``), also if pytest is killed: ``ray stop --force``
+    would end every Ray process of the user on the machine, other runs' too.
+    """
     temp = tmp_path_factory.mktemp("ray")
+    token = uuid.uuid4().hex
+    reaper = engines._start_reaper(token)
     # A test cluster as a user would start one (`ray start` puts its nodes on the machine's address,
     # whatever --node-ip-address says: a cluster joined through RAY_ADDRESS is its owner's to secure),
     # without token authentication (a head started where ~/.ray/auth_token exists asks for the token,
     # which a joining `ray start` does not send).
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT),
+           engines.RUN_MARK: token}  # fmt: skip
     common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024**2), "--disable-usage-stats"]
 
     def stop():
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        if reaper is not None:
+            engines._stop_reaper(reaper)
+        else:  # no /proc to find them by their mark
+            subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
     def start(make_args) -> list[str]:
         # On a loaded machine the raylet can give up waiting for its agents (slow Python starts):
