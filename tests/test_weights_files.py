@@ -322,10 +322,12 @@ def test_train_then_image_evaluate_and_batch_with_the_weights(tmp_path, graph_pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["images"] == 1 and metrics["labelled"] >= 1 and 0 <= metrics["AP"] <= 1
+    assert metrics["weights"] == str(out) and metrics["weights_sha256"] == tuned.sha256
+    assert f"evaluating mobilenet_thin with weights {out}" in proc.stdout
 
     proc = run_cli("batch", str(ROOT / "images" / "person.jpg"), "--out", str(tmp_path / "b"),
                    "--weights", str(out),
-                   "--workers", "0", "--engine", "tf", env=env)  # fmt: skip
+                   "--workers", "1", "--engine", "tf", env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["options"]["weights_sha256"] == tuned.sha256

@@ -65,7 +65,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if show:
             print(f"\r{done}/{n} images", end="" if done < n else "\n", file=sys.stderr, flush=True)
 
-    print(f"evaluating {args.model} on {total} images of {args.annotations}")
+    tuned = f" with weights {args.weights}" if args.weights else ""
+    print(f"evaluating {args.model}{tuned} on {total} images of {args.annotations}")
     res = evaluate(
         data, args.images, est, max_images=args.max_images, upsample=args.upsample, progress=progress,
         bootstrap=args.bootstrap, seed=args.seed,
@@ -88,6 +89,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         doc = {
             "model": os.fspath(args.model),
+            "weights": args.weights,
+            "weights_sha256": est.weights_sha256,
             "input_size": list(args.resize) if args.resize else None,
             "upsample": args.upsample,
             "scales": list(args.scales) if args.scales else None,
