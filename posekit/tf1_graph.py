@@ -48,13 +48,14 @@ def const_limits(model=None) -> tuple[int, int]:
     """(most values of one constant, of all constants) a graph for ``model`` may declare.
 
     A frozen graph's constants are the network's weights (plus a few small shape constants): for a
-    Keras ``model`` of one of the architectures the limits are 4x its largest weight and 4x all its
-    weights, plus a little for the small constants; None gives the limits of the largest architecture.
+    Keras ``model`` of one of the architectures the limits are 4x its largest weight (at least 2**20
+    values, so that a graph of another small architecture is refused by its missing weights, which says
+    more than its sizes) and 4x all its weights plus 2**20; None gives the largest architecture's limits.
     """
     if model is None:
         return MAX_CONST_VALUES, MAX_GRAPH_VALUES
     sizes = [math.prod(int(d) for d in w.shape) for w in model.weights] or [0]
-    return 4 * max(sizes) + 65_536, 4 * sum(sizes) + (1 << 20)
+    return max(4 * max(sizes), 1 << 20), 4 * sum(sizes) + (1 << 20)
 
 
 def _check_declared_sizes(gd, graph_path, model) -> None:
