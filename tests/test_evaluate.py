@@ -273,6 +273,22 @@ def test_cli_evaluate_on_the_labelled_sample_equals_pycocotools(tmp_path, capsys
     assert sum(line.startswith(("nose ", "left_ankle ", "all ")) for line in text.splitlines()) == 3
 
 
+@pytest.mark.slow
+def test_cli_evaluate_json_is_strict_without_people_that_count(tmp_path, capsys):
+    """Only crowd labels: no AP interval and no keypoint errors, written as null (strict JSON), no NaN."""
+    data = json.loads(SAMPLE_ANNOTATIONS.read_text())
+    for a in data["annotations"]:
+        a["iscrowd"] = 1
+    ann, out = tmp_path / "crowd.json", tmp_path / "m.json"
+    ann.write_text(json.dumps(data))
+    argv = ["evaluate", "--annotations", ann, "--images", COCO_SAMPLE, "--max-images", "1", "--json", out]
+    assert main([str(a) for a in argv]) == 0
+    assert "0 labelled people" in capsys.readouterr().out
+    doc = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert doc["labelled"] == 0 and doc["AP"] == -1.0 and doc["ap_interval"] is None
+    assert doc["keypoint_error"]["all"] == {"n": 0, "dx": None, "dy": None}
+
+
 def test_cli_evaluate_bootstrap_must_be_a_count(tmp_path, capsys):
     argv = [
         "evaluate",

@@ -96,11 +96,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "scales": list(args.scales) if args.scales else None,
             "refine_peaks": bool(args.refine_peaks),
             **{k: res[k] for k in (*METRICS, "images", "labelled", "detections", "seconds")},
-            "ap_interval": list(res["ap_interval"]) if args.bootstrap else None,
+            "ap_interval": list(res["ap_interval"]) if args.bootstrap and res["labelled"] else None,
             "bootstrap": args.bootstrap,
             "seed": args.seed,
             "keypoint_error": {
-                str(name): {"n": int(n), "dx": float(dx), "dy": float(dy)}
+                str(name): {"n": int(n), "dx": float(dx) if n else None, "dy": float(dy) if n else None}
                 for name, n, dx, dy in zip(*(table[k] for k in ("name", "n", "dx", "dy")))
             },
         }
