@@ -135,6 +135,7 @@ def make_driver(extra_args=()):
         *extra_args,
     ):  # fmt: skip
         opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages for get_log("browser")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_script_timeout(60)
     return driver
