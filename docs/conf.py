@@ -130,4 +130,8 @@ nitpick_ignore_regex = [
     ("py:class", r"(PathLike|Path|ndarray|Figure|Axes|ImageSource|ChannelValue)"),
     ("py:class", r".*[\s\"'{}()\[\],].*"),  # free text, quoted values, dict literals
     ("py:class", r"[0-9]+|[A-Za-z]|float32|float64|int64|uint8|bool|Counters"),
+    # Google-style lines that name several values at once ("show_people, zoom: ...", "(low, high): ...")
+    # reach Sphinx as a "type" that is a lowercase value name; no posekit class is lowercase, so
+    # every real class reference (CamelCase or dotted) is still checked.
+    ("py:class", r"[a-z_][a-z0-9_]*"),
 ]

@@ -44,7 +44,8 @@ class PoseExplorer:
         status: ``ipywidgets.HTML`` summary line.
         ui: the whole ``ipywidgets.VBox``.
         bgr: the current image; result: its ``InferenceResult`` at the estimator's params.
-        people, peaks: people and peaks at the current threshold.
+        people: the people at the current threshold.
+        peaks: the peaks at the current threshold.
         current_kind ("heatmap" | "paf"), current_index (int or "max"), current_title,
         current_array: what is displayed: the (H, W) heatmap channel (or max), or the limb's
             (H, W, 2) PAF x, y components.
