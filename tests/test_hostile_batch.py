@@ -544,3 +544,21 @@ def test_stored_record_must_match_settings_content_and_model_file(tmp_path):
     store.write_table(f"keypoints/{part_name(source.key)}", keypoint_table(source.name, [(0, [])], older))
     assert _stored(store, source, published.record(), parts)["frames"] == 1
     assert _stored(store, source, options.record(), parts) is None
+
+
+def test_a_wrapped_worker_error_is_reported_by_its_cause_without_colour_codes():
+    """Ray hands back a RayTaskError in colour, with the worker's own exception as ``cause``."""
+    from posekit.batch.sources import Source
+    from posekit.batch.worker import failed
+
+    class TaskError(Exception):
+        def __init__(self, cause):
+            super().__init__("\x1b[36mray::PoseActor.process()\x1b[39m (pid=1, ip=127.0.0.1)\n  traceback...")
+            self.cause = cause
+
+    source = Source(name="x.jpg", location="/data/x.jpg", key="x_jpg", kind="image")
+    result = failed(source, TaskError(ValueError("\x1b[31mprecision 'int8' is not offered\x1b[0m: use bf16")))
+    assert result["status"] == "failed"
+    assert result["error"] == "ValueError: precision 'int8' is not offered: use bf16"
+    plain = failed(source, TaskError(None))
+    assert "\x1b" not in plain["error"] and plain["error"].startswith("TaskError: ray::PoseActor.process()")

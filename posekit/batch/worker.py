@@ -24,6 +24,7 @@ import dataclasses
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -139,9 +140,19 @@ class Detections:
         return out
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colour codes (Ray colours its error texts)
+
+
 def failed(source: Source, exc: BaseException, seconds: float = 0.0) -> dict[str, Any]:
-    """The result of a source that could not be processed, with a one-line error."""
-    text = str(exc).strip().splitlines()
+    """The result of a source that could not be processed, with a one-line error.
+
+    An error that wraps another (Ray's ``RayTaskError`` keeps the worker's exception as ``cause``) is
+    reported by that cause, so the line names the problem rather than Ray's task; colour codes are removed.
+    """
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    text = _ANSI.sub("", str(exc)).strip().splitlines()
     return {
         "key": source.key,
         "status": "failed",
