@@ -177,7 +177,7 @@ def test_estimator_multiscale_tflite_converts_each_size(tmp_path, monkeypatch, g
     shutil.copytree(graph_path.parent, tmp_path / "mobilenet_thin", ignore=shutil.ignore_patterns("tflite"))
     est = PoseEstimator(input_size=(128, 96), scales=(1.0, 0.5), engine="tflite", warmup=False)
     result = est.inference(str(IMAGES / "person.jpg"))
-    assert set(est._runners) == {(64, 48)}
+    assert set(est.network_sizes()) == {(128, 96), (64, 48)}
     assert sorted(p.name for p in (tmp_path / "mobilenet_thin" / "tflite").glob("*.tflite")) == [
         "128x96.tflite", "64x48.tflite",
     ]  # fmt: skip
