@@ -251,7 +251,8 @@ def test_sigint_then_resume_equals_an_uninterrupted_run(reference, media, tmp_pa
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((out / "keypoints").glob("*.parquet"))) >= 2:
+        # complete parts only: a part being written is a hidden ".<name>.XXXX.tmp.parquet" beside them
+        if len([p for p in (out / "keypoints").glob("*.parquet") if not p.name.startswith(".")]) >= 2:
             break
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
