@@ -48,3 +48,14 @@ def bgr():
 def need_anchors():
     if not ANCHORS.is_dir() or not REFERENCE.is_dir():
         pytest.skip(f"reference images not available at {SHARED} (they are not part of the repo)")
+
+
+def one_line_error(proc, *fragments) -> str:
+    """Assert a finished ``posekit`` subprocess failed with exit 2 and ONE ``posekit: error:`` line holding
+    every fragment; returns that line."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("posekit: error: "), proc.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import one_line_error
 
 from posekit.skeleton import LIMBS
 from posekit.train import Sample, TrainingDivergedError, fit, load_weights, samples_from_coco, save_weights
@@ -40,15 +41,6 @@ def run_cli(*args, timeout=240, env=None):
         timeout=timeout,
         env=env,
     )
-
-
-def one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("posekit: error: "), proc.stderr[-3000:]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def stick_figure(rng) -> Sample:
