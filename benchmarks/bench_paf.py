@@ -228,9 +228,9 @@ def main(argv=None) -> int:
         args.crowd_name = crowd_path.name
 
     from posekit import paf
+    from posekit.network.runtime import cpu_flags
     from posekit.params import TFPOSE_DEFAULTS
     from posekit.preprocess import prepare
-    from posekit.runtime import cpu_flags
 
     backends = paf.available_backends()
     flags = (

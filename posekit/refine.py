@@ -21,8 +21,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Multi-scale names moved to posekit.multiscale; re-exported here for one release.
-from .multiscale import check_scales, multiscale_fields, resize_fields, scaled_size  # noqa: F401
 from .params import TFPOSE_DEFAULTS, PostprocessParams
 from .peaks import gaussian_kernel_1d
 from .person import Person

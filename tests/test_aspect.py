@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES, ROOT, SHARED
 
-from posekit import runtime
+from posekit.network import runtime
 from posekit.preprocess import (
     ImageError,
     aspect_input_size,

@@ -162,7 +162,7 @@ def test_bad_upsample(estimator, bgr, up):
 
 def test_bad_constructor_arguments(graph_path):
     from posekit import PoseEstimator
-    from posekit.models import UnknownModelError
+    from posekit.network.models import UnknownModelError
 
     with pytest.raises(UnknownModelError, match="valid names"):
         PoseEstimator("mobilenet_large_xl")
@@ -201,16 +201,13 @@ def test_bad_engine_arguments(graph_path):
         PoseEstimator(engine="tflite", input_size=None, warmup=False)
 
 
-def test_backend_is_a_deprecated_alias_of_engine(graph_path):
+def test_the_network_engine_is_engine_only(graph_path):
     from posekit import PoseEstimator
 
-    with pytest.warns(DeprecationWarning, match=r"backend=\.\.\.\) is deprecated.*engine="):
-        est = PoseEstimator(backend="tf", warmup=False)
-    assert est.engine == "tf"
-    with pytest.warns(DeprecationWarning, match="PoseEstimator.backend is deprecated"):
-        assert est.backend == "tf"
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="disagree"):
-        PoseEstimator(engine="tflite", backend="tf", warmup=False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'backend'"):
+        PoseEstimator(backend="tf", warmup=False)  # removed in 0.2.0 (CHANGELOG.md)
+    est = PoseEstimator(engine="tf", warmup=False)
+    assert est.engine == "tf" and not hasattr(est, "backend")
     assert "engine='tf'" in repr(est)
 
 

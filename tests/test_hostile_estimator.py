@@ -17,12 +17,12 @@ NAMES = ["person.jpg", "basketball1.png", "kite.jpg", "astronaut.png", "camera.p
 @pytest.fixture
 def no_model_loading(monkeypatch):
     """Make any model loading fail loudly: the checks must come first."""
-    import posekit.models
+    import posekit.network.models
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")
 
-    monkeypatch.setattr(posekit.models, "load_model", refuse)
+    monkeypatch.setattr(posekit.network.models, "load_model", refuse)
 
 
 # --------------------------------------------------------------------------- sizes, before anything loads

@@ -105,7 +105,7 @@ def test_weights_that_are_not_finite_are_never_written(tmp_path):
 
 def _rewrite(path, out, change, *, keep_metadata: bool):
     """Copy a weights file with ``change(weights)`` applied; with metadata whose checksum fits the arrays."""
-    from posekit.weights import WEIGHTS_METADATA_KEY, weights_digest
+    from posekit.network.weights import WEIGHTS_METADATA_KEY, weights_digest
 
     with np.load(path) as npz:
         weights = {k: npz[k] for k in npz.files}
@@ -152,8 +152,8 @@ def test_load_weights_refuses_nan_inf_and_complex(tmp_path, value, message, keep
 
 
 def test_every_weights_loader_refuses_non_finite_values():
-    from posekit.models import set_model_weights
-    from posekit.weights import WeightsFileError, check_weight_values
+    from posekit.network.models import set_model_weights
+    from posekit.network.weights import WeightsFileError, check_weight_values
 
     model = tiny_six_stage_model()
     weights = {f"{layer.name}/{i}": w for layer in model.layers for i, w in enumerate(layer.get_weights())}
@@ -458,9 +458,9 @@ def huge_const_graph(path, shape=(20000, 20000)):
 
 
 def test_a_huge_declared_constant_is_refused_before_it_is_read(tmp_path):
-    from posekit.architectures import build_mobilenet_thin
-    from posekit.models import ModelError
-    from posekit.tf1_graph import const_limits, load_graph_weights
+    from posekit.network.architectures import build_mobilenet_thin
+    from posekit.network.models import ModelError
+    from posekit.network.tf1_graph import const_limits, load_graph_weights
 
     graph = huge_const_graph(tmp_path / "graph.pb")
     assert graph.stat().st_size < 200

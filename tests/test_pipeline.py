@@ -1,4 +1,5 @@
-"""Tests for posekit.pipeline's interface: the summary, the moved names, the drawing spec, argument errors.
+"""Tests for posekit.video.pipeline's interface: the summary, the moved names, the drawing spec, argument
+errors.
 
 Behaviour under Ctrl-C, full disks and dying streams is in test_hostile_video.py; runs of the real
 network over the bundled clip are in test_video.py.
@@ -7,7 +8,6 @@ network over the bundled clip are in test_video.py.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from pathlib import Path
 
 import cv2
@@ -16,23 +16,19 @@ import pytest
 from test_hostile_video import CLIP, WalkingEstimator
 
 import posekit.video
-from posekit import draw, pipeline
 from posekit.draw import DrawingSpec
-from posekit.pipeline import STOP_REASONS, OutputError, VideoSummary, process_video
-from posekit.video import VideoError
+from posekit.video import VideoError, pipeline
+from posekit.video.pipeline import STOP_REASONS, OutputError, VideoSummary, process_video
 
 
-def test_moved_names_still_import_from_video():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        from posekit.video import STOP_REASONS as reasons
-        from posekit.video import VideoSummary as summary_cls
-        from posekit.video import compose_frame
-        from posekit.video import process_video as run
-    assert run is pipeline.process_video and summary_cls is VideoSummary and reasons is STOP_REASONS
-    assert compose_frame is draw.compose_frame
-    with pytest.raises(AttributeError, match="has no attribute 'ProgressBar'"):
-        posekit.video.ProgressBar  # noqa: B018 - replaced by tqdm
+def test_the_video_wing_is_the_real_address():
+    """``posekit.video.X`` is the object itself (no redirect), and the types are defined once."""
+    assert posekit.video.process_video is pipeline.process_video
+    assert posekit.video.VideoSummary is VideoSummary and posekit.video.STOP_REASONS is STOP_REASONS
+    assert posekit.video.process_video.__module__ == "posekit.video.pipeline"
+    assert VideoSummary.__module__ == "posekit.video.summary"
+    assert not hasattr(posekit.video, "compose_frame")  # drawing lives in posekit.draw only
+    assert not hasattr(posekit.video.sources, "__getattr__")
 
 
 def test_summary_and_errors():

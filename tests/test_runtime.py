@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES
 
-from posekit import runtime
+from posekit.network import runtime
 
 SIZE = (96, 80)  # a small fixed input: quick conversions in a temporary cache
 
@@ -104,7 +104,7 @@ def test_cli_int8_says_why_in_one_line(capsys, tmp_path):
 
 
 def test_openvino_needs_a_fixed_size(graph_path):
-    from posekit.models import load_model
+    from posekit.network.models import load_model
 
     with pytest.raises(ValueError, match='engine "openvino" needs a fixed input_size'):
         runtime.make_runner(load_model("mobilenet_thin"), "openvino", None, ".")
@@ -117,7 +117,7 @@ def test_openvino_needs_a_fixed_size(graph_path):
 def model(graph_path):
     if not runtime.openvino_available():
         pytest.skip("OpenVINO not installed: pip install 'posekit[openvino]'")
-    from posekit.models import load_model
+    from posekit.network.models import load_model
 
     return load_model("mobilenet_thin")
 

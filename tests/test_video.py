@@ -1,4 +1,5 @@
-"""Tests for posekit.video, posekit.pipeline, the video command and the video exports, on the bundled clip."""
+"""Tests for posekit.video, posekit.video.pipeline, the video command and the video exports, on the
+bundled clip."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from posekit.draw import compose_frame
 from posekit.export import COCO_KEYPOINT_NAMES, CSV_HEADER
 from posekit.person import Person
 from posekit.video import (
@@ -22,7 +24,6 @@ from posekit.video import (
     VideoError,
     VideoWriter,
     check_video_path,
-    compose_frame,
     has_gui,
     iter_frames,
     open_source,
@@ -408,8 +409,6 @@ def test_error_in_callback_propagates_and_closes_files(estimator, tmp_path):
 
 
 def test_process_video_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match="smooth=True needs track=True"), pytest.warns(DeprecationWarning):
-        process_video(CLIP, None, smooth=True, track=False)
     with pytest.raises(ValueError, match="unknown suffix"):
         process_video(CLIP, None, out=tmp_path / "o.gif")
     with pytest.raises(ValueError, match="max_frames must be an integer >= 1"):

@@ -199,10 +199,10 @@ def _check_model_options(
     Returns:
         (input size, upsample, the precision that will run: "bf16" without CPU support warns and is "fp32").
     """
+    from ..network.runtime import ENGINES as NETWORK_ENGINES
+    from ..network.runtime import check_precision
     from ..postprocess import check_upsample
     from ..preprocess import MIN_INPUT_SIDE, check_input_size
-    from ..runtime import ENGINES as NETWORK_ENGINES
-    from ..runtime import check_precision
 
     try:
         size = check_input_size(input_size, keep_aspect=True)
@@ -303,7 +303,7 @@ def run(
             Ray: actors (None: the cluster's CPUs / ``num_cpus_per_worker``).
         every: process every N-th frame of each video.
         max_frames: at most this many frames per video (None: all).
-        track: person ids across each video's frames (``posekit.track.Tracker``; images: -1).
+        track: person ids across each video's frames (``posekit.video.track.Tracker``; images: -1).
         draw: also write each image and video with the skeletons drawn.
         force: redo sources that are already complete in ``out``.
         chunk_frames: videos with more selected frames are cut into chunks of this many frames.
@@ -324,7 +324,7 @@ def run(
             URL whose fsspec package is missing, or Ray not installed.
         OutputBusy: another run is writing into ``out`` (its pid in the message).
         OutputError: an output could not be written (a full disk): the run stopped there.
-        posekit.models.ModelError: an unknown model.
+        posekit.network.models.ModelError: an unknown model.
     """
     t0 = time.perf_counter()
     if isinstance(inputs, (str, os.PathLike)):
@@ -347,17 +347,17 @@ def run(
     store.lock()  # one run per output folder: a second one would delete this one's staging folders
     try:
         if engine == "local":
-            from ..models import resolve
+            from ..network.models import resolve
 
             resolve(model, architecture)  # an unknown model fails here, once; a registered one is fetched
-        from ..weights import MODELS, file_sha256
+        from ..network.weights import MODELS, file_sha256
 
         model_sha256 = None
         if os.fspath(model) not in MODELS and os.path.isfile(model):  # a registered name is pinned
             model_sha256 = file_sha256(model)  # a graph file replaced in place gets its sources redone
         tuned = None
         if weights is not None:
-            from ..models import read_weights_for
+            from ..network.models import read_weights_for
 
             tuned = read_weights_for(
                 model, weights, architecture

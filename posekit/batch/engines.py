@@ -42,7 +42,7 @@ def frame_count(source: Source) -> int | None:
     """The number of frames a local video says it has (no decoding past the first frame), or None."""
     if "://" in source.location:
         return None
-    from ..video import open_source
+    from ..video.sources import open_source
 
     try:
         with open_source(source.location) as src:

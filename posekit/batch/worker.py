@@ -54,10 +54,11 @@ class Options:
         threads: threads of each worker's estimator.
         every: process every N-th frame of a video.
         max_frames: at most this many frames per video (None: all).
-        track: ids across a video's frames (``posekit.track.Tracker``).
+        track: ids across a video's frames (``posekit.video.track.Tracker``).
         draw: also write the drawn image or video.
         weights: a fine-tuned weights file (``PoseEstimator``'s ``weights``; absolute path), or None.
-        weights_sha256: its content checksum (``posekit.weights.WeightsFile.sha256``): what the keypoints
+        weights_sha256: its content checksum (``posekit.network.weights.WeightsFile.sha256``): what the
+        keypoints
             depend on, whatever the file's name.
         model_sha256: the content checksum of a graph file given as ``model`` (None for a registered name,
             whose file is pinned by its registry entry).
@@ -193,7 +194,7 @@ _MIN_FREE_BYTES = 1 << 20
 
 def _check_regular(source: Source) -> None:
     """Refuse a source that is not a regular file (a FIFO would block its reader for good)."""
-    from ..video import special_file_kind
+    from ..video.sources import special_file_kind
 
     special = source.special or ("://" not in source.location and special_file_kind(source.location))
     if special:
@@ -272,7 +273,7 @@ class Worker:
         try:
             _check_regular(source)
             with self._local_video(source) as path:
-                from ..video import iter_frames, open_source
+                from ..video.sources import iter_frames, open_source
 
                 with open_source(path) as src:
                     fps = src.fps
@@ -302,9 +303,9 @@ class Worker:
         try:
             frames = detections.people()
             if self.options.track:
-                from ..track import Tracker, TrackerParams
+                from ..video.track import Tracker, TrackerParams
 
-                tracker = Tracker(TrackerParams(), smoothing=None, fps=detections.fps or 30.0)
+                tracker = Tracker(TrackerParams(), fps=detections.fps or 30.0)
                 frames = [(i, tracker.update(people, frame_index=i)) for i, people in frames]
         except Exception as exc:  # noqa: BLE001 - a bad source is a result, not a crash
             return failed(source, exc, detections.seconds + time.perf_counter() - t0)
@@ -434,7 +435,8 @@ class Worker:
             return name
         if not frames:
             return None
-        from ..video import VideoWriter, compose_frame, iter_frames
+        from ..draw import compose_frame
+        from ..video.sources import VideoWriter, iter_frames
 
         people = dict(frames)
         every = self.options.every

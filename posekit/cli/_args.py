@@ -158,7 +158,7 @@ def scales(text: str) -> tuple[float, ...]:
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """The network options: --model, --architecture, --weights, --resize, --upsample, --engine, ..."""
-    from ..architectures import ARCHITECTURES
+    from ..network.architectures import ARCHITECTURES
 
     p.add_argument(
         "--model", default="mobilenet_thin", help="model name or frozen graph file (default: %(default)s)"
@@ -182,7 +182,6 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         help="upsample factor of the fields before peak finding (default: %(default)s)",
     )  # fmt: skip
     p.add_argument("--engine", choices=ENGINES, default="auto", help="network engine (default: %(default)s)")
-    p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # the old name
     p.add_argument(
         "--precision", choices=(*PRECISIONS, "int8"), default="fp32",
         help="fp32: exact (default); bf16: fast mode, OpenVINO, needs avx512_bf16 or amx_bf16 "
@@ -205,7 +204,7 @@ def check_model_options(args: argparse.Namespace) -> str:
     if precision != "fp32":
         import warnings
 
-        from ..runtime import check_precision
+        from ..network.runtime import check_precision
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

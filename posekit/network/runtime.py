@@ -10,7 +10,7 @@ Engines (``ENGINES``):
 - ``"tf"``: the Keras model under ``tf.function`` (any input size, batches run as one call).
 - ``"tflite"``: the model converted once per input size to TFLite (float32, no quantisation) and run
   by the interpreter with the XNNPACK delegate. The conversion is cached in ``cache_dir`` as
-  ``WxH.tflite`` with a record (``posekit.weights.write_cache_record``: its sha256, the input size
+  ``WxH.tflite`` with a record (``posekit.network.weights.write_cache_record``: its sha256, the input size
   and a fingerprint of the model's weights); a cached file that its record does not vouch for, or
   that the interpreter cannot load, is converted again (one line on stderr says so). Right after
   converting, its outputs are checked against the Keras model (``TFLITE_TOLERANCE``), and a
@@ -70,8 +70,8 @@ from typing import Callable
 
 import numpy as np
 
-from ._files import atomic_path
-from .preprocess import check_input_size
+from .._files import atomic_path
+from ..preprocess import check_input_size
 from .weights import cache_problem, report_rebuilt, write_cache_record
 
 __all__ = [
@@ -82,7 +82,6 @@ __all__ = [
     "cpu_flags",
     "check_precision",
     "openvino_available",
-    "BACKENDS",
     "make_runner",
     "SizedRunners",
     "RUNNER_CACHE_SIZE",
@@ -96,7 +95,6 @@ __all__ = [
 ]
 
 ENGINES = ("auto", "tf", "tflite", "openvino")
-BACKENDS = ENGINES  # the former name of ENGINES
 PRECISIONS = ("fp32", "bf16")
 STAGES = 6  # the pose head's stages after the backbone
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -293,7 +291,7 @@ class _TfliteRunner(_FixedSizeRunner):
     kind = "TFLite"
 
     def __init__(self, path: Path, num_threads: int | None) -> None:
-        from ._quiet import quiet_native_stderr
+        from .._quiet import quiet_native_stderr
 
         interpreter_cls = _interpreter_class()
         # TensorFlow's own interpreter warns that LiteRT replaces it; XNNPACK prints an INFO line natively
@@ -798,7 +796,7 @@ def make_runner(
     """Build the network runner for ``engine``.
 
     Args:
-        model: the Keras model (``posekit.models.load_model``).
+        model: the Keras model (``posekit.network.models.load_model``).
         engine: one of ``ENGINES``.
         input_size: fixed (width, height), or None for any size (then "auto" is "tf").
         cache_dir: folder of the TFLite conversions.
