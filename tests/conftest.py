@@ -59,3 +59,29 @@ def one_line_error(proc, *fragments) -> str:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(size)``: a new folder on a tmpfs of ``size`` (mount's syntax: "2m", "1536k"), unmounted
+    at the end: a real full disk. Skips where mounting is not allowed (it needs root)."""
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a size-limited tmpfs needs root")
+        d = tmp_path / f"small{len(mounted)}"
+        d.mkdir()
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], capture_output=True
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+        mounted.append(d)
+        return d
+
+    yield mount
+    for d in mounted:
+        subprocess.run(["umount", str(d)], check=True)

@@ -168,32 +168,19 @@ def test_writer_accepts_the_limits(tmp_path):
 # ----------------------------------------------------------------- c. full disk
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1.5 MB tmpfs (needs root and mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a size-limited tmpfs needs root")
-    d = tmp_path / "small"
-    d.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(d)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
-    yield d
-    subprocess.run(["umount", str(d)], check=True)
-
-
 def test_full_disk_stops_cleanly_with_playable_video(small_disk):
+    disk = small_disk("1536k")
     with pytest.raises(
         OutputError, match=r"^disk full while writing frame (\d+) of .*: (\d+) frames kept$"
     ) as info:
-        process_video(CLIP, WalkingEstimator(), **outputs(small_disk), max_frames=100)
+        process_video(CLIP, WalkingEstimator(), **outputs(disk), max_frames=100)
     assert isinstance(info.value, OSError)
     summary = info.value.summary
     assert summary.stop_reason == "output_error" and summary.frames_processed >= 3
     kept = summary.frame_indices
     assert f"frame {len(kept)} of" in str(info.value) and f": {len(kept)} frames kept" in str(info.value)
-    assert summary.out == small_disk / "o.mp4" and summary.coco == small_disk / "c.json"
-    check_outputs(small_disk, kept)
+    assert summary.out == disk / "o.mp4" and summary.coco == disk / "c.json"
+    check_outputs(disk, kept)
 
 
 def test_write_error_undoes_the_frame_and_finalises(tmp_path, monkeypatch):

@@ -65,6 +65,35 @@ def test_drawing_spec_reaches_the_video(tmp_path):
     cap.release()
 
 
+def test_no_fps_overlay_before_there_is_a_rate(tmp_path):
+    """The FPS text needs two frames' times: frame 0 carries none (not "FPS: 0.0"), later frames do."""
+
+    def drawn_frames(overlay: bool) -> list:
+        frames = []
+        process_video(
+            CLIP, WalkingEstimator(), fps_overlay=overlay, max_frames=3, pipelined=False,
+            on_frame=lambda i, frame, result, drawn: frames.append(drawn.copy()),
+        )  # fmt: skip
+        return frames
+
+    with_text, without = drawn_frames(True), drawn_frames(False)
+    assert len(with_text) == len(without) == 3
+    np.testing.assert_array_equal(with_text[0], without[0])
+    for a, b in zip(with_text[1:], without[1:]):
+        changed = np.argwhere((a != b).any(axis=2))
+        assert (
+            len(changed) > 50 and changed[:, 0].max() < 60 and changed[:, 1].max() < 200
+        )  # text at top left
+
+
+def test_output_fps_is_one_rule():
+    """The written video's rate: the file's over ``every``, else ``LIVE_OUT_FPS`` (process_video, batch)."""
+    from posekit.video.sources import LIVE_OUT_FPS, output_fps
+
+    assert output_fps(30.0, 3) == 10.0 and output_fps(25.0) == 25.0
+    assert output_fps(30.0, 3, live=True) == output_fps(None, 2) == output_fps(0.0) == LIVE_OUT_FPS == 10.0
+
+
 def test_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="queue_size must be >= 1, got 0"):
         process_video(CLIP, WalkingEstimator(), queue_size=0)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import os
 import re
 import shutil
@@ -33,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_text_atomic
 from .sources import Source
 from .store import Store, keypoint_table, part_name
 
@@ -49,7 +47,7 @@ class Options:
         input_size: (width, height) of the network input.
         upsample: upsample factor of the fields (``inference``'s ``upsample``).
         architecture: architecture of a graph file, or None to detect it.
-        network_engine: the estimator's network engine (``PoseEstimator(engine=...)``: "auto", "tf", ...).
+        engine: the estimator's network engine (``PoseEstimator(engine=...)``: "auto", "tf", ...).
         precision: the estimator's precision ("fp32", or "bf16" where the CPU has it).
         threads: threads of each worker's estimator.
         every: process every N-th frame of a video.
@@ -68,7 +66,7 @@ class Options:
     input_size: tuple[int, int] = (432, 368)
     upsample: float = 4.0
     architecture: str | None = None
-    network_engine: str = "auto"
+    engine: str = "auto"
     precision: str = "fp32"
     threads: int = 1
     every: int = 1
@@ -86,7 +84,7 @@ class Options:
             "input_size": list(self.input_size),
             "upsample": self.upsample,
             "architecture": self.architecture,
-            "network_engine": self.network_engine,
+            "engine": self.engine,
             "precision": self.precision,
             "every": self.every,
             "max_frames": self.max_frames,
@@ -225,7 +223,7 @@ class Worker:
         if self._estimator is None:
             o = self.options
             key = (
-                o.model, o.input_size, o.architecture, o.network_engine, o.precision, o.threads, o.weights,
+                o.model, o.input_size, o.architecture, o.engine, o.precision, o.threads, o.weights,
                 o.weights_sha256,
             )  # fmt: skip
             if key not in _ESTIMATORS:
@@ -236,7 +234,7 @@ class Worker:
                 with quiet_native_stderr():
                     _ESTIMATORS[key] = PoseEstimator(
                         o.model, input_size=o.input_size, architecture=o.architecture,
-                        engine=o.network_engine, precision=o.precision, num_threads=o.threads,
+                        engine=o.engine, precision=o.precision, num_threads=o.threads,
                         weights=o.weights,
                     )  # fmt: skip
             self._estimator = _ESTIMATORS[key]
@@ -382,7 +380,7 @@ class Worker:
         fps: float | None, seconds: float,
     ) -> dict[str, Any]:  # fmt: skip
         """Write a source's folder, then its keypoints file (the mark of completion); returns its result."""
-        from ..export import openpose_json_name, to_openpose_dict
+        from ..export import openpose_json_name, write_openpose_json
 
         o = self.options
         stats = {
@@ -392,12 +390,8 @@ class Worker:
         }
         try:
             for index, people in frames:
-                name = (
-                    f"{source.stem}_keypoints.json"
-                    if source.kind == "image"
-                    else openpose_json_name(source.stem, index)
-                )
-                write_text_atomic(staged / name, json.dumps(to_openpose_dict(people)))
+                name = openpose_json_name(source.stem, None if source.kind == "image" else index)
+                write_openpose_json(staged / name, people)
             drawn = None
             if o.draw:
                 drawn = self._draw(source, frames, staged, image=image, fps=fps)
@@ -436,14 +430,13 @@ class Worker:
         if not frames:
             return None
         from ..draw import compose_frame
-        from ..video.sources import VideoWriter, iter_frames
+        from ..video.sources import VideoWriter, iter_frames, output_fps
 
         people = dict(frames)
         every = self.options.every
-        out_fps = fps / every if fps else 10.0  # as process_video: the source's rate over every, else 10
         # Nested: a parenthesised `with` needs Python 3.10 and posekit supports 3.9.
         with self._local_video(source) as path, atomic_path(folder / f"{source.stem}_pose.mp4") as tmp:  # noqa: SIM117
-            with VideoWriter(tmp, out_fps) as out:
+            with VideoWriter(tmp, output_fps(fps, every)) as out:
                 for index, frame in iter_frames(path, every=every, max_frames=len(frames)):
                     out.write(compose_frame(frame, people.get(index, [])))
                 if out.path != tmp:

@@ -1,7 +1,7 @@
 """The video wing: frames in, people per frame out, files written as the run goes.
 
-* ``sources.py``: ``open_source`` / ``iter_frames`` (files, cameras, stream URLs), ``VideoWriter``,
-  ``FpsMeter``, ``VideoError``.
+* ``sources.py``: ``open_source`` / ``iter_frames`` (files, cameras, stream URLs), ``VideoWriter``
+  and its default rate ``output_fps``, ``FpsMeter``, ``VideoError``.
 * ``pipeline.py``: ``process_video``, its decode | network | draw+write threads and their queues.
 * ``_sink.py``: one run's outputs (tracking, drawing, the video, per-frame JSON, COCO, CSV), the
   disk-space guard.
@@ -26,6 +26,7 @@ from .sources import (
     has_gui,
     iter_frames,
     open_source,
+    output_fps,
     special_file_kind,
 )
 from .summary import STOP_REASONS, OutputError, VideoSummary
@@ -41,6 +42,7 @@ __all__ = [
     "open_source",
     "iter_frames",
     "VideoWriter",
+    "output_fps",
     "FpsMeter",
     "check_video_path",
     "special_file_kind",

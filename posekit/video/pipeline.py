@@ -50,6 +50,7 @@ from .sources import (
     check_video_path,
     has_gui,
     open_source,
+    output_fps,
 )
 from .summary import STOP_REASONS, OutputError, VideoSummary
 
@@ -162,8 +163,8 @@ def process_video(
         max_frames: stop after processing this many frames (None: the whole source).
         every: process only frames 0, every, 2 * every, ... of the source.
         upsample: passed to ``estimator.inference``.
-        out_fps: frame rate of the written video; None: source fps / every for files,
-            10 for live sources (about what the network reaches on a CPU).
+        out_fps: frame rate of the written video; None: ``posekit.video.sources.output_fps`` (source
+            fps / every for files, ``LIVE_OUT_FPS`` for live sources).
         show_progress: a tqdm progress bar on stderr; None: only when stderr is a terminal.
         show: show the annotated frames in an OpenCV window (needs an OpenCV build with
             GUI support; q or Esc stops).
@@ -213,7 +214,7 @@ def process_video(
     state = _State()
     try:
         if out_fps is None:
-            out_fps = src.fps / every if (src.fps and not src.is_live) else 10.0
+            out_fps = output_fps(src.fps, every, live=src.is_live)
         total = None
         if src.frame_count is not None:  # frames left whose index is a multiple of every
             total = max(0, -(-src.frame_count // every) - -(-src.frames_read // every))

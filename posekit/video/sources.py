@@ -8,7 +8,7 @@ Every frame here is **BGR uint8 (H, W, 3)**, as OpenCV decodes it, and keypoints
   ``OSError``) whose message says what is wrong: missing file, not a video, no camera.
 * ``iter_frames(src, max_frames, every)`` yields ``(frame_index, frame)`` pairs.
 * ``VideoWriter`` writes mp4 (``mp4v``) and falls back to MJPG ``.avi`` when the mp4
-  writer cannot be opened.
+  writer cannot be opened; ``output_fps`` is the frame rate it is given by default.
 * ``FpsMeter`` measures the frame rate over the last frames.
 
 The video pipeline, ``process_video`` (decoding, the network, tracking, drawing and writing
@@ -43,6 +43,8 @@ __all__ = [
     "open_source",
     "iter_frames",
     "VideoWriter",
+    "output_fps",
+    "LIVE_OUT_FPS",
     "VIDEO_SUFFIXES",
     "IMAGE_SUFFIXES",
     "check_video_path",
@@ -72,6 +74,9 @@ _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://
 
 _CAMERA_TIMEOUT_S = 5.0  #: a camera that delivers no frame for this long counts as lost
 _MAX_WRITER_FPS = 1000.0  #: cv2.VideoWriter hangs on absurd frame rates (inf, nan, 1e9)
+#: Frame rate of a video written from a live source, or from a file that does not say its rate (about
+#: what the network reaches on a CPU).
+LIVE_OUT_FPS = 10.0
 
 
 class VideoError(OSError):
@@ -371,6 +376,20 @@ def check_video_path(path: PathLike) -> Path:
         known = ", ".join(VIDEO_SUFFIXES)
         raise ValueError(f"cannot write video {path}: unknown suffix {path.suffix!r} (use one of {known})")
     return path
+
+
+def output_fps(source_fps: float | None, every: int = 1, *, live: bool = False) -> float:
+    """The frame rate of a video written from every ``every``-th frame of a source.
+
+    Args:
+        source_fps: the source's frame rate (``FrameSource.fps``; None or 0: unknown).
+        every: one frame in ``every`` is written.
+        live: a camera or stream, whose frames are written as fast as they come.
+
+    Returns:
+        ``source_fps / every`` for a file that says its rate, else ``LIVE_OUT_FPS``.
+    """
+    return source_fps / every if source_fps and not live else LIVE_OUT_FPS
 
 
 class VideoWriter:

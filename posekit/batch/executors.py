@@ -1,6 +1,7 @@
-"""Running the work units of a batch: in this process, on a pool of local processes, or on Ray actors.
+"""Where the work units of a batch run (``run(executor=...)``): in this process, on a pool of local
+processes (``"local"``), or on Ray actors (``"ray"``).
 
-``Plan`` holds the units still to run and turns results into per-source results; each engine only
+``Plan`` holds the units still to run and turns results into per-source results; each executor only
 moves units to workers and results back. Every worker owns one ``Worker`` (one estimator), so the
 model is loaded once per process or actor.
 """
