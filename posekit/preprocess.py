@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "ImageError",
     "read_image",
+    "decode_image",
     "as_bgr",
     "prepare",
     "network_input_size",
@@ -76,17 +77,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises:
         ImageError: the file does not exist or is not an image OpenCV can decode.
     """
-    import cv2
-
     p = Path(path)
     if not p.exists():
         raise ImageError(f"image file not found: {p}")
     if p.is_dir():
         raise ImageError(f"expected an image file, got a directory: {p}")
-    data = np.fromfile(str(p), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return decode_image(np.fromfile(str(p), dtype=np.uint8), str(p))
+
+
+def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
+    """Decode the bytes of an image file (PNG, JPEG, ... as OpenCV reads them) as BGR uint8 (H, W, 3).
+
+    Args:
+        data: the file's content (``bytes`` or a uint8 array).
+        name: the file's name or URL, for the error message.
+
+    Raises:
+        ImageError: not an image OpenCV can decode (also empty).
+    """
+    import cv2
+
+    buf = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
     if image is None:
-        raise ImageError(f"cannot read {p} as an image (unknown or corrupt format)")
+        raise ImageError(f"cannot read {name} as an image (unknown or corrupt format)")
     return image
 
 

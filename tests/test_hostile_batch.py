@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip("pyarrow")
@@ -563,6 +564,34 @@ def test_cli_engine_is_the_network_engine_and_ray_the_executor(tmp_path, monkeyp
         assert (calls[-1]["engine"], calls[-1]["executor"]) == want
         assert "network_engine" not in calls[-1]
     assert capsys.readouterr().err.strip().splitlines()[-1] == "posekit: error: stopped by the test"
+
+
+def test_images_at_urls_are_decoded_as_local_files_are(tmp_path):
+    # one decoder (posekit.preprocess.decode_image) behind read_image and the batch's URL sources
+    fsspec = pytest.importorskip("fsspec")
+    from posekit.batch.sources import Source
+    from posekit.batch.worker import Options, Worker
+    from posekit.preprocess import ImageError, read_image
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe_file("/posekit-decode/kite.jpg", KITE.read_bytes())
+    memory.pipe_file("/posekit-decode/bad.jpg", b"not an image")
+    worker = Worker(Options(), str(tmp_path / "out"))
+    good = Source(name="memory://posekit-decode/kite.jpg", location="memory://posekit-decode/kite.jpg",
+                  key="kite_jpg", kind="image")  # fmt: skip
+    np.testing.assert_array_equal(worker._read_image(good), read_image(KITE))
+    bad = dataclasses.replace(
+        good, name="memory://posekit-decode/bad.jpg", location="memory://posekit-decode/bad.jpg"
+    )
+    with pytest.raises(
+        ImageError, match=r"^cannot read memory://posekit-decode/bad\.jpg as an image \(unknown"
+    ):
+        worker._read_image(bad)
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(
+        ImageError, match=r"^cannot read .*bad\.jpg as an image \(unknown or corrupt format\)$"
+    ):
+        read_image(tmp_path / "bad.jpg")
 
 
 def test_manifest_of_posekit_0_1_is_read(tmp_path):

@@ -317,20 +317,15 @@ class Worker:
     # ------------------------------------------------------------------ reading
 
     def _read_image(self, source: Source) -> np.ndarray:
-        from ..preprocess import ImageError, read_image
+        from ..preprocess import decode_image, read_image
 
         _check_regular(source)
         if "://" not in source.location:
             return read_image(source.location)
-        import cv2
         import fsspec
 
         with fsspec.open(source.location, "rb") as f:
-            data = np.frombuffer(f.read(), np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if image is None:
-            raise ImageError(f"cannot read {source.name} as an image (unknown or corrupt format)")
-        return image
+            return decode_image(f.read(), source.name)
 
     class _local_video:
         """A local file for OpenCV: the path itself, or a temporary download of a URL."""
