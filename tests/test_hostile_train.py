@@ -9,38 +9,16 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import one_line_error
+from conftest import one_line_error, run_cli
 
 from posekit.skeleton import LIMBS
 from posekit.train import Sample, TrainingDivergedError, fit, load_weights, samples_from_coco, save_weights
 
 SIZE = (64, 64)
 NAN = float("nan")
-
-
-def run_cli(*args, timeout=240, env=None):
-    """``posekit ARGS`` in a subprocess; its stdout ends with ``maxrss KB`` (the child's peak memory)."""
-    code = (
-        "import re, sys\n"
-        "from posekit.cli import main\n"
-        "rc = main(sys.argv[1:])\n"
-        "status = open('/proc/self/status').read()\n"  # VmHWM: this process's peak (ru_maxrss is inherited)
-        "print('maxrss', re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1))\n"
-        "sys.exit(rc)\n"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 def stick_figure(rng) -> Sample:
@@ -486,7 +464,7 @@ def test_image_command_on_a_huge_declared_constant_is_one_line_at_small_memory(t
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64, 3), np.uint8))
     proc = run_cli("image", str(tmp_path / "a.png"), "--model", str(graph),
                    "--architecture", "mobilenet_thin",
-                   "--engine", "tf", timeout=180)  # fmt: skip
+                   "--engine", "tf", timeout=180, peak_memory=True)  # fmt: skip
     one_line_error(proc, "declares shape [20000, 20000] (400,000,000 values)", "refused before reading it")
     maxrss_kb = int(proc.stdout.split("maxrss")[-1])
     assert maxrss_kb < 1_400_000, maxrss_kb  # TensorFlow and the Keras model, without the 1.6 GB constant
