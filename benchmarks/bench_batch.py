@@ -92,8 +92,7 @@ def _built(before: dict[str, int]) -> dict[str, int]:
 def child_sequential(frames: int, out: Path, size) -> dict:
     """The plain loop: load, then infer/track/write JSON for every image and frame."""
     from posekit import PoseEstimator, read_image
-    from posekit._files import write_text_atomic
-    from posekit.export import openpose_json_name, to_openpose_dict
+    from posekit.export import openpose_json_name, write_openpose_json
     from posekit.network.runtime import network_builds
     from posekit.video import iter_frames
     from posekit.video.track import Tracker
@@ -105,12 +104,12 @@ def child_sequential(frames: int, out: Path, size) -> dict:
     n = 0
     for path in _images():  # the images batch.run finds in the folder (recursive)
         people = est.inference(read_image(path)).people
-        write_text_atomic(out / f"{path.stem}_keypoints.json", json.dumps(to_openpose_dict(people)))
+        write_openpose_json(out / openpose_json_name(path.stem), people)
         n += 1
     tracker = Tracker(fps=10.0)
     for index, frame in iter_frames(VIDEO, max_frames=frames):
         people = tracker.update(est.inference(frame).people, frame_index=index)
-        write_text_atomic(out / openpose_json_name("vtest_pair", index), json.dumps(to_openpose_dict(people)))
+        write_openpose_json(out / openpose_json_name("vtest_pair", index), people)
         n += 1
     end = time.perf_counter()
     return {"frames": n, "wall": end - t0, "working": end - loaded, **_built(before)}
@@ -126,8 +125,8 @@ def child_batch(mode: str, frames: int, out: Path, workers: int, chunk: int, siz
     if mode == "inline":
         m = batch.run([IMAGES, VIDEO], out, workers=0, **options)
     else:
-        engine = "ray" if mode == "ray" else "local"
-        m = batch.run([IMAGES, VIDEO], out, engine=engine, workers=workers, **options)
+        executor = "ray" if mode == "ray" else "local"
+        m = batch.run([IMAGES, VIDEO], out, executor=executor, workers=workers, **options)
     wall = time.perf_counter() - t0
     assert m.counts["done"] == len(m.sources), m.sources
     n = sum(e["frames"] for e in m.sources)
