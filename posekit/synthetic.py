@@ -1,12 +1,13 @@
 """Synthetic OpenPose fields: stick people painted on a grid, and the scenes the tests and benchmarks share.
 
-The fields are the grouping's input (``posekit.paf.group_people``), on one grid of ``grid = (W, H)``
-cells: heatmaps (H, W, 19) with a Gaussian blob of height 1 on each part (channel 18: 1 - the parts'
-maximum), PAFs (H, W, 38) holding the unit vector along each limb near it (the average where limbs of
-several people overlap), and peaks (H, W, 19): the heatmaps kept at their 3x3 maxima (``peaks.nms``,
-no smoothing). Points are (x, y) = (column, row) in grid cells. A part painted at an integer cell is
-a peak of exactly its height there, and a limb's PAF is exactly the unit vector on its samples, so
-tests can state the grouping's scores by hand (18 parts and 17 limbs of score 1: 35 / 18).
+The fields are the grouping's input (``posekit.paf.group_people``) on an upsampled grid of
+``grid = (uw, uh)`` cells (the names of ARCHITECTURE.md's glossary): heatmaps (uh, uw, 19) with a
+Gaussian blob of height 1 on each part (channel 18: 1 - the parts' maximum), PAFs (uh, uw, 38) holding
+the unit vector along each limb near it (the average where limbs of several people overlap), and peaks
+(uh, uw, 19): the heatmaps kept at their 3x3 maxima (``peaks.nms``, no smoothing). Points are
+(x, y) = (column, row) in grid cells. A part painted at an integer cell is a peak of exactly its
+height there, and a limb's PAF is exactly the unit vector on its samples, so tests can state the
+grouping's scores by hand (18 parts and 17 limbs of score 1: 35 / 18).
 
 These are pictures for tests, benchmarks and notebooks, not training targets: ``posekit.targets``
 computes those from labelled keypoints in image pixels, as the paper defines them.
@@ -71,10 +72,10 @@ def paint_limb(pafs: np.ndarray, count: np.ndarray, a, b, chx: int, chy: int, wi
     segment (and up to one cell past its ends); add 1 to ``count`` there (divide by it to average).
 
     Args:
-        pafs, count: float32 (H, W, n), changed in place.
+        pafs, count: float32 (uh, uw, n), changed in place.
         a, b: (x, y) of the limb's ends, in cells.
     """
-    h, w, _ = pafs.shape
+    uh, uw, _ = pafs.shape
     a = np.asarray(a, float)
     b = np.asarray(b, float)
     d = b - a
@@ -83,8 +84,8 @@ def paint_limb(pafs: np.ndarray, count: np.ndarray, a, b, chx: int, chy: int, wi
         return
     u = d / length
     pad = width + 2
-    x0, x1 = max(0, int(min(a[0], b[0]) - pad)), min(w, int(max(a[0], b[0]) + pad) + 1)
-    y0, y1 = max(0, int(min(a[1], b[1]) - pad)), min(h, int(max(a[1], b[1]) + pad) + 1)
+    x0, x1 = max(0, int(min(a[0], b[0]) - pad)), min(uw, int(max(a[0], b[0]) + pad) + 1)
+    y0, y1 = max(0, int(min(a[1], b[1]) - pad)), min(uh, int(max(a[1], b[1]) + pad) + 1)
     if x0 >= x1 or y0 >= y1:
         return
     ys, xs = np.mgrid[y0:y1, x0:x1]
@@ -112,7 +113,7 @@ def make_fields(
 
     Args:
         people: per person, {part: (x, y) cell} of the parts it has (``stick_person``).
-        grid: (width, height) of the fields, in cells.
+        grid: (uw, uh): the fields' width and height in cells.
         sigma: the blobs' standard deviation in cells (cut at 4 sigma).
         paf_width: cells each side of a limb that hold its vector.
         limbs: the limb table painted (``posekit.skeleton.LIMBS``).
@@ -120,25 +121,25 @@ def make_fields(
         heat_values: optional {(person index, part): blob height}; default 1.0.
 
     Returns:
-        peaks (H, W, 19), heatmaps (H, W, 19), pafs (H, W, n) float32; n = 38, or more if ``limbs``
+        peaks (uh, uw, 19), heatmaps (uh, uw, 19), pafs (uh, uw, n) float32; n = 38, or more if ``limbs``
         names higher channels.
     """
-    w, h = grid
+    uw, uh = grid
     n_paf = max(NUM_PAFS, int(limbs[:, 2:].max()) + 1)
-    heat = np.zeros((h, w, NUM_HEATMAPS), np.float32)
+    heat = np.zeros((uh, uw, NUM_HEATMAPS), np.float32)
     r = int(np.ceil(4 * sigma))
     for i, person in enumerate(people):
         for part, (x, y) in person.items():
             amp = 1.0 if heat_values is None else heat_values.get((i, part), 1.0)
-            y0, y1, x0, x1 = max(0, y - r), min(h, y + r + 1), max(0, x - r), min(w, x + r + 1)
+            y0, y1, x0, x1 = max(0, y - r), min(uh, y + r + 1), max(0, x - r), min(uw, x + r + 1)
             if y0 >= y1 or x0 >= x1:
                 continue
             ys, xs = np.mgrid[y0:y1, x0:x1]
             blob = amp * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
             heat[y0:y1, x0:x1, part] = np.maximum(heat[y0:y1, x0:x1, part], blob)
     heat[:, :, -1] = 1.0 - heat[:, :, :-1].max(axis=2)
-    pafs = np.zeros((h, w, n_paf), np.float32)
-    count = np.zeros((h, w, n_paf), np.float32)
+    pafs = np.zeros((uh, uw, n_paf), np.float32)
+    count = np.zeros((uh, uw, n_paf), np.float32)
     for person in people:
         for k, (pa, pb, cx, cy) in enumerate(limbs.tolist()):
             if k in skip_limbs or pa not in person or pb not in person:
@@ -157,17 +158,17 @@ def point_fields(
         points: {(part, x, y): height}: a peak of that height at that cell (peaks == heatmaps there).
         segments: [((x0, y0), (x1, y1), chx, chy)]: a unit PAF from (x0, y0) to (x1, y1), 1.5 cells wide.
         n_paf: PAF channels.
-        grid: (width, height) in cells.
+        grid: (uw, uh) in cells.
 
     Returns:
-        peaks (H, W, 19), heatmaps (H, W, 19), pafs (H, W, n_paf) float32.
+        peaks (uh, uw, 19), heatmaps (uh, uw, 19), pafs (uh, uw, n_paf) float32.
     """
-    w, h = grid
-    peaks = np.zeros((h, w, NUM_HEATMAPS), np.float32)
-    heat = np.zeros((h, w, NUM_HEATMAPS), np.float32)
+    uw, uh = grid
+    peaks = np.zeros((uh, uw, NUM_HEATMAPS), np.float32)
+    heat = np.zeros((uh, uw, NUM_HEATMAPS), np.float32)
     for (part, x, y), v in points.items():
         peaks[y, x, part] = heat[y, x, part] = v
-    pafs = np.zeros((h, w, n_paf), np.float32)
+    pafs = np.zeros((uh, uw, n_paf), np.float32)
     count = np.zeros_like(pafs)
     for a, b, cx, cy in segments:
         paint_limb(pafs, count, a, b, cx, cy, 1.5)
@@ -178,11 +179,11 @@ def smooth_random_paf(rng: np.random.Generator, grid: tuple[int, int], n: int = 
     """Random PAF vectors replicated over ``block`` x ``block`` cells, like the network's PAFs upsampled x4.
 
     Returns:
-        float32 (H, W, n) for ``grid = (W, H)``.
+        float32 (uh, uw, n) for ``grid = (uw, uh)``.
     """
-    w, h = grid
-    lo = rng.normal(0, 0.8, size=(-(-h // block), -(-w // block), n))
-    return np.repeat(np.repeat(lo, block, 0), block, 1)[:h, :w].astype(np.float32)
+    uw, uh = grid
+    lo = rng.normal(0, 0.8, size=(-(-uh // block), -(-uw // block), n))
+    return np.repeat(np.repeat(lo, block, 0), block, 1)[:uh, :uw].astype(np.float32)
 
 
 def merge_quirk_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -194,7 +195,7 @@ def merge_quirk_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     "id > 0", so they merge and part 0 ends at id 0 + 1 + 1 = 2: part 1's peak.
 
     Returns:
-        peaks (H, W, 19), heatmaps (the same values), pafs (H, W, 6), the limb table.
+        peaks (uh, uw, 19), heatmaps (the same values), pafs (uh, uw, 6), the limb table.
     """
     pts = {0: (20, 20), 1: (20, 50), 2: (80, 50)}
     values = {0: 0.9, 1: 0.8, 2: 0.7}
@@ -213,7 +214,7 @@ def three_rows_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     Every limb is shorter than half the grid's height: no length penalty.
 
     Returns:
-        peaks (H, W, 19), heatmaps (the same values), pafs (H, W, 10), the limb table.
+        peaks (uh, uw, 19), heatmaps (the same values), pafs (uh, uw, 10), the limb table.
     """
     points = {(0, 10, 10): 1.0, (1, 10, 40): 1.0, (1, 60, 40): 1.0, (2, 60, 10): 1.0, (3, 60, 70): 1.0}
     points[(4, 90, 70)] = 1.0
