@@ -37,6 +37,7 @@ __all__ = [
     "grid_size",
     "upsample_fields",
     "fields_to_people",
+    "grid_people",
     "postprocess_fields",
 ]
 
@@ -189,8 +190,7 @@ def fields_to_people(
     kps, scores = _paf.group_people(
         peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=paf_backend, paf_upsample=paf_upsample
     )
-    kps = FieldTransform.for_field(heatmaps, image_size).keypoints_to_image(kps)
-    people = [Person(kps[i], float(scores[i])) for i in range(len(kps))]
+    people = grid_people(kps, scores, FieldTransform.for_field(heatmaps, image_size))
     t2 = time.perf_counter()
     if refine:
         from .refine import refine_keypoints
@@ -198,6 +198,18 @@ def fields_to_people(
         people = refine_keypoints(people, heatmaps, image_size, params=params)
     t3 = time.perf_counter()
     return people, peaks, {"postprocess": (t1 - t0 + t3 - t2) * 1e3, "paf": (t2 - t1) * 1e3}
+
+
+def grid_people(keypoints: np.ndarray, scores: np.ndarray, transform: FieldTransform | None) -> list[Person]:
+    """The grouping's people (float32 (P, 18, 3) grid keypoints, (P,) scores) -> ``Person`` objects.
+
+    The one rule from the grouping's output to people, for the estimator and ``paf_trace``'s views:
+    keypoints mapped to image pixels with ``transform.keypoints_to_image`` (None keeps the grid's).
+    """
+    kps = np.asarray(keypoints, np.float32)
+    if transform is not None:
+        kps = transform.keypoints_to_image(kps)
+    return [Person(kps[i], float(scores[i])) for i in range(len(kps))]
 
 
 def postprocess_fields(

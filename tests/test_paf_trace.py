@@ -1,4 +1,4 @@
-"""posekit.paf.trace: the grouping's decisions as data, equal to what group_people does.
+"""posekit.paf_trace.trace: the grouping's decisions as data, equal to what group_people does.
 
 The final people of a trace must equal ``group_people`` on both backends exactly; the recorded
 criterion parts must recompute the scores; the kept candidates must be a matching; the partial
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posekit import paf
+from posekit import paf, paf_trace
 from posekit.params import TFPOSE_DEFAULTS
 from posekit.skeleton import LIMBS, NUM_PARTS
 
@@ -40,7 +40,7 @@ def assert_people_equal(got, want, context=""):
     np.testing.assert_array_equal(gs, ws, err_msg=context)
 
 
-def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> None:
+def check_trace(t: paf_trace.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> None:
     """Every invariant of a trace against the fields it was computed from."""
     p = t.params
     S = int(p.paf_steps)
@@ -118,7 +118,7 @@ def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> N
             )
         # matching: statuses, ranks, a matching, and every rejection explained
         status = np.array(step.match_status, dtype=object)
-        assert set(step.match_status) <= set(paf.MATCH_STATUSES)
+        assert set(step.match_status) <= set(paf_trace.MATCH_STATUSES)
         np.testing.assert_array_equal(status == "failed criterion", ~step.passed)
         np.testing.assert_array_equal(step.kept, status == "kept")
         assert np.all(step.match_rank[~step.passed] == -1)
@@ -145,7 +145,7 @@ def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> N
         ]
         rows = prev_rows
         for a in step.assembly:
-            assert a.action in paf.ACTIONS
+            assert a.action in paf_trace.ACTIONS
             n_found = {
                 "new person": 0,
                 "not started": 0,
@@ -198,7 +198,7 @@ def check_against_group_people(t, peaks, heatmaps, pafs, context="", **kw):
 def test_one_person_step_by_step():
     person = H.stick_person(100, 92, 140)
     peaks, heat, pafs = H.make_fields([person], (184, 216))
-    t = paf.trace(peaks, heat, pafs)
+    t = paf_trace.trace(peaks, heat, pafs)
     check_trace(t, peaks, heat, pafs)
     check_against_group_people(t, peaks, heat, pafs)
     assert len(t.limbs) == len(LIMBS) and t.num_parts == NUM_PARTS and t.start_limbs == 17
@@ -225,7 +225,7 @@ def test_one_person_step_by_step():
 def test_two_people_matching_rejections():
     people = [H.stick_person(60, 92, 140), H.stick_person(150, 95, 130)]
     peaks, heat, pafs = H.make_fields(people, (184, 216))
-    t = paf.trace(peaks, heat, pafs)
+    t = paf_trace.trace(peaks, heat, pafs)
     check_trace(t, peaks, heat, pafs)
     check_against_group_people(t, peaks, heat, pafs)
     first = t.limbs[0]
@@ -247,7 +247,7 @@ def test_merge_ignore_not_started_and_drop_reasons():
     H.paint_limb(pafs, count, pts[0], pts[1], 0, 1, 1.5)
     H.paint_limb(pafs, count, (80, 20), pts[2], 2, 3, 1.5)
     H.paint_limb(pafs, count, pts[1], pts[2], 4, 5, 1.5)
-    t = paf.trace(peaks, peaks, pafs, limbs=H.QUIRK_LIMBS)
+    t = paf_trace.trace(peaks, peaks, pafs, limbs=H.QUIRK_LIMBS)
     check_trace(t, peaks, peaks, pafs)
     check_against_group_people(t, peaks, peaks, pafs, limbs=H.QUIRK_LIMBS)
     assert [a.action for a in t.limbs[2].assembly] == ["merged"]
@@ -276,7 +276,7 @@ def test_merge_ignore_not_started_and_drop_reasons():
     )
     table = np.array([[3, 4, 0, 1], [0, 1, 2, 3], [2, 1, 4, 5], [0, 2, 6, 7], [2, 3, 8, 9]], np.int32)
     params = dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=3)
-    t = paf.trace(peaks, heat, pafs, limbs=table, params=params)
+    t = paf_trace.trace(peaks, heat, pafs, limbs=table, params=params)
     check_trace(t, peaks, heat, pafs)
     check_against_group_people(t, peaks, heat, pafs, limbs=table)
     assert [a.action for a in t.limbs[3].assembly] == ["added part B to the first"]
@@ -287,35 +287,37 @@ def test_merge_ignore_not_started_and_drop_reasons():
     # a shoulder-ear pair alone: not started; a low-score person is dropped with that reason
     pair = {2: (40, 40), 16: (60, 20)}
     peaks, heat, pafs = H.make_fields([pair], (64, 96))
-    t = paf.trace(peaks, heat, pafs, params=dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2))
+    t = paf_trace.trace(
+        peaks, heat, pafs, params=dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2)
+    )
     check_trace(t, peaks, heat, pafs)
     assert [a.action for a in t.limbs[17].assembly] == ["not started"]
     assert len(t.people_before_filter) == 0 and t.keypoints.shape == (0, 18, 3)
     person = H.stick_person(100, 92, 140)
     peaks, heat, pafs = H.make_fields([person], (184, 216))
     picky = dataclasses.replace(TFPOSE_DEFAULTS, human_score_threshold=2.0)
-    t = paf.trace(peaks, heat, pafs, params=picky)
+    t = paf_trace.trace(peaks, heat, pafs, params=picky)
     check_trace(t, peaks, heat, pafs)
     assert t.row_status == ("low score",) and len(t.scores) == 0
 
 
 def test_no_peaks_and_bad_input():
     peaks, heat, pafs = H.make_fields([], (46, 54))
-    t = paf.trace(peaks, heat, pafs)
+    t = paf_trace.trace(peaks, heat, pafs)
     check_trace(t, peaks, heat, pafs)
     assert all(len(s.peak_a) == 0 and s.sample_xy.shape == (0, 10, 2) for s in t.limbs)
     assert t.keypoints.shape == (0, 18, 3) and t.row_status == ()
     with pytest.raises(TypeError, match="pafs"):
-        paf.trace(peaks, heat, pafs.astype(np.float64))
+        paf_trace.trace(peaks, heat, pafs.astype(np.float64))
     with pytest.raises(ValueError, match="limbs"):
-        paf.trace(peaks, heat, pafs, limbs=np.array([[0, 18, 0, 1]], np.int32))
+        paf_trace.trace(peaks, heat, pafs, limbs=np.array([[0, 18, 0, 1]], np.int32))
 
 
 def test_trace_honours_the_peak_cap():
     people = [H.stick_person(40 + 45 * i, 95, 120) for i in range(4)]
     peaks, heat, pafs = H.make_fields(people, (184, 216))
     params = dataclasses.replace(TFPOSE_DEFAULTS, max_peaks_per_part=2)
-    t = paf.trace(peaks, heat, pafs, params=params)
+    t = paf_trace.trace(peaks, heat, pafs, params=params)
     check_trace(t, peaks, heat, pafs)
     check_against_group_people(t, peaks, heat, pafs)
     assert all(len(p) == 2 for p in t.peaks)
@@ -331,7 +333,7 @@ def test_random_fields(chunk):
     found = 0
     for seed in range(chunk, 60, 4):
         kind, peaks, heat, pafs, params = H.random_case(seed)
-        t = paf.trace(peaks, heat, pafs, params=params)
+        t = paf_trace.trace(peaks, heat, pafs, params=params)
         check_trace(t, peaks, heat, pafs, context=f"seed {seed} ({kind})")
         check_against_group_people(t, peaks, heat, pafs, context=f"seed {seed} ({kind})")
         found += len(t.scores)
@@ -345,7 +347,7 @@ def test_bundled_images(estimator, bgr):
     total = 0
     for name in names:
         result = estimator.inference(bgr(name))
-        t = paf.trace(result.peaks, result.heatmaps, result.pafs)
+        t = paf_trace.trace(result.peaks, result.heatmaps, result.pafs)
         check_trace(t, result.peaks, result.heatmaps, result.pafs, context=name)
         check_against_group_people(t, result.peaks, result.heatmaps, result.pafs, context=name)
         assert len(t.scores) == len(result.people), name

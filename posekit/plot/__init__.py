@@ -1,9 +1,12 @@
 """matplotlib views of what the network sees: heatmaps, PAFs, peaks and people.
 
 The package is split by subject — ``fields`` (image, heatmaps, PAFs, stages, peaks), ``people``
-(keypoints, skeletons, trajectories), ``timings``, ``compare`` (models side by side), ``accuracy``
-(OKS, matches to human labels, AP step by step, keypoint errors) and ``tables`` —
-and every public name is available as ``posekit.plot.X``.
+(keypoints, skeletons, trajectories), ``grouping`` and ``line_integral`` (the PAF grouping's
+decisions from a ``posekit.paf_trace.GroupingTrace``; ``grouping_data`` the same as tables and zoom
+boxes, without matplotlib), ``training``, ``timings``, ``compare`` (models side by side),
+``accuracy`` (OKS, matches to human labels, AP step by step, keypoint errors) and ``tables`` —
+and every public name is available as ``posekit.plot.X``. Colours come from a
+``posekit.draw.DrawingSpec`` (``DEFAULT_SPEC``), as in the OpenCV drawings.
 
 Conventions shared by every function here:
 
@@ -57,21 +60,32 @@ from .fields import (
     show_peaks,
 )
 from .grouping import (
+    GREY,
+    plot_assembly,
+    plot_limb_candidates,
+    plot_partial_people,
+    plot_peak_ids,
+    plot_person_connections,
+    plot_trace_vs_people,
+)
+from .grouping_data import (
+    MIN_ZOOM,
+    assembly_table,
+    candidate_kinds,
     candidates_table,
     limb_summary,
     limb_zoom,
+    matching_comparison,
     matching_table,
+    optimal_matching,
+    partial_people_table,
     people_zoom,
-    plot_assembly,
-    plot_limb_candidates,
-    plot_line_integral,
-    plot_paf_samples,
-    plot_partial_people,
-    plot_sample_dots,
-    plot_trace_vs_people,
+    person_connections,
     rows_table,
+    rows_zoom,
     trace_people,
 )
+from .line_integral import plot_line_integral, plot_paf_samples, plot_sample_dots
 from .people import plot_keypoints_scatter, plot_people, plot_trajectories
 from .tables import Table, keypoints_table, people_distance_table
 from .timings import plot_speed_comparison, plot_timings
@@ -83,6 +97,10 @@ __all__ = [
     "FIGURE_WIDTH",
     "MODEL_COLORS",
     "Table",
+    "GREY",
+    "MIN_ZOOM",
+    "assembly_table",
+    "candidate_kinds",
     "candidates_table",
     "failures",
     "plot_failures",
@@ -93,16 +111,23 @@ __all__ = [
     "plot_precision_recall",
     "limb_summary",
     "limb_zoom",
+    "matching_comparison",
     "matching_table",
+    "optimal_matching",
+    "partial_people_table",
     "people_zoom",
+    "person_connections",
     "plot_assembly",
     "plot_limb_candidates",
     "plot_line_integral",
     "plot_paf_samples",
     "plot_partial_people",
+    "plot_peak_ids",
+    "plot_person_connections",
     "plot_sample_dots",
     "plot_trace_vs_people",
     "rows_table",
+    "rows_zoom",
     "trace_people",
     "channel_title",
     "compare_stages",

@@ -1,4 +1,4 @@
-"""The PAF grouping's decisions as data: tables, words and zoom boxes from a ``posekit.paf.GroupingTrace``.
+"""The PAF grouping's decisions as data: tables, words, zoom boxes from a ``paf_trace.GroupingTrace``.
 
 What ``posekit.plot.grouping`` draws, without matplotlib: per limb the candidates with their outcome
 (``candidate_kinds``: "kept", "lost the matching", "failed the criterion"), tables of the candidates, of
@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..person import Person
+from ..postprocess import grid_people
 from ..preprocess import FieldTransform
 from ..skeleton import LIMB_NAMES, PART_NAMES
-from ._base import Box, people_box
+from ._base import Box, _image_size, people_box
 from .tables import Table
 
 __all__ = [
@@ -66,13 +67,7 @@ def _count(n: int, noun: str, plural: str | None = None) -> str:
 
 def _transform(trace, image, image_size) -> FieldTransform:
     """The grid -> image mapping of the trace's fields drawn over ``image`` (or ``image_size``)."""
-    if image is not None:
-        size = (int(image.shape[1]), int(image.shape[0]))
-    elif image_size is not None:
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        size = tuple(trace.grid_size)
-    return FieldTransform(tuple(trace.grid_size), size)
+    return FieldTransform(tuple(trace.grid_size), _image_size(image, image_size, trace.grid_size))
 
 
 def candidate_kinds(step) -> np.ndarray:
@@ -101,24 +96,6 @@ def limb_summary(trace, limb: int | str) -> str:
     )
 
 
-def _peak_table(trace) -> np.ndarray:
-    """float64 (N, 4): all peaks (id, x, y, score) by global id, the concatenation of ``trace.peaks``."""
-    found = [p for p in trace.peaks if len(p)]
-    return np.concatenate(found) if found else np.zeros((0, 4))
-
-
-def _snapshot_keypoints(trace, snapshot) -> np.ndarray:
-    """float64 (R, num_parts, 3) grid keypoints of partial people: the final people's rule (an id
-    outside 0..N-1 is a missing part: x = y = NaN, score 0)."""
-    line = _peak_table(trace)
-    ids = np.asarray(snapshot.peak_ids)
-    out = np.full((*ids.shape, 3), np.nan)
-    out[..., 2] = 0.0
-    valid = (ids >= 0) & (ids < len(line))
-    out[valid] = line[ids[valid]][:, 1:4]
-    return out
-
-
 def trace_people(trace, image_size: tuple[int, int] | None = None) -> list[Person]:
     """The trace's final people as ``Person`` objects, keypoints mapped to image pixels.
 
@@ -130,10 +107,8 @@ def trace_people(trace, image_size: tuple[int, int] | None = None) -> list[Perso
         One Person per kept row, in order, as ``PoseEstimator.inference`` builds them (without
         sub-pixel refinement).
     """
-    kps = np.asarray(trace.keypoints, np.float32)
-    if image_size is not None:
-        kps = FieldTransform(tuple(trace.grid_size), tuple(image_size)).keypoints_to_image(kps)
-    return [Person(kps[i], float(trace.scores[i])) for i in range(len(kps))]
+    tf = None if image_size is None else FieldTransform(tuple(trace.grid_size), tuple(image_size))
+    return grid_people(trace.keypoints, trace.scores, tf)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,7 +349,7 @@ def partial_people_table(trace, limb: int | str, rows=None) -> Table:
     """
     step = _limb(trace, limb)
     snap = step.people_after
-    kp = _snapshot_keypoints(trace, snap)
+    kp = trace.keypoints_of(snap)
     chosen = range(len(snap)) if rows is None else [int(r) for r in rows]
     out = []
     for r in chosen:
@@ -403,7 +378,7 @@ def person_connections(trace, person: int, image_size: tuple[int, int] | None = 
     if not 0 <= int(person) < len(kept):
         raise ValueError(f"person must be in [0, {len(kept)}), got {person}")
     ids = np.asarray(trace.people_before_filter.peak_ids[kept[int(person)]])
-    line = _peak_table(trace)
+    line = trace.peak_table
     size = tuple(trace.grid_size) if image_size is None else (int(image_size[0]), int(image_size[1]))
     tf = FieldTransform(tuple(trace.grid_size), size)
     rows, limbs, scores = [], [], []
@@ -497,7 +472,7 @@ def people_zoom(
     people = trace_people(trace, size)
     if people:
         return _at_least(people_box(people, margin=margin, image_size=size), size, min_zoom)
-    line = _peak_table(trace)
+    line = trace.peak_table
     if not len(line):
         return None
     x, y = FieldTransform(tuple(trace.grid_size), size).to_image(line[:, 1], line[:, 2])
@@ -539,6 +514,6 @@ def rows_zoom(
     they have no parts."""
     step = _limb(trace, limb)
     size = (int(image_size[0]), int(image_size[1]))
-    kp = _snapshot_keypoints(trace, step.people_after)[list(rows)]
+    kp = trace.keypoints_of(step.people_after)[list(rows)]
     kp = FieldTransform(tuple(trace.grid_size), size).keypoints_to_image(kp.astype(np.float32))
     return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)
