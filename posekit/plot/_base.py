@@ -215,7 +215,7 @@ def _faded_image(ax, image, image_size, zoom, image_alpha: float = 1.0):
         return _image_or_canvas(None, image_size, zoom, ax)
     size = (image.shape[1], image.shape[0])
     ax = _image_or_canvas(None, size, zoom, ax)
-    ax.imshow(to_rgb(image), alpha=float(image_alpha), zorder=0)
+    ax.imshow(to_rgb(image), alpha=None if image_alpha == 1 else float(image_alpha), zorder=0)
     _set_view(ax, size, zoom)
     return ax
 
