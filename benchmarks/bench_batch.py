@@ -20,7 +20,7 @@ against the sequential loop of the same run. The CPU flags that decide the netwo
 
 ``--resize`` is every configuration's input size (default 432x368; ``-1x368`` keeps each image's aspect
 ratio, so the images need several network sizes). "networks" counts what the in-process runs built
-(``posekit.network.runtime.network_builds``): Keras -> TFLite conversions (seconds each) and compilations
+(``posekit.network.runner.network_builds``): Keras -> TFLite conversions (seconds each) and compilations
 (OpenVINO
 reshapes count as compilations); the pool and Ray build theirs in the workers.
 
@@ -75,9 +75,9 @@ def _images() -> list[Path]:
 
 
 def _built(before: dict[str, int]) -> dict[str, int]:
-    """Networks built since ``before`` (``posekit.network.runtime.network_builds``): conversions,
+    """Networks built since ``before`` (``posekit.network.runner.network_builds``): conversions,
     compilations."""
-    from posekit.network.runtime import network_builds
+    from posekit.network.runner import network_builds
 
     now = network_builds()
     return {
@@ -93,7 +93,7 @@ def child_sequential(frames: int, out: Path, size) -> dict:
     """The plain loop: load, then infer/track/write JSON for every image and frame."""
     from posekit import PoseEstimator, read_image
     from posekit.export import openpose_json_name, write_openpose_json
-    from posekit.network.runtime import network_builds
+    from posekit.network.runner import network_builds
     from posekit.video import iter_frames
     from posekit.video.track import Tracker
 
@@ -117,7 +117,7 @@ def child_sequential(frames: int, out: Path, size) -> dict:
 
 def child_batch(mode: str, frames: int, out: Path, workers: int, chunk: int, size) -> dict:
     from posekit import batch
-    from posekit.network.runtime import network_builds
+    from posekit.network.runner import network_builds
 
     before = network_builds()
     t0 = time.perf_counter()
@@ -156,7 +156,7 @@ def mixed_shapes() -> list[tuple[Path, tuple[int, int, int, int]]]:
 def child_mixed() -> dict:
     """One -1x368 estimator over the 20 crops, twice; the same crops stretched to 432x368 for comparison."""
     from posekit import PoseEstimator, read_image
-    from posekit.network.runtime import network_builds
+    from posekit.network.runner import network_builds
 
     images = [read_image(p)[y : y + h, x : x + w] for p, (x, y, w, h) in mixed_shapes()]
     out: dict = {"shapes": len({im.shape for im in images})}
@@ -187,7 +187,7 @@ def network_dynamic_vs_fixed(model, images, rounds: int = 3) -> dict:
     import numpy as np
 
     from posekit.network.models import cache_dir
-    from posekit.network.runtime import make_openvino_runner
+    from posekit.network.openvino import make_openvino_runner
     from posekit.preprocess import network_input_size, prepare
 
     folder = cache_dir("mobilenet_thin") / "tflite"

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_precision.py [--rounds 3] [--repeats 5] [--anchors FOLDER]
 
-Each plan (``posekit.network.runtime.Bf16Plan``: the parts kept in float32, the rest bf16) is compiled by
+Each plan (``posekit.network.bf16.Bf16Plan``: the parts kept in float32, the rest bf16) is compiled by
 OpenVINO
 and compared with the exact mode (OpenVINO float32, the same post-processing) on every image:
 
@@ -12,7 +12,7 @@ and compared with the exact mode (OpenVINO float32, the same post-processing) on
   1.5 network-grid cells (``posekit.match.keypoints_kept``), on the bundled images (the calibration set
   the plan was chosen on) and, with ``--anchors``, on a second folder of images held out from the choice.
 
-Then the shipped plan (``posekit.network.runtime.BF16_PLAN``) per image. Needs OpenVINO and a CPU with bf16
+Then the shipped plan (``posekit.network.bf16.BF16_PLAN``) per image. Needs OpenVINO and a CPU with bf16
 instructions (``avx512_bf16`` or ``amx_bf16``); the CPU flags are printed with the table.
 """
 
@@ -32,7 +32,7 @@ FLAGS_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx
 
 def plans():
     """The sweep: (label, plan); None is the exact mode (float32)."""
-    from posekit.network.runtime import BF16_PLAN, Bf16Plan
+    from posekit.network.bf16 import BF16_PLAN, Bf16Plan
 
     return [
         ("float32 (exact mode)", None),
@@ -64,7 +64,8 @@ def main() -> int:
 
     import posekit
     from posekit.match import keypoints_kept
-    from posekit.network.runtime import BF16_CPU_FLAGS, cpu_flags, make_openvino_runner, openvino_available
+    from posekit.network.engines import BF16_CPU_FLAGS, cpu_flags
+    from posekit.network.openvino import make_openvino_runner, openvino_available
     from posekit.preprocess import prepare
 
     flags = cpu_flags()
@@ -106,7 +107,7 @@ def main() -> int:
                 a, b = reference[p], fast.inference(photos[p])
                 k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, size)
                 differs, kept, total = differs + (len(a) != len(b)), kept + k, total + t
-                if plan is not None and plan == posekit.network.runtime.BF16_PLAN:
+                if plan is not None and plan == posekit.network.bf16.BF16_PLAN:
                     per_image[p] = (name, len(a), len(b), k, t)
             row[name] = (differs, len(paths), kept, total)
         rows.append(row)

@@ -3,7 +3,7 @@
     python benchmarks/bench_video.py [--frames 40] [--video videos/vtest_pair.mp4] [--repeat 1]
                                      [--engine auto] [--precision fp32|bf16]
 
-``--precision bf16`` measures the fast mode (``posekit.network.runtime``; the issue's goal: >= 25 FPS on
+``--precision bf16`` measures the fast mode (``posekit.network.engines``; the issue's goal: >= 25 FPS on
 2 cores).
 
 Both loops run ``posekit.video.pipeline.process_video`` on the same frames, writing an mp4 (and

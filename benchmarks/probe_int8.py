@@ -96,7 +96,7 @@ def main() -> None:
     import posekit
     from posekit.match import keypoints_kept
     from posekit.network.models import load_model
-    from posekit.network.runtime import convert_tflite
+    from posekit.network.tflite import convert_tflite
     from posekit.preprocess import prepare
 
     size = (432, 368)

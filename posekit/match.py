@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .preprocess import STRIDE
+
 __all__ = ["greedy_match", "mean_keypoint_distance", "keypoints_kept", "KEPT_GRID_CELLS"]
 
 #: the fast mode's fidelity tolerance: a keypoint is kept when within this many network-grid cells
@@ -72,7 +74,7 @@ def keypoints_kept(
     image_size: tuple[int, int],
     input_size: tuple[int, int],
     grid_cells: float = KEPT_GRID_CELLS,
-    stride: int = 8,
+    stride: int = STRIDE,
 ) -> tuple[int, int]:
     """(kept, total): ``reference``'s keypoints that ``other`` finds within ``grid_cells`` grid cells.
 

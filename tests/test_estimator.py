@@ -225,3 +225,19 @@ def test_inference_batch_equals_single(graph_path, bgr):
         assert res.timings["network"] > 0 and res.timings["total"] >= res.timings["network"]
     with pytest.raises(ValueError, match="batch_size"):
         est.inference_batch([bgr("person.jpg")], batch_size=0)
+
+
+def test_inference_batch_of_mixed_sizes_equals_single(graph_path, bgr):
+    # one code path: inference is inference_batch of one; a chunk of images of several network sizes runs
+    # one network call per size and keeps the images' order
+    from posekit import PoseEstimator
+
+    est = PoseEstimator(input_size=None, engine="tf", warmup=False)  # each image at its own size
+    names = ["person.jpg", "basketball1.png", "person.jpg", "kite.jpg"]
+    batch = est.inference_batch([bgr(n) for n in names], batch_size=4)
+    assert [r.image_size for r in batch] == [bgr(n).shape[1::-1] for n in names]
+    assert batch[0].input_size == batch[2].input_size != batch[1].input_size
+    for name, res in zip(names, batch):
+        single = est.inference(bgr(name))
+        assert res.input_size == single.input_size and len(res.people) == len(single.people) > 0
+        np.testing.assert_allclose(res.keypoints, single.keypoints, atol=1e-4, rtol=0)

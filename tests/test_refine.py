@@ -21,7 +21,7 @@ def test_smoothed_patch_equals_full_smoothing(size):
     full = smooth(heat[:, :, None], size, 3.0)[:, :, 0] if size > 1 else heat
     g = gaussian_kernel_1d(size, 3.0) if size > 1 else np.ones(1)
     for row, col in [(20, 25), (1, 1), (38, 48), (0, 30), (39, 0)]:
-        patch = refine.smoothed_patch(heat, row, col, g)
+        patch = refine._smoothed_patch(heat, row, col, g)
         for i in range(3):
             for j in range(3):
                 r, c = row - 1 + i, col - 1 + j
@@ -32,11 +32,11 @@ def test_smoothed_patch_equals_full_smoothing(size):
 def test_parabola_offset():
     for a in (-0.5, -0.3, 0.0, 0.12, 0.5):
         f = [-((x - a) ** 2) for x in (-1, 0, 1)]
-        assert refine.parabola_offset(*f) == pytest.approx(a)
-    assert refine.parabola_offset(1.0, 1.0, 1.0) == 0.0  # plateau
-    assert refine.parabola_offset(0.0, 1.0, 0.99) == pytest.approx(0.5 * 0.99 / 1.01)
-    assert refine.parabola_offset(2.0, 1.0, 0.0) == 0.0  # no maximum here: stays put
-    assert refine.parabola_offset(0.0, 1.0, 1.5) == 0.5  # clipped (the neighbour is higher)
+        assert refine._parabola_offset(*f) == pytest.approx(a)
+    assert refine._parabola_offset(1.0, 1.0, 1.0) == 0.0  # plateau
+    assert refine._parabola_offset(0.0, 1.0, 0.99) == pytest.approx(0.5 * 0.99 / 1.01)
+    assert refine._parabola_offset(2.0, 1.0, 0.0) == 0.0  # no maximum here: stays put
+    assert refine._parabola_offset(0.0, 1.0, 1.5) == 0.5  # clipped (the neighbour is higher)
 
 
 def _blob(shape, centres, sigma=2.5):

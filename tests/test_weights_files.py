@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import one_line_error
+from conftest import one_line_error, run_cli
 
 from posekit.network.weights import (
     WEIGHTS_METADATA_KEY,
@@ -34,18 +32,6 @@ COCO_SAMPLE = ROOT / "images" / "coco_val2017"
 def small_weights(seed=0):
     rng = np.random.default_rng(seed)
     return {"conv/0": rng.normal(size=(3, 3, 2, 4)).astype(np.float32), "conv/1": np.zeros(4, np.float32)}
-
-
-def run_cli(*args, timeout=300, env=None):
-    code = "import sys; from posekit.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 # --------------------------------------------------------------------------- the format
@@ -173,7 +159,7 @@ def published(graph_path):
 @pytest.mark.slow
 def test_two_files_at_one_path_never_share_a_conversion(tmp_path, monkeypatch, published):
     from posekit import PoseEstimator
-    from posekit.network.runtime import openvino_available
+    from posekit.network.openvino import openvino_available
 
     home = tmp_path / "home"
     monkeypatch.setenv("POSEKIT_HOME", str(home))  # no graph here: weights= needs none

@@ -42,6 +42,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..preprocess import DEFAULT_UPSAMPLE
 from .sources import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES, BatchError, Source, find_sources
 from .store import TABLE_COLUMNS, OutputBusy, Store, fingerprint, import_pyarrow, part_name, table_schema
 from .worker import Options
@@ -276,8 +277,8 @@ def run(
     out: str | os.PathLike,
     *,
     model: str | os.PathLike = "mobilenet_thin",
-    input_size: Sequence[int] = (432, 368),
-    upsample: float = 4.0,
+    input_size: Sequence[int] | str = "model",
+    upsample: float = DEFAULT_UPSAMPLE,
     architecture: str | None = None,
     engine: str = "auto",
     precision: str = "fp32",
@@ -302,7 +303,8 @@ def run(
             ``file://`` or fsspec URLs (``s3://``, ``gs://``, ...).
         out: output folder: a local path, ``file://`` or fsspec URL; created if needed.
         model: model name or frozen graph file (``PoseEstimator``'s ``model``).
-        input_size: (width, height) of the network input; (None, height) keeps each image's aspect ratio.
+        input_size: (width, height) of the network input; (None, height) keeps each image's aspect ratio;
+            "model" (default): the model's own (``posekit.network.models.default_input_size``).
         upsample: upsample factor of the fields before peak finding.
         architecture: architecture of a graph file (None: detected).
         engine: each estimator's network engine (``PoseEstimator(engine=...)``, the CLI's --engine).
@@ -343,6 +345,10 @@ def run(
     _check_options(executor, workers, every, max_frames, chunk_frames)
     if not os.fspath(out).strip():
         raise BatchError(f"empty output folder name {os.fspath(out)!r}")
+    if isinstance(input_size, str) and input_size == "model":
+        from ..network.models import default_input_size
+
+        input_size = default_input_size(model, architecture)
     size, upsample, precision = _check_model_options(input_size, upsample, engine, precision)
     import_pyarrow()
     if executor == "ray":

