@@ -36,7 +36,10 @@ def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--every", type=positive_int, default=1, metavar="N", help="process every N-th frame only")
     p.add_argument("--no-track", action="store_true", help="no person ids across frames (person_id -1)")
     p.add_argument("--one-euro", action="store_true", help="One-Euro-smooth the tracked keypoints")
-    p.add_argument("--out-fps", type=positive_float, metavar="FPS", help="frame rate of the written video")
+    p.add_argument(
+        "--out-fps", type=positive_float, metavar="FPS",
+        help="frame rate of the written video (default: a file's own over --every; fixed for live input)",
+    )  # fmt: skip
     p.add_argument("--sequential", action="store_true", help="run in one thread (no decode/write overlap)")
     p.add_argument(
         "--workers", type=positive_int, default=1, metavar="N",

@@ -159,7 +159,7 @@ def process_video(
         drawing: how people are drawn (``posekit.draw.DrawingSpec``; ``VIDEO_SPEC``).
         background: ``drawing.background``: skeletons on the frame (True) or on black (False).
         side_by_side: write original | skeleton-on-black frames, twice as wide.
-        fps_overlay: write the measured FPS on each output frame.
+        fps_overlay: write the measured FPS on each output frame from the second on (a rate needs two).
         max_frames: stop after processing this many frames (None: the whole source).
         every: process only frames 0, every, 2 * every, ... of the source.
         upsample: passed to ``estimator.inference``.
