@@ -179,12 +179,6 @@ def _prepare(image: np.ndarray, in_place: bool) -> np.ndarray:
     return np.array(bgr, order="C", copy=True) if bgr is image else np.ascontiguousarray(bgr)
 
 
-def _with_overrides(spec: DrawingSpec, **overrides: object) -> DrawingSpec:
-    """``spec`` with the keyword arguments that were given (not None) replacing its fields."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(spec, **given) if given else spec
-
-
 def draw_people(
     image: np.ndarray,
     people: Iterable[Person],
@@ -283,29 +277,23 @@ def compose_frame(
     people: list[Person],
     *,
     spec: DrawingSpec = VIDEO_SPEC,
-    background: bool | None = None,
     side_by_side: bool = False,
     fps: float | None = None,
-    color_by_person: bool | None = None,
-    show_ids: bool | None = None,
 ) -> np.ndarray:
     """Draw one output frame of an annotated video.
 
     Args:
         frame: BGR uint8 (H, W, 3), not modified.
         people: the people of the frame, keypoints in ``frame`` pixels.
-        spec: the drawing style (``VIDEO_SPEC``: one colour and an ``#id`` per tracked person).
-        background: ``spec.background``: draw on the frame (True) or on black (False).
+        spec: the drawing style (``VIDEO_SPEC``: one colour and an ``#id`` per tracked person;
+            ``dataclasses.replace(VIDEO_SPEC, background=False)`` draws on black).
         side_by_side: the original frame on the left and the skeletons on black on the
-            right: BGR uint8 (H, 2 W, 3). ``background`` is ignored.
+            right: BGR uint8 (H, 2 W, 3). ``spec.background`` is ignored.
         fps: write ``FPS: ...`` at the top left, or None for no FPS text.
-        color_by_person: ``spec.color_by_person`` (None keeps the spec's).
-        show_ids: ``spec.label_ids`` (None keeps the spec's).
 
     Returns:
         BGR uint8 (H, W, 3), or (H, 2 W, 3) when ``side_by_side``.
     """
-    spec = _with_overrides(spec, background=background, color_by_person=color_by_person, label_ids=show_ids)
     frame = as_bgr(frame, "frame")
     if side_by_side:
         skeleton = draw_people(frame, people, dataclasses.replace(spec, background=False))

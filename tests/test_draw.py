@@ -353,9 +353,8 @@ def test_compose_frame_follows_the_spec():
     people = [make_person({CocoPart.Neck: (60, 80), CocoPart.RShoulder: (40, 82)}, person_id=1)]
     plain = DrawingSpec(label_ids=False, color_by_person=False)
     np.testing.assert_array_equal(compose_frame(frame, people, spec=plain), draw_people(frame, people))
-    np.testing.assert_array_equal(
-        compose_frame(frame, people, show_ids=False, color_by_person=False), draw_people(frame, people)
-    )
+    plain_video = dataclasses.replace(VIDEO_SPEC, label_ids=False, color_by_person=False)
+    np.testing.assert_array_equal(compose_frame(frame, people, spec=plain_video), draw_people(frame, people))
     sbs = compose_frame(frame, people, side_by_side=True)
     assert sbs.shape == (120, 320, 3)
     np.testing.assert_array_equal(sbs[:, :160], frame)

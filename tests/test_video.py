@@ -4,6 +4,7 @@ bundled clip."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posekit.draw import compose_frame
+from posekit.draw import VIDEO_SPEC, compose_frame
 from posekit.export import COCO_KEYPOINT_NAMES, CSV_HEADER
 from posekit.person import Person
 from posekit.video import (
@@ -218,7 +219,7 @@ def test_compose_frame_modes():
     on_frame = compose_frame(frame, people)
     assert on_frame.shape == frame.shape and (on_frame != frame).any()
     assert np.array_equal(frame, np.full((60, 80, 3), 100, np.uint8))  # input untouched
-    black = compose_frame(frame, people, background=False)
+    black = compose_frame(frame, people, spec=dataclasses.replace(VIDEO_SPEC, background=False))
     assert black[59, 79].tolist() == [0, 0, 0] and black.max() > 0
     sbs = compose_frame(frame, people, side_by_side=True, fps=12.0)
     assert sbs.shape == (60, 160, 3)
