@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -293,6 +294,28 @@ def test_image_and_video_refuse_a_fifo_in_one_line(fifo_folder):
     proc = posekit("video", str(fifo_folder / "pipe.mp4"), "--csv", str(fifo_folder / "o.csv"))
     assert proc.returncode == 2
     assert error_lines(proc) == [f"posekit: error: cannot read {fifo_folder / 'pipe.mp4'}: {FIFO}"]
+
+
+def test_one_refusal_of_special_files(fifo_folder, tmp_path):
+    # posekit.video.sources.special_file_error words it for image, video, batch's reader and its fingerprint
+    from posekit.batch.sources import Source
+    from posekit.batch.store import fingerprint
+    from posekit.batch.worker import Options, Worker
+    from posekit.video.sources import special_file_error
+
+    pipe = fifo_folder / "pipe.jpg"
+    assert special_file_error(pipe) == f"cannot read {pipe}: {FIFO}"
+    assert special_file_error(pipe, "p") == f"cannot read p: {FIFO}"
+    assert special_file_error(KITE) is None and special_file_error(tmp_path) is None
+    assert special_file_error(tmp_path / "missing.jpg") is None  # its reader says it is missing
+    source = Source(name="p", location=str(pipe), key="p", kind="image")
+    with pytest.raises(OSError, match=f"^cannot read p: {re.escape(FIFO)}$"):
+        fingerprint(source)
+    with pytest.raises(OSError, match=f"^cannot read p: {re.escape(FIFO)}$"):
+        Worker(Options(), str(tmp_path / "out"))._read_image(source)
+    folder = dataclasses.replace(source, location=str(tmp_path))
+    with pytest.raises(OSError, match="^cannot read p: it is a folder, not a file$"):
+        fingerprint(folder)
 
 
 # --------------------------------------------------------------------------- 9. options checked as image does

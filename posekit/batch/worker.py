@@ -194,11 +194,11 @@ _MIN_FREE_BYTES = 1 << 20
 
 def _check_regular(source: Source) -> None:
     """Refuse a source that is not a regular file (a FIFO would block its reader for good)."""
-    from ..video.sources import special_file_kind
+    from ..video.sources import special_file_error
 
-    special = source.special or ("://" not in source.location and special_file_kind(source.location))
-    if special:
-        raise OSError(f"cannot read {source.name}: it is {special}, not a regular file")
+    problem = None if "://" in source.location else special_file_error(source.location, source.name)
+    if problem is not None:
+        raise OSError(problem)
 
 
 #: Estimators of this process by (model, input size, architecture, engine, precision, threads): a process

@@ -27,6 +27,7 @@ from .sources import (
     iter_frames,
     open_source,
     output_fps,
+    special_file_error,
     special_file_kind,
 )
 from .summary import STOP_REASONS, OutputError, VideoSummary
@@ -46,6 +47,7 @@ __all__ = [
     "FpsMeter",
     "check_video_path",
     "special_file_kind",
+    "special_file_error",
     "has_gui",
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",

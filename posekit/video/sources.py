@@ -49,6 +49,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "check_video_path",
     "special_file_kind",
+    "special_file_error",
     "FpsMeter",
     "has_gui",
 ]
@@ -97,7 +98,17 @@ def special_file_kind(path: PathLike) -> str | None:
         return None
     kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def special_file_error(path: PathLike, name: str | None = None) -> str | None:
+    """The one-line refusal of ``path`` when ``special_file_kind`` finds it special, else None.
+
+    E.g. ``cannot read in.mp4: it is a FIFO (named pipe), not a regular file``; ``name`` (default: the
+    path) is how the message names it.
+    """
+    kind = special_file_kind(path)
+    return None if kind is None else f"cannot read {name or path}: it is {kind}, not a regular file"
 
 
 @contextlib.contextmanager
@@ -301,9 +312,9 @@ def _open_file(path: Path) -> FrameSource:
         raise VideoError(f"video file not found: {path}")
     if path.is_dir():
         raise VideoError(f"{path} is a directory, not a video file")
-    special = special_file_kind(path)
-    if special is not None:
-        raise VideoError(f"cannot read {path}: it is {special}, not a regular file")
+    problem = special_file_error(path)
+    if problem is not None:
+        raise VideoError(problem)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise VideoError(f"{path} is an image, not a video (use `posekit image` for images)")
     if not os.access(path, os.R_OK):
