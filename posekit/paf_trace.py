@@ -4,8 +4,7 @@
 runs with ``backend="numpy"``) with a recorder, and returns the peak lists, per limb every candidate
 with its PAF samples, criterion parts and matching outcome, the partial people after each limb, why
 rows were dropped, and the final people. All coordinates are in the fields' grid.
-``posekit.plot.grouping_data`` turns a trace into tables, words and zoom boxes; ``posekit.plot``
-draws it.
+``posekit.paf_trace_tables`` turns a trace into words and tables; ``posekit.plot`` draws it.
 """
 
 from __future__ import annotations

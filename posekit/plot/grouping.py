@@ -4,9 +4,9 @@ A trace (``posekit.paf_trace.trace``) records, per limb, every candidate (pair o
 two parts) with its line integral, its score and what the greedy matching did with it, and the partial
 people after each limb. These views draw that data over the image, in original-image pixels: the
 trace's grid coordinates are mapped with ``posekit.preprocess.FieldTransform``. One candidate's line
-integral is drawn by ``line_integral``; the same decisions as tables, words and zoom boxes (no
-drawing) are in ``grouping_data``. Colours are ``draw.DEFAULT_SPEC``'s: limbs and parts in their
-colours, partial people one colour per row.
+integral is drawn by ``line_integral``; the same decisions as tables and words (no matplotlib)
+are in ``posekit.paf_trace_tables``, the boxes to zoom on in ``grouping_zoom``. Colours are
+``draw.DEFAULT_SPEC``'s: limbs and parts in their colours, partial people one colour per row.
 
 Line styles say what happened to a candidate everywhere in this module:
 
@@ -22,6 +22,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..paf_trace_tables import (
+    _FAILED,
+    _KEPT,
+    _LOST,
+    _candidate_order,
+    _count,
+    _limb,
+    _limb_name,
+    candidate_kinds,
+    limb_summary,
+    person_connections,
+    trace_people,
+)
 from ..preprocess import FieldTransform
 from ..skeleton import PART_NAMES
 from ._base import (
@@ -37,20 +50,7 @@ from ._base import (
     _people,
     _person_rgb,
 )
-from .grouping_data import (
-    _FAILED,
-    _KEPT,
-    _LOST,
-    _candidate_order,
-    _count,
-    _limb,
-    _limb_name,
-    _transform,
-    candidate_kinds,
-    limb_summary,
-    person_connections,
-    trace_people,
-)
+from .grouping_zoom import _transform
 from .people import plot_people
 
 __all__ = [

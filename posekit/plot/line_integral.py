@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..paf_trace_tables import _limb, _limb_name
 from ..preprocess import FieldTransform
 from ..skeleton import PART_NAMES
 from ._base import (
@@ -16,7 +17,7 @@ from ._base import (
     _new_figure,
     _pyplot,
 )
-from .grouping_data import _limb, _limb_name, _transform
+from .grouping_zoom import _transform
 
 __all__ = ["plot_line_integral", "plot_paf_samples", "plot_sample_dots"]
 

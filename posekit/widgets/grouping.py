@@ -238,7 +238,7 @@ class GroupingExplorer:
     @property
     def people(self):
         """The people at the current thresholds (``Person`` list, image pixels)."""
-        from ..plot.grouping_data import trace_people
+        from ..paf_trace_tables import trace_people
 
         return trace_people(self.trace, self.result.image_size)
 
@@ -279,9 +279,10 @@ class GroupingExplorer:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
+        from ..paf_trace_tables import candidates_table, limb_summary
         from ..plot._base import _aspect
         from ..plot.grouping import plot_limb_candidates
-        from ..plot.grouping_data import candidates_table, limb_summary, limb_zoom
+        from ..plot.grouping_zoom import limb_zoom
 
         k = int(self.limb.value)
         tr = self.trace

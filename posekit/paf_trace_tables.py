@@ -1,48 +1,37 @@
-"""The PAF grouping's decisions as data: tables, words, zoom boxes from a ``paf_trace.GroupingTrace``.
+"""The PAF grouping's decisions in words and tables, from a ``posekit.paf_trace.GroupingTrace``.
 
-What ``posekit.plot.grouping`` draws, without matplotlib: per limb the candidates with their outcome
-(``candidate_kinds``: "kept", "lost the matching", "failed the criterion"), tables of the candidates, of
-the greedy matching and of the partial people (``posekit.plot.Table``), a one-line summary, the final
-people in image pixels, and boxes to zoom on.
+Per limb the candidates with their outcome (``candidate_kinds``: "kept", "lost the matching",
+"failed the criterion"), tables of the candidates, of the greedy matching, of the assembly and of
+the partial people (``posekit.table.Table``), a one-line summary, the greedy matching beside the
+optimal one, and the final people in image pixels. No matplotlib: ``posekit.plot`` draws the same
+decisions over the image (and re-exports these names).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..person import Person
-from ..postprocess import grid_people
-from ..preprocess import FieldTransform
-from ..skeleton import LIMB_NAMES, PART_NAMES
-from ._base import Box, _image_size, people_box
-from .tables import Table
+from .person import Person
+from .postprocess import grid_people
+from .preprocess import FieldTransform
+from .skeleton import LIMB_NAMES, PART_NAMES
+from .table import Table
 
 __all__ = [
-    "MIN_ZOOM",
     "assembly_table",
     "candidate_kinds",
     "candidates_table",
-    "matching_comparison",
-    "optimal_matching",
     "limb_summary",
-    "limb_zoom",
+    "matching_comparison",
     "matching_table",
-    "people_zoom",
+    "optimal_matching",
+    "partial_people_table",
+    "person_connections",
     "rows_table",
-    "rows_zoom",
     "trace_people",
 ]
 
-#: Smallest zoom box, as a fraction of the image's longer side: a zoom on a few close parts (a
-#: 4-part head) still shows the body and the neighbours around them.
-MIN_ZOOM = 0.3
-
 _KEPT, _LOST, _FAILED = "kept", "lost the matching", "failed the criterion"
-
-
-# ---------------------------------------------------------------------------------------------
-# Data helpers
-# ---------------------------------------------------------------------------------------------
 
 
 def _limb(trace, limb: int | str):
@@ -63,11 +52,6 @@ def _limb_name(step) -> str:
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
-
-
-def _transform(trace, image, image_size) -> FieldTransform:
-    """The grid -> image mapping of the trace's fields drawn over ``image`` (or ``image_size``)."""
-    return FieldTransform(tuple(trace.grid_size), _image_size(image, image_size, trace.grid_size))
 
 
 def candidate_kinds(step) -> np.ndarray:
@@ -434,86 +418,3 @@ def rows_table(trace) -> Table:
     kept = sum(s == "kept" for s in trace.row_status)
     caption = f"{_count(len(rows), 'row')} after the last limb, {kept} kept as people"
     return Table(["row", "parts", "total", "score", "status", "why", "person"], rows, caption)
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-# ---------------------------------------------------------------------------------------------
-
-
-def _at_least(box: Box | None, size: tuple[int, int], min_zoom: float) -> Box | None:
-    """``box`` grown about its centre to at least ``min_zoom`` of the image's longer side each way,
-    shifted (not cut) to stay inside the image where it fits."""
-    if box is None:
-        return None
-    w, h = size
-    side = float(min_zoom) * max(w, h)
-    out = list(box)
-    for lo, hi, extent in ((0, 2, w), (1, 3, h)):
-        need = min(side, extent)
-        if out[hi] - out[lo] < need:
-            c = (out[lo] + out[hi]) / 2
-            out[lo], out[hi] = c - need / 2, c + need / 2
-        if out[lo] < -0.5:
-            out[lo], out[hi] = -0.5, out[hi] + (-0.5 - out[lo])
-        if out[hi] > extent - 0.5:
-            out[lo], out[hi] = out[lo] - (out[hi] - (extent - 0.5)), extent - 0.5
-        out[lo], out[hi] = max(out[lo], -0.5), min(out[hi], extent - 0.5)
-    return (float(out[0]), float(out[1]), float(out[2]), float(out[3]))
-
-
-def people_zoom(
-    trace, image_size: tuple[int, int], *, margin: float = 0.2, min_zoom: float = MIN_ZOOM
-) -> Box | None:
-    """A box (x0, y0, x1, y1) in image pixels around the trace's final people, or around all its
-    peaks when there are none, at least ``min_zoom`` of the image's longer side each way (a small
-    person keeps its surroundings); None without peaks."""
-    size = (int(image_size[0]), int(image_size[1]))
-    people = trace_people(trace, size)
-    if people:
-        return _at_least(people_box(people, margin=margin, image_size=size), size, min_zoom)
-    line = trace.peak_table
-    if not len(line):
-        return None
-    x, y = FieldTransform(tuple(trace.grid_size), size).to_image(line[:, 1], line[:, 2])
-    kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
-    box = [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
-    kp[0, :2] = [[box[0], box[1], 1.0], [box[2], box[3], 1.0]]
-    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)
-
-
-def limb_zoom(
-    trace, limb: int | str, image_size: tuple[int, int], *, margin: float = 0.3, min_zoom: float = MIN_ZOOM
-) -> Box | None:
-    """A box (x0, y0, x1, y1) in image pixels around a limb's kept candidates (all its candidates
-    when none was kept), at least ``min_zoom`` of the image's longer side each way (a short limb is
-    shown with its context, not as a patch of hair); None when it has none."""
-    step = _limb(trace, limb)
-    if not len(step.score):
-        return None
-    size = (int(image_size[0]), int(image_size[1]))
-    sel = np.flatnonzero(step.kept) if np.any(step.kept) else np.arange(len(step.score))
-    ends = np.concatenate([step.xy_a[sel], step.xy_b[sel]]).astype(float)
-    x, y = FieldTransform(tuple(trace.grid_size), size).to_image(ends[:, 0], ends[:, 1])
-    kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
-    kp[0, :2] = [[x.min(), y.min(), 1.0], [x.max(), y.max(), 1.0]]
-    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)
-
-
-def rows_zoom(
-    trace,
-    limb: int | str,
-    rows,
-    image_size: tuple[int, int],
-    *,
-    margin: float = 0.25,
-    min_zoom: float = MIN_ZOOM,
-) -> Box | None:
-    """A box (x0, y0, x1, y1) in image pixels around some partial people after a limb (rows of
-    ``LimbStep.people_after``), at least ``min_zoom`` of the image's longer side each way; None when
-    they have no parts."""
-    step = _limb(trace, limb)
-    size = (int(image_size[0]), int(image_size[1]))
-    kp = trace.keypoints_of(step.people_after)[list(rows)]
-    kp = FieldTransform(tuple(trace.grid_size), size).keypoints_to_image(kp.astype(np.float32))
-    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)
