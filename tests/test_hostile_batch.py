@@ -341,6 +341,24 @@ def test_batch_refuses_what_image_refuses_before_any_worker(options, tmp_path):
     assert time.perf_counter() - started < TIMEOUT
 
 
+def test_run_refuses_bad_frame_options_as_process_video_does():
+    from posekit.video.sources import check_every, check_max_frames
+
+    for options, check in (
+        ({"every": 0}, lambda: check_every(0)),
+        ({"max_frames": True}, lambda: check_max_frames(True)),
+    ):
+        with pytest.raises(ValueError) as video_error:
+            check()
+        with pytest.raises(batch.BatchError, match=f"^{re.escape(str(video_error.value))}$"):
+            batch.run([KITE], "unused", **options, **QUICK)
+    with pytest.raises(batch.BatchError, match=r"^every must be an integer >= 1, got 2\.0$"):
+        batch.run([KITE], "unused", every=2.0, **QUICK)
+    with pytest.raises(batch.BatchError, match="^chunk_frames must be an integer >= 1, got 0$"):
+        batch.run([KITE], "unused", chunk_frames=0, **QUICK)
+    assert not Path("unused").exists()
+
+
 def test_run_refuses_bad_model_options():
     with pytest.raises(batch.BatchError, match="int8"):
         batch.run([KITE], "unused", precision="int8", **QUICK)

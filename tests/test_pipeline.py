@@ -94,6 +94,23 @@ def test_output_fps_is_one_rule():
     assert output_fps(30.0, 3, live=True) == output_fps(None, 2) == output_fps(0.0) == LIVE_OUT_FPS == 10.0
 
 
+def test_selected_frames_counts_what_iter_frames_yields():
+    from posekit.video.sources import iter_frames, open_source, selected_frames
+
+    with open_source(CLIP) as src:
+        count = src.frame_count
+    assert count is not None and count > 10
+    for every, max_frames in ((1, None), (3, None), (4, 5), (7, 1000), (count + 1, None)):
+        got = sum(1 for _ in iter_frames(CLIP, every=every, max_frames=max_frames))
+        assert selected_frames(count, every, max_frames) == got, (every, max_frames)
+    with open_source(CLIP) as src:  # frames already read from an open source are not counted
+        for _ in range(4):
+            src.read()
+        left = sum(1 for _ in iter_frames(src, every=3))
+        assert selected_frames(count, 3, start=4) == left == -(-count // 3) - 2
+    assert selected_frames(None, 2) is None and selected_frames(None, 2, 9) == 9
+
+
 def test_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="queue_size must be >= 1, got 0"):
         process_video(CLIP, WalkingEstimator(), queue_size=0)

@@ -187,18 +187,21 @@ def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def _check_options(
     executor: str, workers: int | None, every: int, max_frames: int | None, chunk_frames: int
-) -> None:
+) -> tuple[int, int | None]:
+    """Refuse bad options (``BatchError``); returns (every, max_frames) as process_video checks them."""
+    from ..video.sources import check_every, check_max_frames
+
     if executor not in EXECUTORS:
         raise BatchError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    for name, value, low in (("every", every, 1), ("chunk_frames", chunk_frames, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise BatchError(f"{name} must be an integer >= {low}, got {value!r}")
-    if max_frames is not None and (
-        isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
-    ):
-        raise BatchError(f"max_frames must be an integer >= 1 or None, got {max_frames!r}")
+    try:
+        every, max_frames = check_every(every), check_max_frames(max_frames)
+    except ValueError as exc:
+        raise BatchError(str(exc)) from None
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise BatchError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
         raise BatchError(f"workers must be an integer >= 0 or None, got {workers!r}")
+    return every, max_frames
 
 
 def _check_model_options(
@@ -336,13 +339,13 @@ def run(
             URL whose fsspec package is missing, or Ray not installed.
         OutputBusy: another run is writing into ``out`` (its pid in the message).
         OutputError: an output could not be written (a full disk): the run stopped there.
-        posekit.network.models.ModelError: an unknown model.
+        posekit.network.weights.ModelError: an unknown model.
     """
     t0 = time.perf_counter()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     inputs = list(inputs)
-    _check_options(executor, workers, every, max_frames, chunk_frames)
+    every, max_frames = _check_options(executor, workers, every, max_frames, chunk_frames)
     if not os.fspath(out).strip():
         raise BatchError(f"empty output folder name {os.fspath(out)!r}")
     if isinstance(input_size, str) and input_size == "model":

@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..video.sources import selected_frames
 from .sources import BatchError, Source
 from .worker import Detections, Options, Worker, failed
 
@@ -78,10 +79,7 @@ class Plan:
                 images.append(Unit("image", s))
                 self.estimated_frames += 1
                 continue
-            count = frame_count(s)
-            selected = None if count is None else -(-count // options.every)
-            if options.max_frames is not None:
-                selected = options.max_frames if selected is None else min(selected, options.max_frames)
+            selected = selected_frames(frame_count(s), options.every, options.max_frames)
             self.estimated_frames += selected or 0
             if selected is None or selected <= chunk_frames:
                 self.queue.append(Unit("video", s))

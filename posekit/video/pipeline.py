@@ -45,12 +45,13 @@ from ._sink import OnFrame, PathLike, _Sink, _WriteFailed
 from .sources import (
     FrameSource,
     VideoError,
-    _check_every,
-    _check_max_frames,
+    check_every,
+    check_max_frames,
     check_video_path,
     has_gui,
     open_source,
     output_fps,
+    selected_frames,
 )
 from .summary import STOP_REASONS, OutputError, VideoSummary
 
@@ -187,8 +188,8 @@ def process_video(
         VideoError: the source cannot be opened, or the video cannot be written.
         ValueError: bad ``every``, ``max_frames``, ``out`` suffix, ``out_fps`` or ``queue_size``.
     """
-    every = _check_every(every)
-    max_frames = _check_max_frames(max_frames)
+    every = check_every(every)
+    max_frames = check_max_frames(max_frames)
     if queue_size < 1:
         raise ValueError(f"queue_size must be >= 1, got {queue_size}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -215,11 +216,7 @@ def process_video(
     try:
         if out_fps is None:
             out_fps = output_fps(src.fps, every, live=src.is_live)
-        total = None
-        if src.frame_count is not None:  # frames left whose index is a multiple of every
-            total = max(0, -(-src.frame_count // every) - -(-src.frames_read // every))
-        if max_frames is not None:
-            total = max_frames if total is None else min(total, max_frames)
+        total = selected_frames(src.frame_count, every, max_frames, start=src.frames_read)
         sink = _Sink(
             summary, stem=src.stem, total=total, out=out, out_fps=out_fps, json_dir=json_dir, coco=coco,
             csv=csv, tracker=tracker, source_fps=src.fps or 30.0, spec=drawing, side_by_side=side_by_side,

@@ -42,6 +42,9 @@ __all__ = [
     "FrameSource",
     "open_source",
     "iter_frames",
+    "selected_frames",
+    "check_every",
+    "check_max_frames",
     "VideoWriter",
     "output_fps",
     "LIVE_OUT_FPS",
@@ -344,8 +347,8 @@ def iter_frames(
     Yields:
         The 0-based index of the frame in the source and the frame, BGR uint8 (H, W, 3).
     """
-    every = _check_every(every)
-    max_frames = _check_max_frames(max_frames)
+    every = check_every(every)
+    max_frames = check_max_frames(max_frames)
     own = not isinstance(source, FrameSource)
     src = open_source(source) if own else source  # type: ignore[arg-type]
     try:
@@ -363,13 +366,35 @@ def iter_frames(
             src.close()
 
 
-def _check_every(every: int) -> int:
+def selected_frames(
+    frame_count: int | None, every: int = 1, max_frames: int | None = None, *, start: int = 0
+) -> int | None:
+    """How many frames ``iter_frames(every=every, max_frames=max_frames)`` yields from a video.
+
+    Args:
+        frame_count: the frames the video says it has (``FrameSource.frame_count``; None: unknown).
+        every: one frame in ``every`` is yielded (indices 0, every, ...).
+        max_frames: the budget (None: none).
+        start: frames already read from the source (``FrameSource.frames_read``).
+
+    Returns:
+        The number, or None when neither the count nor a budget is known.
+    """
+    total = None if frame_count is None else max(0, -(-frame_count // every) - -(-start // every))
+    if max_frames is not None:
+        total = max_frames if total is None else min(total, max_frames)
+    return total
+
+
+def check_every(every: int) -> int:
+    """``every`` as an int, or ValueError naming it (an integer >= 1)."""
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"every must be an integer >= 1, got {every!r}")
     return int(every)
 
 
-def _check_max_frames(max_frames: int | None) -> int | None:
+def check_max_frames(max_frames: int | None) -> int | None:
+    """``max_frames`` as an int or None, or ValueError naming it (an integer >= 1 or None)."""
     if max_frames is None:
         return None
     if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 1:
