@@ -137,6 +137,18 @@ def test_every_module_is_named_in_architecture_md():
     assert not missing, f"modules of posekit that ARCHITECTURE.md does not name: {missing}"
 
 
+def test_every_module_architecture_md_names_exists():
+    """The other direction: a module removed or renamed leaves no stale name on the page."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    names = {p.name for p in MODULES.values()} | {p.relative_to(PACKAGE).as_posix() for p in MODULES.values()}
+    stale = sorted(
+        token
+        for token in set(re.findall(r"(?<![\w/.])([\w/]+\.py)\b", text))
+        if token not in names and not (ROOT / token).is_file()
+    )
+    assert not stale, f"ARCHITECTURE.md names modules that posekit does not have: {stale}"
+
+
 def test_the_layer_table_lists_every_top_level_module_and_package():
     layers = _layers()
     entries = {_entry(m) for m in MODULES} | {_entry(m) for m in COMPILED}
