@@ -117,8 +117,9 @@ def test_ctrl_c_while_joining_the_writer_keeps_every_inferred_frame(tmp_path):
     est = SignalAfterLast(6)
     try:
         summary = process_video(
-            CLIP, est, **outputs(tmp_path), max_frames=6, queue_size=8, on_frame=lambda *_: time.sleep(0.15)
-        )
+            CLIP, est, **outputs(tmp_path), max_frames=6, queue_size=8,
+            on_frame=lambda index, *_: time.sleep(0.15 if index < 5 else 2.0),  # the signal comes first
+        )  # fmt: skip
     finally:
         est.timer.join()
     assert summary.stop_reason == "interrupted" and summary.interrupted
