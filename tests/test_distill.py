@@ -1,0 +1,125 @@
+"""The int8 network (``posekit.distill``): disjoint training data, exact equalisation, int8 kernels, fidelity.
+
+The fidelity goals are the fast mode's (issue 25): on the bundled and anchor images, against the exact mode,
+the same number of people on all but at most one image and >= 95% of the keypoints within 1.5 grid cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ANCHORS, IMAGES, ROOT, one_line_error
+
+from posekit import distill
+from posekit.match import keypoints_kept
+
+SIZE = (432, 368)
+
+
+def file_sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_training_images_share_nothing_with_the_evaluation_images():
+    import cv2
+
+    evaluation = distill.evaluation_files()
+    names = {p.name for p in evaluation}
+    assert {"astronaut.png", "camera.png", "person.jpg", "000000000785.jpg"} <= names
+    if ANCHORS.is_dir():
+        assert "ski.jpg" in names
+    train_dir = ROOT / "data" / "distill"
+    train_files = sorted(p for p in train_dir.iterdir() if p.suffix.lower() in (".png", ".jpg"))
+    assert len(train_files) >= 5
+    assert not {file_sha256(p) for p in train_files} & {file_sha256(p) for p in evaluation}
+    training = distill.training_images()
+    assert len(training) == 100 + len(train_files)  # every frame of the clip, every file
+    pixels = {distill.image_hashes(image) for _, image in training}
+    assert len(pixels) == len(training)  # no image twice
+    evaluation_pixels = {distill.image_hashes(cv2.imread(str(p), cv2.IMREAD_COLOR)) for p in evaluation}
+    assert not pixels & evaluation_pixels
+    # the check can fail: scikit-image's astronaut (left out of the training files) is the bundled one
+    astronaut = cv2.imread(str(IMAGES / "astronaut.png"), cv2.IMREAD_COLOR)
+    assert distill.image_hashes(astronaut) in evaluation_pixels
+
+
+def test_augment_gives_varied_images_of_the_asked_size():
+    pool = [np.full((50, 80, 3), v, np.uint8) for v in (0, 100, 200)]
+    pool[0][10:20, 10:30] = 255
+    rng = np.random.default_rng(0)
+    out = [distill.augment(rng, pool, (64, 96)) for _ in range(20)]
+    assert all(x.shape == (64, 96, 3) and x.dtype == np.float32 for x in out)
+    assert all(x.min() >= 0 and x.max() <= 255 and np.array_equal(x, np.rint(x)) for x in out)
+    assert len({x.tobytes() for x in out}) == 20
+
+
+def test_distill_cli_refuses_bad_arguments():
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "posekit", "distill", *args], capture_output=True, text=True, timeout=120
+        )
+
+    one_line_error(run("--out", "net.onnx"), "--out", ".xml")
+    one_line_error(run("--out", "net.xml", "--crop", "100x7"), "--crop")
+    one_line_error(run("--out", "net.xml", "--steps", "0"), "--steps")
+
+
+@pytest.mark.slow
+def test_equalisation_is_exact_and_balances_the_channels():
+    from posekit.models import load_model
+
+    model = load_model("mobilenet_thin", all_stages=True)
+    pool = [image for _, image in distill.training_images()[::25]]
+    batch = np.stack([distill.augment(np.random.default_rng(1), pool, (128, 128)) for _ in range(4)])
+    before = [np.asarray(t) for t in model(batch)]
+    pairs = distill.separable_pairs(model)
+    assert len(pairs) == 71
+    ranges = distill.channel_ranges(model, pairs, batch)
+    distill.equalise(model, pairs, ranges)
+    after = [np.asarray(t) for t in model(batch)]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(before, after)) < 1e-3
+    spread = [r.max() / np.median(r) for r in ranges]
+    spread_after = [r.max() / np.median(r) for r in distill.channel_ranges(model, pairs, batch)]
+    assert np.median(spread_after) < np.median(spread) and max(spread_after) < max(spread) / 4
+
+
+@pytest.fixture(scope="module")
+def int8_runner():
+    pytest.importorskip(
+        "openvino", reason="the int8 network runs on OpenVINO: pip install 'posekit[openvino]'"
+    )
+    return distill.make_int8_runner(SIZE)
+
+
+@pytest.mark.slow
+def test_the_shipped_network_runs_its_convolutions_in_int8(int8_runner):
+    counts = int8_runner.precisions
+    assert sum(counts.values()) >= 150  # every convolution of mobilenet_thin, depthwise included
+    assert set(counts) <= {"u8", "i8"}, counts
+
+
+def agreement(run, paths):
+    import cv2
+
+    from posekit import PoseEstimator
+
+    exact = PoseEstimator("mobilenet_thin", input_size=SIZE)
+    probe = PoseEstimator("mobilenet_thin", input_size=SIZE)
+    probe._run = run
+    differs, kept, total = [], 0, 0
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        a, b = exact.inference(image), probe.inference(image)
+        if len(a) != len(b):
+            differs.append(path.name)
+        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, SIZE)
+        kept, total = kept + k, total + t
+    return differs, kept, total
+
+
+def image_paths(folder):
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
