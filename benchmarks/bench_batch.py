@@ -20,7 +20,8 @@ against the sequential loop of the same run. The CPU flags that decide the netwo
 
 ``--resize`` is every configuration's input size (default 432x368; ``-1x368`` keeps each image's aspect
 ratio, so the images need several network sizes). "networks" counts what the in-process runs built
-(``posekit.runtime.network_builds``): Keras -> TFLite conversions (seconds each) and compilations (OpenVINO
+(``posekit.network.runner.network_builds``): Keras -> TFLite conversions (seconds each) and compilations
+(OpenVINO
 reshapes count as compilations); the pool and Ray build theirs in the workers.
 
 A last table, "mixed shapes", runs one ``-1x368`` estimator over 20 crops of the bundled images in 20
@@ -74,8 +75,9 @@ def _images() -> list[Path]:
 
 
 def _built(before: dict[str, int]) -> dict[str, int]:
-    """Networks built since ``before`` (``posekit.runtime.network_builds``): conversions, compilations."""
-    from posekit.runtime import network_builds
+    """Networks built since ``before`` (``posekit.network.runner.network_builds``): conversions,
+    compilations."""
+    from posekit.network.runner import network_builds
 
     now = network_builds()
     return {
@@ -90,11 +92,10 @@ def _built(before: dict[str, int]) -> dict[str, int]:
 def child_sequential(frames: int, out: Path, size) -> dict:
     """The plain loop: load, then infer/track/write JSON for every image and frame."""
     from posekit import PoseEstimator, read_image
-    from posekit._files import write_text_atomic
-    from posekit.export import openpose_json_name, to_openpose_dict
-    from posekit.runtime import network_builds
-    from posekit.track import Tracker
+    from posekit.export import openpose_json_name, write_openpose_json
+    from posekit.network.runner import network_builds
     from posekit.video import iter_frames
+    from posekit.video.track import Tracker
 
     before = network_builds()
     t0 = time.perf_counter()
@@ -103,12 +104,12 @@ def child_sequential(frames: int, out: Path, size) -> dict:
     n = 0
     for path in _images():  # the images batch.run finds in the folder (recursive)
         people = est.inference(read_image(path)).people
-        write_text_atomic(out / f"{path.stem}_keypoints.json", json.dumps(to_openpose_dict(people)))
+        write_openpose_json(out / openpose_json_name(path.stem), people)
         n += 1
     tracker = Tracker(fps=10.0)
     for index, frame in iter_frames(VIDEO, max_frames=frames):
         people = tracker.update(est.inference(frame).people, frame_index=index)
-        write_text_atomic(out / openpose_json_name("vtest_pair", index), json.dumps(to_openpose_dict(people)))
+        write_openpose_json(out / openpose_json_name("vtest_pair", index), people)
         n += 1
     end = time.perf_counter()
     return {"frames": n, "wall": end - t0, "working": end - loaded, **_built(before)}
@@ -116,7 +117,7 @@ def child_sequential(frames: int, out: Path, size) -> dict:
 
 def child_batch(mode: str, frames: int, out: Path, workers: int, chunk: int, size) -> dict:
     from posekit import batch
-    from posekit.runtime import network_builds
+    from posekit.network.runner import network_builds
 
     before = network_builds()
     t0 = time.perf_counter()
@@ -124,8 +125,8 @@ def child_batch(mode: str, frames: int, out: Path, workers: int, chunk: int, siz
     if mode == "inline":
         m = batch.run([IMAGES, VIDEO], out, workers=0, **options)
     else:
-        engine = "ray" if mode == "ray" else "local"
-        m = batch.run([IMAGES, VIDEO], out, engine=engine, workers=workers, **options)
+        executor = "ray" if mode == "ray" else "local"
+        m = batch.run([IMAGES, VIDEO], out, executor=executor, workers=workers, **options)
     wall = time.perf_counter() - t0
     assert m.counts["done"] == len(m.sources), m.sources
     n = sum(e["frames"] for e in m.sources)
@@ -155,7 +156,7 @@ def mixed_shapes() -> list[tuple[Path, tuple[int, int, int, int]]]:
 def child_mixed() -> dict:
     """One -1x368 estimator over the 20 crops, twice; the same crops stretched to 432x368 for comparison."""
     from posekit import PoseEstimator, read_image
-    from posekit.runtime import network_builds
+    from posekit.network.runner import network_builds
 
     images = [read_image(p)[y : y + h, x : x + w] for p, (x, y, w, h) in mixed_shapes()]
     out: dict = {"shapes": len({im.shape for im in images})}
@@ -185,9 +186,9 @@ def network_dynamic_vs_fixed(model, images, rounds: int = 3) -> dict:
     """
     import numpy as np
 
-    from posekit.models import cache_dir
+    from posekit.network.models import cache_dir
+    from posekit.network.openvino import make_openvino_runner
     from posekit.preprocess import network_input_size, prepare
-    from posekit.runtime import make_openvino_runner
 
     folder = cache_dir("mobilenet_thin") / "tflite"
     dynamic = make_openvino_runner(model, (None, 368), folder, reshape_from=(432, 368))

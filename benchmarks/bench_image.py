@@ -60,7 +60,8 @@ def network_gflop(model, input_size) -> float:
 
 def available_paths() -> tuple[str, ...]:
     """The paths that can run on this machine."""
-    from posekit.runtime import BF16_CPU_FLAGS, cpu_flags, openvino_available
+    from posekit.network.engines import BF16_CPU_FLAGS, cpu_flags
+    from posekit.network.openvino import openvino_available
 
     paths = ["original", "tflite", "tf"]
     if openvino_available():
@@ -227,9 +228,9 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from posekit.models import load_model
+    from posekit.network.engines import cpu_flags
+    from posekit.network.models import load_model
     from posekit.paf import BACKEND
-    from posekit.runtime import cpu_flags
 
     PATHS = available_paths()
 

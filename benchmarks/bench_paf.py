@@ -27,7 +27,6 @@ given (relative to the current folder), else relative to the repository, else a 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
@@ -40,14 +39,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_test_helpers():
-    """The synthetic-field generator lives in tests/test_paf.py (needs pytest importable)."""
-    spec = importlib.util.spec_from_file_location("_test_paf_helpers", ROOT / "tests" / "test_paf.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def median_ms(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -58,26 +49,27 @@ def median_ms(fn, repeats: int) -> float:
 
 
 def synthetic_cases(seed: int):
-    """(name, peaks, heatmaps, pafs) of the synthetic fields."""
-    h = _load_test_helpers()
+    """(name, peaks, heatmaps, pafs) of the synthetic fields (``posekit.synthetic``, as in the tests)."""
+    from posekit.synthetic import make_fields, smooth_random_paf, stick_person
+
     rng = np.random.default_rng(seed)
-    few = [h.stick_person(cx, 95, 130) for cx in (40, 100, 170)]
-    yield ("synthetic 3 people 216x184", *h.make_fields(few, (184, 216)))
+    few = [stick_person(cx, 95, 130) for cx in (40, 100, 170)]
+    yield ("synthetic 3 people 216x184", *make_fields(few, (216, 184)))
     crowd = [
-        h.stick_person(40 + 70 * i + rng.normal(0, 6), 95 + 180 * j + rng.normal(0, 4), rng.uniform(110, 140))
+        stick_person(40 + 70 * i + rng.normal(0, 6), 95 + 180 * j + rng.normal(0, 4), rng.uniform(110, 140))
         for j in range(3)
         for i in range(9)
     ]
-    peaks, heat, pafs = h.make_fields(crowd, (552, 648))
+    peaks, heat, pafs = make_fields(crowd, (648, 552))
     pafs += rng.normal(0, 0.1, pafs.shape).astype(np.float32)
     yield ("synthetic crowd 27 people 648x552", peaks, heat, pafs)
     peaks = np.zeros((184, 216, 19), np.float32)
     for part in range(18):
         idx = rng.choice(184 * 216, 300, replace=False)
         peaks[idx // 216, idx % 216, part] = rng.uniform(0.1, 1, 300)
-    yield ("pathological 300 peaks/part", peaks, peaks.copy(), h.smooth_random_paf(rng, 184, 216))
+    yield ("pathological 300 peaks/part", peaks, peaks.copy(), smooth_random_paf(rng, (216, 184)))
     peaks = rng.uniform(0.06, 1.0, (184, 216, 19)).astype(np.float32)
-    yield ("all pixels peaks (capped) 216x184", peaks, peaks.copy(), h.smooth_random_paf(rng, 184, 216))
+    yield ("all pixels peaks (capped) 216x184", peaks, peaks.copy(), smooth_random_paf(rng, (216, 184)))
 
 
 def resolve_image(name: str) -> Path:
@@ -132,8 +124,8 @@ def split_ms(est, image, repeats: int) -> dict[str, float]:
     """Median ms of each post-processing and grouping step on one image's network fields."""
     from posekit import paf
     from posekit import peaks as pk
-    from posekit.postprocess import grid_size, postprocess_fields
-    from posekit.preprocess import prepare
+    from posekit.postprocess import postprocess_fields
+    from posekit.preprocess import grid_size, prepare
 
     heat, pafs = (a[0] for a in est.network(prepare(image, est.input_size)[None]))
     grid, params, ws = grid_size(est.input_size, 4.0), est.params, pk.Workspace()
@@ -228,9 +220,9 @@ def main(argv=None) -> int:
         args.crowd_name = crowd_path.name
 
     from posekit import paf
+    from posekit.network.engines import cpu_flags
     from posekit.params import TFPOSE_DEFAULTS
     from posekit.preprocess import prepare
-    from posekit.runtime import cpu_flags
 
     backends = paf.available_backends()
     flags = (

@@ -2,7 +2,8 @@
 
     python benchmarks/bench_precision.py [--rounds 3] [--repeats 5] [--anchors FOLDER]
 
-Each plan (``posekit.runtime.Bf16Plan``: the parts kept in float32, the rest bf16) is compiled by OpenVINO
+Each plan (``posekit.network.bf16.Bf16Plan``: the parts kept in float32, the rest bf16) is compiled by
+OpenVINO
 and compared with the exact mode (OpenVINO float32, the same post-processing) on every image:
 
 - network time: median ms of single-image calls, the plans alternating in rounds (load hits all alike),
@@ -11,7 +12,7 @@ and compared with the exact mode (OpenVINO float32, the same post-processing) on
   1.5 network-grid cells (``posekit.match.keypoints_kept``), on the bundled images (the calibration set
   the plan was chosen on) and, with ``--anchors``, on a second folder of images held out from the choice.
 
-Then the shipped plan (``posekit.runtime.BF16_PLAN``) per image. Needs OpenVINO and a CPU with bf16
+Then the shipped plan (``posekit.network.bf16.BF16_PLAN``) per image. Needs OpenVINO and a CPU with bf16
 instructions (``avx512_bf16`` or ``amx_bf16``); the CPU flags are printed with the table.
 """
 
@@ -31,7 +32,7 @@ FLAGS_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx
 
 def plans():
     """The sweep: (label, plan); None is the exact mode (float32)."""
-    from posekit.runtime import BF16_PLAN, Bf16Plan
+    from posekit.network.bf16 import BF16_PLAN, Bf16Plan
 
     return [
         ("float32 (exact mode)", None),
@@ -63,8 +64,9 @@ def main() -> int:
 
     import posekit
     from posekit.match import keypoints_kept
+    from posekit.network.engines import BF16_CPU_FLAGS, cpu_flags
+    from posekit.network.openvino import make_openvino_runner, openvino_available
     from posekit.preprocess import prepare
-    from posekit.runtime import BF16_CPU_FLAGS, cpu_flags, make_openvino_runner, openvino_available
 
     flags = cpu_flags()
     if not openvino_available():  # nothing to measure here: said, not failed (make bench goes on)
@@ -90,7 +92,7 @@ def main() -> int:
         runners[label] = make_openvino_runner(
             exact.model,
             size,
-            posekit.models.cache_dir("mobilenet_thin") / "tflite",
+            posekit.network.models.cache_dir("mobilenet_thin") / "tflite",
             precision="bf16",
             plan=plan,
         )
@@ -105,7 +107,7 @@ def main() -> int:
                 a, b = reference[p], fast.inference(photos[p])
                 k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, size)
                 differs, kept, total = differs + (len(a) != len(b)), kept + k, total + t
-                if plan is not None and plan == posekit.runtime.BF16_PLAN:
+                if plan is not None and plan == posekit.network.bf16.BF16_PLAN:
                     per_image[p] = (name, len(a), len(b), k, t)
             row[name] = (differs, len(paths), kept, total)
         rows.append(row)

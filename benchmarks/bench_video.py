@@ -3,9 +3,10 @@
     python benchmarks/bench_video.py [--frames 40] [--video videos/vtest_pair.mp4] [--repeat 1]
                                      [--engine auto] [--precision fp32|bf16]
 
-``--precision bf16`` measures the fast mode (``posekit.runtime``; the issue's goal: >= 25 FPS on 2 cores).
+``--precision bf16`` measures the fast mode (``posekit.network.engines``; the issue's goal: >= 25 FPS on
+2 cores).
 
-Both loops run ``posekit.pipeline.process_video`` on the same frames, writing an mp4 (and
+Both loops run ``posekit.video.pipeline.process_video`` on the same frames, writing an mp4 (and
 per-frame JSON) to a temporary folder:
 
 * sequential: decode -> inference -> track/draw -> write, one frame after the other in one thread;
@@ -66,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     from original_path import OriginalPath
 
     from posekit import PoseEstimator, fetch
-    from posekit.pipeline import process_video
     from posekit.preprocess import prepare
     from posekit.video import iter_frames
+    from posekit.video.pipeline import process_video
 
     est = PoseEstimator(args.model, input_size=(432, 368), engine=args.engine, precision=args.precision)
     frames = [f for _, f in iter_frames(args.video, max_frames=args.frames)]

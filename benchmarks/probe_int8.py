@@ -95,9 +95,9 @@ def main() -> None:
 
     import posekit
     from posekit.match import keypoints_kept
-    from posekit.models import load_model
+    from posekit.network.models import load_model
+    from posekit.network.tflite import convert_tflite
     from posekit.preprocess import prepare
-    from posekit.runtime import convert_tflite
 
     size = (432, 368)
     calibration_paths = images_in(ROOT / "images")

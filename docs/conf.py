@@ -127,7 +127,7 @@ nitpick_ignore_regex = [
         "py:(class|exc|func|obj|data)",
         r"(numpy|np|collections\.abc|os|pathlib|enum|typing|tf|cv2|matplotlib)\..*",
     ),
-    ("py:class", r"(PathLike|Path|ndarray|Figure|Axes|ImageSource|ChannelValue)"),
+    ("py:class", r"(PathLike|Path|ndarray|Figure|Axes|ImageSource|ChannelValue|OnFrame)"),
     ("py:class", r".*[\s\"'{}()\[\],].*"),  # free text, quoted values, dict literals
     ("py:class", r"[0-9]+|[A-Za-z]|float32|float64|int64|uint8|bool|Counters"),
     # Google-style lines that name several values at once ("show_people, zoom: ...", "(low, high): ...")

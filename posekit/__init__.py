@@ -19,12 +19,15 @@ Heavy imports (TensorFlow) happen on first use, not at ``import posekit``.
 
 from __future__ import annotations
 
+__version__ = "0.2.0"  # before the imports: posekit.network.weights records it
+
+from .draw import draw_people
+from .estimator import PoseEstimator
+from .network import fetch, load_model
 from .params import TFPOSE_DEFAULTS, PostprocessParams
 from .person import InferenceResult, Person, people_to_array
 from .preprocess import ImageError, read_image
 from .skeleton import COLORS_BGR, LIMB_NAMES, LIMBS, PART_NAMES, RENDER_LIMBS, CocoPart
-
-__version__ = "0.1.0"
 
 __all__ = [
     "PoseEstimator",
@@ -45,20 +48,3 @@ __all__ = [
     "read_image",
     "people_to_array",
 ]
-
-
-def __getattr__(name: str):
-    # Lazy attributes keep `import posekit` light: TensorFlow loads on first use.
-    if name == "PoseEstimator":
-        from .estimator import PoseEstimator
-
-        return PoseEstimator
-    if name in ("load_model", "fetch"):
-        from . import models
-
-        return getattr(models, name)
-    if name == "draw_people":
-        from .draw import draw_people
-
-        return draw_people
-    raise AttributeError(f"module 'posekit' has no attribute {name!r}")

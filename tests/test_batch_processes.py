@@ -4,7 +4,7 @@ A local pool worker holds a model (about 1 GB); orphaned, it used to finish its 
 part after its parent had died and live on, re-parented to init. Here the parent is killed mid-run
 and the workers must be gone within seconds, with no output written after the kill. The watchdog
 that backs the kernel's parent-death signal (and stands alone where there is none) is tested alone.
-The Ray engine's processes are tested in ``test_batch_ray.py``.
+The Ray executor's processes are tested in ``test_batch_ray.py``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _wait_gone(procs: dict[int, int], seconds: float) -> dict[int, int]:
 
 _CHILD = """
     import sys, time
-    from posekit.batch.engines import _die_with_parent
+    from posekit.batch.executors import _die_with_parent
 
     def main(parent_pid, kernel):
         _die_with_parent(parent_pid, kernel=kernel)
@@ -168,10 +168,10 @@ def test_pool_workers_die_with_a_killed_batch_and_write_nothing_after(tmp_path):
 
 _DRIVER = """
     import json, os, subprocess, sys, time
-    from posekit.batch import engines
+    from posekit.batch import executors
 
-    engines._start_reaper("t0k3n")
-    marked_env = {**os.environ, engines.RUN_MARK: "t0k3n"}
+    executors._start_reaper("t0k3n")
+    marked_env = {**os.environ, executors.RUN_MARK: "t0k3n"}
     # a marked process (as Ray's are) starting an unmarked one (as a process hiding its environment)
     marked = subprocess.Popen([sys.executable, "-c", sys.argv[1]], env=marked_env, stdout=subprocess.PIPE)
     grandchild = int(marked.stdout.readline())
@@ -190,7 +190,7 @@ _MARKED = (
 
 @posix_only
 def test_the_reaper_ends_the_runs_processes_when_its_driver_is_killed(tmp_path):
-    """What the Ray engine relies on: marked processes and all below them end, the driver's others stay."""
+    """What the Ray executor relies on: marked processes and all below them end, the driver's others stay."""
     import json
 
     (tmp_path / "driver.py").write_text(textwrap.dedent(_DRIVER))

@@ -34,7 +34,7 @@ if os.environ.get("POSEKIT_REQUIRE_RAY") != "1":
 import ray  # noqa: E402,F401 - fails here under POSEKIT_REQUIRE_RAY=1 when missing
 
 from posekit import batch  # noqa: E402
-from posekit.batch import engines  # noqa: E402
+from posekit.batch import executors  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -69,23 +69,23 @@ def cluster(tmp_path_factory):
     """A head and a second worker node started with ``ray start``, ended at the end.
 
     Every process of the cluster carries a mark in its environment that posekit's reaper of a local
-    Ray instance ends (``engines._start_reaper``), also if pytest is killed: ``ray stop --force``
+    Ray instance ends (``executors._start_reaper``), also if pytest is killed: ``ray stop --force``
     would end every Ray process of the user on the machine, other runs' too.
     """
     temp = tmp_path_factory.mktemp("ray")
     token = uuid.uuid4().hex
-    reaper = engines._start_reaper(token)
+    reaper = executors._start_reaper(token)
     # A test cluster as a user would start one (`ray start` puts its nodes on the machine's address,
     # whatever --node-ip-address says: a cluster joined through RAY_ADDRESS is its owner's to secure),
     # without token authentication (a head started where ~/.ray/auth_token exists asks for the token,
     # which a joining `ray start` does not send).
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT),
-           engines.RUN_MARK: token}  # fmt: skip
+           executors.RUN_MARK: token}  # fmt: skip
     common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024**2), "--disable-usage-stats"]
 
     def stop():
         if reaper is not None:
-            engines._stop_reaper(reaper)
+            executors._stop_reaper(reaper)
         else:  # no /proc to find them by their mark
             subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
@@ -154,7 +154,7 @@ def test_ray_batch_survives_a_killed_actor(cluster, tmp_path):
     assert proc.returncode == 0, (stdout, stderr)
     assert seen - at_kill, "the killed actor was not restarted (no new actor process)"
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["engine"] == "ray" and manifest["workers"] == 2
+    assert manifest["executor"] == "ray" and manifest["workers"] == 2
     assert manifest["counts"] == {"done": 6, "skipped": 0, "failed": 0, "pending": 0}, manifest["sources"]
 
     table = batch.read_keypoints(out)
@@ -310,7 +310,7 @@ def test_own_ray_instance_listens_on_loopback_only_and_ends_with_the_run(tmp_pat
         proc.wait(timeout=60)
     assert proc.returncode == 0, _log(tmp_path)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["engine"] == "ray" and manifest["counts"]["done"] == 2, manifest
+    assert manifest["executor"] == "ray" and manifest["counts"]["done"] == 2, manifest
     # Ray's servers all listened while the actor ran: the GCS, the raylet, the actor and the driver
     kinds = {"driver" if pid == proc.pid else name.split(".")[0] for pid, name, _ in listeners}
     assert {"gcs_server", "raylet", "ray::Worker", "driver"} <= kinds, listeners

@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from posekit.pipeline import process_video  # noqa: E402
 from posekit.video import FrameSource, VideoError  # noqa: E402
+from posekit.video.pipeline import process_video  # noqa: E402
 from posekit.widgets import BrowserCamera  # noqa: E402
 from posekit.widgets.camera import (  # noqa: E402
     MAX_UNDECODABLE_IN_ROW,

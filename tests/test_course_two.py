@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from posekit import plot  # noqa: E402
-from posekit.crowd import tile  # noqa: E402
+from posekit.crowd import receptive_fields, tile  # noqa: E402
 from posekit.train import History  # noqa: E402
 
 
@@ -135,5 +135,5 @@ def test_receptive_fields_of_stacked_convolutions():
     b = keras.layers.Conv2D(4, 3, strides=2, padding="same", kernel_initializer="ones", name="b")(a)
     c = keras.layers.Conv2D(4, 3, padding="same", kernel_initializer="ones", name="c")(b)
     model = keras.Model(inp, c)
-    fields = plot.training.receptive_fields(model, {"a": "a", "b": "b", "c": "c"}, (64, 64))
+    fields = receptive_fields(model, {"a": "a", "b": "b", "c": "c"}, (64, 64))
     assert fields == {"a": 3, "b": 5, "c": 9}  # 3; +2 at stride 1; +2 cells of 2 px after the stride

@@ -190,7 +190,7 @@ def _as_person(kp):
 @pytest.mark.slow
 def test_tuned_weights_are_what_gets_exported(tmp_path):
     """An export with --weights holds the tuned network, not the published one."""
-    from posekit.models import load_model
+    from posekit.network.models import load_model
     from posekit.preprocess import prepare, read_image
     from posekit.train import save_weights
 

@@ -132,7 +132,8 @@ def test_api_pages_document_every_public_name():
     ids = _parse(SITE / "docs" / "api" / "posekit.html").ids
     missing = [name for name in posekit.__all__ if f"posekit.{name}" not in ids]
     assert not missing, f"posekit.__all__ names without an entry in the API reference: {missing}"
-    for module in ("paf", "targets", "train", "evaluate", "batch", "video", "draw", "plot", "widgets"):
+    modules = ("network", "paf", "paf_trace", "synthetic", "targets", "train", "evaluate", "batch", "video")
+    for module in (*modules, "draw", "plot", "widgets"):
         page = SITE / "docs" / "api" / f"{module}.html"
         assert page.is_file(), f"no API page for posekit.{module}"
         mod = __import__(f"posekit.{module}", fromlist=["__all__"])

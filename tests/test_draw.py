@@ -17,7 +17,6 @@ from posekit.draw import (
     draw_fps,
     draw_people,
     draw_text_lines,
-    person_color,
 )
 from posekit.person import Person
 from posekit.preprocess import ImageError
@@ -104,16 +103,19 @@ def test_limbs_argument_and_default_render_limbs():
     person = make_person({CocoPart.RShoulder: (60, 150), CocoPart.REar: (60, 50)})
     default = draw_people(black(), [person])
     assert tuple(default[100, 60]) == (0, 0, 0)
-    with_17 = draw_people(black(), [person], limbs=(17,))
+    with_17 = draw_people(black(), [person], DrawingSpec(limbs=(17,)))
     assert tuple(with_17[100, 60]) == COLORS_BGR[17]
     leg = make_person({CocoPart.RHip: (100, 100), CocoPart.RKnee: (100, 160)})
-    no_limbs = draw_people(black(), [leg], limbs=())
+    no_limbs = draw_people(black(), [leg], DrawingSpec(limbs=()))
     assert tuple(no_limbs[130, 100]) == (0, 0, 0)
 
 
 def test_custom_colors_radius_and_thickness():
     person = make_person({CocoPart.Nose: (50, 60), CocoPart.Neck: (50, 120)})
-    out = draw_people(black(), [person], colors=[(1, 2, 3)], keypoint_radius=6, thickness=1)
+    one = [(1, 2, 3)]
+    out = draw_people(
+        black(), [person], DrawingSpec(part_colors=one, limb_colors=one, keypoint_radius=6, thickness=1)
+    )
     assert {tuple(c) for c in out[drawn(out)]} == {(1, 2, 3)}
     assert tuple(out[60, 56]) == (1, 2, 3)  # radius 6
     assert tuple(out[90, 50]) == (1, 2, 3) and tuple(out[90, 51]) == (0, 0, 0)  # 1-px line
@@ -156,11 +158,11 @@ def test_in_place_draws_on_input():
     assert tuple(img[60, 53]) == COLORS_BGR[0]
 
 
-def test_skeleton_only_is_black_where_nothing_drawn():
+def test_no_background_is_black_where_nothing_drawn():
     img = noise()
     before = img.copy()
     person = make_person({CocoPart.RHip: (100, 100), CocoPart.RKnee: (100, 160)})
-    out = draw_people(img, [person], skeleton_only=True)
+    out = draw_people(img, [person], DrawingSpec(background=False))
     np.testing.assert_array_equal(img, before)
     assert out.shape == img.shape and out.dtype == np.uint8
     np.testing.assert_array_equal(out, draw_people(black(), [person]))
@@ -188,19 +190,22 @@ def test_strided_input_is_copied():
 def test_color_by_person():
     tracked = make_person({CocoPart.RHip: (50, 50), CocoPart.RKnee: (50, 110)}, person_id=5)
     untracked = make_person({CocoPart.RHip: (150, 50), CocoPart.RKnee: (150, 110)})  # list index 1
-    out = draw_people(black(), [tracked, untracked], color_by_person=True)
-    assert tuple(out[80, 50]) == person_color(5)  # limb
-    assert tuple(out[50, 53]) == person_color(5)  # keypoint
-    assert tuple(out[80, 150]) == person_color(1)
-    assert tuple(out[50, 153]) == person_color(1)
-    assert {tuple(c) for c in out[drawn(out)]} == {person_color(5), person_color(1)}
+    out = draw_people(black(), [tracked, untracked], dataclasses.replace(DEFAULT_SPEC, color_by_person=True))
+    assert tuple(out[80, 50]) == PERSON_COLORS_BGR[5]  # limb
+    assert tuple(out[50, 53]) == PERSON_COLORS_BGR[5]  # keypoint
+    assert tuple(out[80, 150]) == PERSON_COLORS_BGR[1]
+    assert tuple(out[50, 153]) == PERSON_COLORS_BGR[1]
+    assert {tuple(c) for c in out[drawn(out)]} == {PERSON_COLORS_BGR[5], PERSON_COLORS_BGR[1]}
 
 
 def test_person_color_palette():
     assert len(PERSON_COLORS_BGR) == 20
     assert len(set(PERSON_COLORS_BGR)) == 20
+    person_color = DEFAULT_SPEC.person_color
     assert person_color(0) == PERSON_COLORS_BGR[0]
     assert person_color(23) == person_color(3)
+    assert person_color(-1, 4) == person_color(4)  # untracked: by its index in the frame
+    assert person_color(make_person({}, person_id=7), 2) == person_color(7)
     assert all(isinstance(v, int) and 0 <= v <= 255 for c in PERSON_COLORS_BGR for v in c)
     # Well separated: every pair differs by at least 60 in some channel.
     for a, b in itertools.combinations(PERSON_COLORS_BGR, 2):
@@ -209,9 +214,11 @@ def test_person_color_palette():
     assert person_color(0) == (0x4B, 0x19, 0xE6)
 
 
-def test_person_color_rejects_negative():
-    with pytest.raises(ValueError, match="person index must be >= 0, got -1"):
-        person_color(-1)
+def test_person_color_of_an_untracked_person_needs_its_index():
+    with pytest.raises(
+        ValueError, match=r"an untracked person \(person_id -1\) needs its index >= 0, got -1"
+    ):
+        DEFAULT_SPEC.person_color(-1)
 
 
 # ------------------------------------------------------------------ bad input
@@ -232,14 +239,14 @@ def test_bad_image(image, message):
     with pytest.raises(ImageError, match=message):
         draw_people(image, [])
     with pytest.raises(ImageError, match=message):
-        draw_people(image, [], skeleton_only=True)
+        draw_people(image, [], DrawingSpec(background=False))
     with pytest.raises(ImageError, match=message):
         draw_fps(image, 10.0)
 
 
-def test_in_place_with_skeleton_only_is_an_error():
-    with pytest.raises(ValueError, match="in_place=True cannot be combined with skeleton_only=True"):
-        draw_people(black(), [], in_place=True, skeleton_only=True)
+def test_in_place_without_background_is_an_error():
+    with pytest.raises(ValueError, match="in_place=True cannot be combined with spec.background=False"):
+        draw_people(black(), [], DrawingSpec(background=False), in_place=True)
 
 
 def test_in_place_needs_writeable_contiguous_bgr():
@@ -255,9 +262,9 @@ def test_in_place_needs_writeable_contiguous_bgr():
 
 def test_bad_limbs_and_colors():
     with pytest.raises(ValueError, match=r"limb indices must be in \[0, 19\), got \[19, -1\]"):
-        draw_people(black(), [], limbs=(0, 19, -1))
-    with pytest.raises(ValueError, match="colors must hold at least one BGR triple"):
-        draw_people(black(), [], colors=[])
+        DrawingSpec(limbs=(0, 19, -1))
+    with pytest.raises(ValueError, match="part_colors must hold at least one BGR triple"):
+        DrawingSpec(part_colors=[])
 
 
 # ------------------------------------------------------------------ text
@@ -295,7 +302,7 @@ def test_draw_text_lines_stacks_lines():
 # ------------------------------------------------------------------ DrawingSpec
 
 
-def test_spec_keyword_shortcuts_equal_the_spec():
+def test_spec_fields_and_replace():
     people = [
         make_person({CocoPart.Neck: (60, 50), CocoPart.RShoulder: (40, 52), CocoPart.Nose: (61, 30)}, 4)
     ]
@@ -303,12 +310,15 @@ def test_spec_keyword_shortcuts_equal_the_spec():
         keypoint_radius=5, thickness=2, limbs=(0,), part_colors=[(1, 2, 3)], limb_colors=[(1, 2, 3)]
     )
     by_spec = draw_people(noise(), people, spec)
-    by_kw = draw_people(noise(), people, keypoint_radius=5, thickness=2, limbs=(0,), colors=[(1, 2, 3)])
-    np.testing.assert_array_equal(by_spec, by_kw)
+    by_replace = draw_people(
+        noise(), people, dataclasses.replace(DEFAULT_SPEC, keypoint_radius=5, thickness=2, limbs=(0,),
+                                             part_colors=[(1, 2, 3)], limb_colors=[(1, 2, 3)])
+    )  # fmt: skip
+    np.testing.assert_array_equal(by_spec, by_replace)
     assert (by_spec == (1, 2, 3)).all(axis=2).sum() > 20
     np.testing.assert_array_equal(draw_people(noise(), people), draw_people(noise(), people, DEFAULT_SPEC))
     on_black = draw_people(noise(), people, DrawingSpec(background=False))
-    np.testing.assert_array_equal(on_black, draw_people(noise(), people, skeleton_only=True))
+    np.testing.assert_array_equal(on_black, draw_people(black(), people))
     assert on_black[199, 239].tolist() == [0, 0, 0]
 
 
@@ -343,10 +353,10 @@ def test_compose_frame_follows_the_spec():
     people = [make_person({CocoPart.Neck: (60, 80), CocoPart.RShoulder: (40, 82)}, person_id=1)]
     plain = DrawingSpec(label_ids=False, color_by_person=False)
     np.testing.assert_array_equal(compose_frame(frame, people, spec=plain), draw_people(frame, people))
-    np.testing.assert_array_equal(
-        compose_frame(frame, people, show_ids=False, color_by_person=False), draw_people(frame, people)
-    )
+    plain_video = dataclasses.replace(VIDEO_SPEC, label_ids=False, color_by_person=False)
+    np.testing.assert_array_equal(compose_frame(frame, people, spec=plain_video), draw_people(frame, people))
     sbs = compose_frame(frame, people, side_by_side=True)
     assert sbs.shape == (120, 320, 3)
     np.testing.assert_array_equal(sbs[:, :160], frame)
-    np.testing.assert_array_equal(sbs[:, 160:], draw_people(frame, people, VIDEO_SPEC, skeleton_only=True))
+    on_black = dataclasses.replace(VIDEO_SPEC, background=False)
+    np.testing.assert_array_equal(sbs[:, 160:], draw_people(frame, people, on_black))

@@ -162,7 +162,7 @@ def test_bad_upsample(estimator, bgr, up):
 
 def test_bad_constructor_arguments(graph_path):
     from posekit import PoseEstimator
-    from posekit.models import UnknownModelError
+    from posekit.network.models import UnknownModelError
 
     with pytest.raises(UnknownModelError, match="valid names"):
         PoseEstimator("mobilenet_large_xl")
@@ -201,16 +201,13 @@ def test_bad_engine_arguments(graph_path):
         PoseEstimator(engine="tflite", input_size=None, warmup=False)
 
 
-def test_backend_is_a_deprecated_alias_of_engine(graph_path):
+def test_the_network_engine_is_engine_only(graph_path):
     from posekit import PoseEstimator
 
-    with pytest.warns(DeprecationWarning, match=r"backend=\.\.\.\) is deprecated.*engine="):
-        est = PoseEstimator(backend="tf", warmup=False)
-    assert est.engine == "tf"
-    with pytest.warns(DeprecationWarning, match="PoseEstimator.backend is deprecated"):
-        assert est.backend == "tf"
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="disagree"):
-        PoseEstimator(engine="tflite", backend="tf", warmup=False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'backend'"):
+        PoseEstimator(backend="tf", warmup=False)  # removed in 0.2.0 (CHANGELOG.md)
+    est = PoseEstimator(engine="tf", warmup=False)
+    assert est.engine == "tf" and not hasattr(est, "backend")
     assert "engine='tf'" in repr(est)
 
 
@@ -228,3 +225,19 @@ def test_inference_batch_equals_single(graph_path, bgr):
         assert res.timings["network"] > 0 and res.timings["total"] >= res.timings["network"]
     with pytest.raises(ValueError, match="batch_size"):
         est.inference_batch([bgr("person.jpg")], batch_size=0)
+
+
+def test_inference_batch_of_mixed_sizes_equals_single(graph_path, bgr):
+    # one code path: inference is inference_batch of one; a chunk of images of several network sizes runs
+    # one network call per size and keeps the images' order
+    from posekit import PoseEstimator
+
+    est = PoseEstimator(input_size=None, engine="tf", warmup=False)  # each image at its own size
+    names = ["person.jpg", "basketball1.png", "person.jpg", "kite.jpg"]
+    batch = est.inference_batch([bgr(n) for n in names], batch_size=4)
+    assert [r.image_size for r in batch] == [bgr(n).shape[1::-1] for n in names]
+    assert batch[0].input_size == batch[2].input_size != batch[1].input_size
+    for name, res in zip(names, batch):
+        single = est.inference(bgr(name))
+        assert res.input_size == single.input_size and len(res.people) == len(single.people) > 0
+        np.testing.assert_allclose(res.keypoints, single.keypoints, atol=1e-4, rtol=0)

@@ -177,15 +177,19 @@ def test_missing_image_is_named(estimator, tmp_path):
         evaluate(gt, tmp_path / "nowhere", estimator)
 
 
-def test_cli_evaluate(estimator, tmp_path, capsys):
+def test_cli_evaluate(estimator, tmp_path, capsys, monkeypatch):
+    import sys
+
     folder = tmp_path / "images"
     folder.mkdir()
     ann = tmp_path / "ann.json"
     ann.write_text(json.dumps(annotations_from_predictions(estimator, folder)))
     out, dets = tmp_path / "metrics.json", tmp_path / "dets.json"
     argv = ["evaluate", "--annotations", ann, "--images", folder, "--json", out, "--results", dets]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the progress bar shows on a terminal only
     assert main([str(a) for a in argv]) == 0
-    text = capsys.readouterr().out
+    text, err = capsys.readouterr()
+    assert "posekit evaluate: 100%" in err and " 2/2 " in err  # tqdm's bar, over the images
     assert "2 images, 4 labelled people (with keypoints, not crowd), 4 people found" in text
     assert "AP    1.000" in text
     doc = json.loads(out.read_text())

@@ -104,6 +104,7 @@ def test_openpose_json_is_strict_json_without_nan(tmp_path):
 def test_openpose_json_name():
     assert openpose_json_name("video", 0) == "video_000000000000_keypoints.json"
     assert openpose_json_name("a_b", 123456) == "a_b_000000123456_keypoints.json"
+    assert openpose_json_name("photo") == openpose_json_name("photo", None) == "photo_keypoints.json"
 
 
 def test_openpose_json_name_rejects_negative_frame():

@@ -13,7 +13,8 @@ import pytest
 from conftest import ANCHORS, IMAGES
 
 from posekit.match import keypoints_kept
-from posekit.runtime import BF16_CPU_FLAGS, cpu_flags, openvino_available
+from posekit.network.engines import BF16_CPU_FLAGS, cpu_flags
+from posekit.network.openvino import openvino_available
 
 MIN_KEPT = 0.95
 IMAGE_SUFFIXES = (".jpg", ".png")

@@ -1,4 +1,4 @@
-"""plot.grouping and widgets.GroupingExplorer draw what the PAF grouping's trace says, on a real image."""
+"""posekit.plot's grouping views and widgets.GroupingExplorer draw what the trace says, on a real image."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from posekit import paf  # noqa: E402
-from posekit.plot import grouping as g  # noqa: E402
+from posekit import paf, paf_trace  # noqa: E402
+from posekit import plot as g  # noqa: E402
 from posekit.preprocess import FieldTransform  # noqa: E402
 from posekit.skeleton import COLORS_BGR, LIMB_NAMES  # noqa: E402
 
@@ -32,7 +32,7 @@ def result(estimator, image):
 
 @pytest.fixture(scope="module")
 def trace(result, estimator):
-    return paf.trace(result.peaks, result.heatmaps, result.pafs, params=estimator.params)
+    return paf_trace.trace(result.peaks, result.heatmaps, result.pafs, params=estimator.params)
 
 
 def _ax():
@@ -150,7 +150,7 @@ def test_matching_table_names_the_better_candidate_that_took_the_peak(trace):
 
 def test_rows_table_says_why_rows_are_dropped(result, estimator):
     params = dataclasses.replace(estimator.params, human_score_threshold=0.5, part_count_threshold=5)
-    tr = paf.trace(result.peaks, result.heatmaps, result.pafs, params=params)
+    tr = paf_trace.trace(result.peaks, result.heatmaps, result.pafs, params=params)
     table = g.rows_table(tr)
     assert [r[4] for r in table.rows] == list(tr.row_status)
     assert {"too few parts", "kept"} <= {r[4] for r in table.rows}
@@ -192,7 +192,7 @@ def test_trace_people_are_the_estimators(result, trace, image):
     np.testing.assert_allclose([p.score for p in people], [p.score for p in result.people], rtol=1e-6)
     fig = g.plot_trace_vs_people(image, trace, result, fig=Figure())
     assert [ax.get_title() for ax in fig.axes] == [
-        f"paf.trace: {len(people)} people",
+        f"paf_trace.trace: {len(people)} people",
         f"estimator.inference: {len(result.people)} people",
     ]
 
@@ -294,7 +294,7 @@ def test_human_score_threshold_changes_the_figure_and_crosses_out_the_dropped_ro
     # at the default threshold nothing is crossed out
     ax = _ax()
     g.plot_limb_candidates(
-        image, paf.trace(result.peaks, result.heatmaps, result.pafs), 4, dropped=True, ax=ax
+        image, paf_trace.trace(result.peaks, result.heatmaps, result.pafs), 4, dropped=True, ax=ax
     )
     assert not [c for c in ax.collections if c.get_gid() == "dropped-row"]
 

@@ -8,9 +8,11 @@ in a subprocess with a timeout.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip("pyarrow")
@@ -293,6 +296,28 @@ def test_image_and_video_refuse_a_fifo_in_one_line(fifo_folder):
     assert error_lines(proc) == [f"posekit: error: cannot read {fifo_folder / 'pipe.mp4'}: {FIFO}"]
 
 
+def test_one_refusal_of_special_files(fifo_folder, tmp_path):
+    # posekit.video.sources.special_file_error words it for image, video, batch's reader and its fingerprint
+    from posekit.batch.sources import Source
+    from posekit.batch.store import fingerprint
+    from posekit.batch.worker import Options, Worker
+    from posekit.video.sources import special_file_error
+
+    pipe = fifo_folder / "pipe.jpg"
+    assert special_file_error(pipe) == f"cannot read {pipe}: {FIFO}"
+    assert special_file_error(pipe, "p") == f"cannot read p: {FIFO}"
+    assert special_file_error(KITE) is None and special_file_error(tmp_path) is None
+    assert special_file_error(tmp_path / "missing.jpg") is None  # its reader says it is missing
+    source = Source(name="p", location=str(pipe), key="p", kind="image")
+    with pytest.raises(OSError, match=f"^cannot read p: {re.escape(FIFO)}$"):
+        fingerprint(source)
+    with pytest.raises(OSError, match=f"^cannot read p: {re.escape(FIFO)}$"):
+        Worker(Options(), str(tmp_path / "out"))._read_image(source)
+    folder = dataclasses.replace(source, location=str(tmp_path))
+    with pytest.raises(OSError, match="^cannot read p: it is a folder, not a file$"):
+        fingerprint(folder)
+
+
 # --------------------------------------------------------------------------- 9. options checked as image does
 
 
@@ -316,15 +341,42 @@ def test_batch_refuses_what_image_refuses_before_any_worker(options, tmp_path):
     assert time.perf_counter() - started < TIMEOUT
 
 
+def test_run_refuses_bad_frame_options_as_process_video_does():
+    from posekit.video.sources import check_every, check_max_frames
+
+    for options, check in (
+        ({"every": 0}, lambda: check_every(0)),
+        ({"max_frames": True}, lambda: check_max_frames(True)),
+    ):
+        with pytest.raises(ValueError) as video_error:
+            check()
+        with pytest.raises(batch.BatchError, match=f"^{re.escape(str(video_error.value))}$"):
+            batch.run([KITE], "unused", **options, **QUICK)
+    with pytest.raises(batch.BatchError, match=r"^every must be an integer >= 1, got 2\.0$"):
+        batch.run([KITE], "unused", every=2.0, **QUICK)
+    with pytest.raises(batch.BatchError, match="^chunk_frames must be an integer >= 1, got 0$"):
+        batch.run([KITE], "unused", chunk_frames=0, **QUICK)
+    assert not Path("unused").exists()
+
+
 def test_run_refuses_bad_model_options():
     with pytest.raises(batch.BatchError, match="int8"):
         batch.run([KITE], "unused", precision="int8", **QUICK)
     with pytest.raises(batch.BatchError, match="openvino"):
-        batch.run([KITE], "unused", precision="bf16", network_engine="tf", **QUICK)
+        batch.run([KITE], "unused", precision="bf16", engine="tf", **QUICK)
     with pytest.raises(batch.BatchError, match="upsample|grid"):
         batch.run([KITE], "unused", input_size=(4096, 4096), upsample=25, **QUICK)
-    with pytest.raises(batch.BatchError, match="unknown network engine"):
-        batch.run([KITE], "unused", network_engine="cuda", **QUICK)
+    with pytest.raises(batch.BatchError, match="unknown network engine 'cuda': valid engines are auto, "):
+        batch.run([KITE], "unused", engine="cuda", **QUICK)
+    # engine= is the network engine, as in PoseEstimator; where the work runs is executor=
+    with pytest.raises(
+        batch.BatchError, match=r"unknown network engine 'ray'.*\(where the work runs is executor='ray'\)$"
+    ):
+        batch.run([KITE], "unused", engine="ray", **QUICK)
+    with pytest.raises(batch.BatchError, match="^executor must be one of local, ray, got 'dask'$"):
+        batch.run([KITE], "unused", executor="dask", **QUICK)
+    with pytest.raises(TypeError, match="network_engine"):
+        batch.run([KITE], "unused", network_engine="tf", **QUICK)  # no second name for the engine
     assert not Path("unused").exists()
 
 
@@ -333,22 +385,22 @@ def test_run_refuses_bad_model_options():
 
 @pytest.mark.slow
 def test_full_disk_stops_at_the_first_failed_write(tmp_path, monkeypatch):
-    import posekit.batch.worker as worker
+    import posekit.export as export
 
     src = tmp_path / "in"
     src.mkdir()
     for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
         shutil.copy(KITE, src / name)
-    real = worker.write_text_atomic
+    real = export.write_openpose_json
     calls = []
 
-    def write(path, text):  # the second source's JSON hits a full disk (simulated; no root needed)
+    def write(path, people):  # the second source's JSON hits a full disk (simulated; no root needed)
         calls.append(path)
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(path, text)
+        return real(path, people)
 
-    monkeypatch.setattr(worker, "write_text_atomic", write)
+    monkeypatch.setattr(export, "write_openpose_json", write)
     out = tmp_path / "out"
     with pytest.raises(
         batch.OutputError, match=r"^disk full \(ENOSPC\) while writing .*b_keypoints\.json"
@@ -359,7 +411,7 @@ def test_full_disk_stops_at_the_first_failed_write(tmp_path, monkeypatch):
     assert len(calls) == 2  # nothing was tried after the failed write
     check_manifest_true_to_parts(out)
     assert not (out / ".partial").exists() or not any((out / ".partial").iterdir())
-    monkeypatch.setattr(worker, "write_text_atomic", real)
+    monkeypatch.setattr(export, "write_openpose_json", real)
     resumed = batch.run([src], out, **QUICK)
     assert [e["status"] for e in resumed.sources] == ["skipped", "done", "done", "done"]
     check_manifest_true_to_parts(out)
@@ -380,27 +432,13 @@ def test_full_disk_on_the_manifest_stops_the_run(tmp_path, monkeypatch):
         batch.run([KITE], tmp_path / "out", **QUICK)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB tmpfs (needs root and mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a size-limited tmpfs needs root")
-    d = tmp_path / "small"
-    d.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
-    yield d
-    subprocess.run(["umount", str(d)], check=True)
-
-
 @pytest.mark.slow
 def test_cli_on_a_real_full_disk_names_enospc_in_one_line(small_disk, tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     for i in range(6):
         cv2.imwrite(str(src / f"k{i}.png"), cv2.imread(str(KITE)))  # drawn as PNG: libpng wrote the errors
-    out = small_disk / "out"
+    out = small_disk("2m") / "out"
     proc = posekit(
         "batch", str(src), "--out", str(out), "--draw", "--workers", "1", "--no-progress", timeout=600
     )
@@ -544,6 +582,73 @@ def test_stored_record_must_match_settings_content_and_model_file(tmp_path):
     store.write_table(f"keypoints/{part_name(source.key)}", keypoint_table(source.name, [(0, [])], older))
     assert _stored(store, source, published.record(), parts)["frames"] == 1
     assert _stored(store, source, options.record(), parts) is None
+    # a record of posekit 0.1, which named the network engine "network_engine": complete if it matches
+    old = {("network_engine" if k == "engine" else k): v for k, v in record.items()}
+    store.write_table(f"keypoints/{part_name(source.key)}", keypoint_table(source.name, [(0, [])], old))
+    assert "engine" not in old and _stored(store, source, options.record(), parts)["frames"] == 1
+    tf = dataclasses.replace(options, engine="tf")
+    assert _stored(store, source, tf.record(), parts) is None
+
+
+def test_cli_engine_is_the_network_engine_and_ray_the_executor(tmp_path, monkeypatch, capsys):
+    from posekit.cli import main
+
+    calls = []
+
+    def run(inputs, out, **options):
+        calls.append(options)
+        raise batch.BatchError("stopped by the test")
+
+    monkeypatch.setattr(batch, "run", run)
+    for argv, want in (([], ("auto", "local")), (["--engine", "tf", "--ray"], ("tf", "ray"))):
+        assert main(["batch", str(KITE), "--out", str(tmp_path / "out"), *argv]) == 2
+        assert (calls[-1]["engine"], calls[-1]["executor"]) == want
+        assert "network_engine" not in calls[-1]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "posekit: error: stopped by the test"
+
+
+def test_images_at_urls_are_decoded_as_local_files_are(tmp_path):
+    # one decoder (posekit.preprocess.decode_image) behind read_image and the batch's URL sources
+    fsspec = pytest.importorskip("fsspec")
+    from posekit.batch.sources import Source
+    from posekit.batch.worker import Options, Worker
+    from posekit.preprocess import ImageError, read_image
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe_file("/posekit-decode/kite.jpg", KITE.read_bytes())
+    memory.pipe_file("/posekit-decode/bad.jpg", b"not an image")
+    worker = Worker(Options(), str(tmp_path / "out"))
+    good = Source(name="memory://posekit-decode/kite.jpg", location="memory://posekit-decode/kite.jpg",
+                  key="kite_jpg", kind="image")  # fmt: skip
+    np.testing.assert_array_equal(worker._read_image(good), read_image(KITE))
+    bad = dataclasses.replace(
+        good, name="memory://posekit-decode/bad.jpg", location="memory://posekit-decode/bad.jpg"
+    )
+    with pytest.raises(
+        ImageError, match=r"^cannot read memory://posekit-decode/bad\.jpg as an image \(unknown"
+    ):
+        worker._read_image(bad)
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(
+        ImageError, match=r"^cannot read .*bad\.jpg as an image \(unknown or corrupt format\)$"
+    ):
+        read_image(tmp_path / "bad.jpg")
+
+
+def test_manifest_of_posekit_0_1_is_read(tmp_path):
+    # 0.1 wrote where the work ran as "engine" and the network engine as options["network_engine"]
+    out = tmp_path / "out"
+    out.mkdir()
+    old = {
+        "posekit": "0.1.0", "out": str(out), "engine": "local", "workers": 2, "seconds": 1.5,
+        "options": {"model": "mobilenet_thin", "network_engine": "tflite", "every": 1},
+        "sources": [{"source": "a.jpg", "key": "a_jpg", "kind": "image", "status": "done"}],
+    }  # fmt: skip
+    (out / batch.MANIFEST_NAME).write_text(json.dumps(old), encoding="utf-8")
+    manifest = batch.Manifest.read(out)
+    assert (manifest.executor, manifest.workers, manifest.seconds) == ("local", 2, 1.5)
+    assert manifest.options == {"model": "mobilenet_thin", "engine": "tflite", "every": 1}
+    assert manifest.counts["done"] == 1 and "engine" not in manifest.to_dict()
 
 
 def test_a_wrapped_worker_error_is_reported_by_its_cause_without_colour_codes():

@@ -229,10 +229,10 @@ def test_a_multi_line_message_is_cut_to_one_line(monkeypatch, capsys):
 
 
 def test_a_runtime_error_from_posekit_is_one_line(monkeypatch, capsys, graph_path):
-    # a machine without a TFLite interpreter, asked for the TFLite engine: posekit.runtime says so
-    import posekit.runtime
+    # a machine without a TFLite interpreter, asked for the TFLite engine: posekit.network.engines says so
+    import posekit.network.engines
 
-    monkeypatch.setattr(posekit.runtime, "tflite_available", lambda: False)
+    monkeypatch.setattr(posekit.network.engines, "tflite_available", lambda: False)
     assert main(["image", PERSON, "--engine", "tflite"]) == 2
     line = one_line(capsys.readouterr().err)
     assert line.startswith("posekit: error: no TFLite interpreter: pip install ai-edge-litert")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from posekit import ImageError, PostprocessParams
-from posekit.postprocess import MAX_GRID_SIDE, check_upsample, grid_size, max_upsample
-from posekit.preprocess import MAX_INPUT_SIDE
+from posekit.postprocess import check_upsample, max_upsample
+from posekit.preprocess import MAX_GRID_SIDE, MAX_INPUT_SIDE, grid_size
 
 NAMES = ["person.jpg", "basketball1.png", "kite.jpg", "astronaut.png", "camera.png"]
 
@@ -17,12 +17,12 @@ NAMES = ["person.jpg", "basketball1.png", "kite.jpg", "astronaut.png", "camera.p
 @pytest.fixture
 def no_model_loading(monkeypatch):
     """Make any model loading fail loudly: the checks must come first."""
-    import posekit.models
+    import posekit.network.models
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")
 
-    monkeypatch.setattr(posekit.models, "load_model", refuse)
+    monkeypatch.setattr(posekit.network.models, "load_model", refuse)
 
 
 # --------------------------------------------------------------------------- sizes, before anything loads
@@ -51,6 +51,39 @@ def test_bad_sizes_refused_before_loading(no_model_loading, kwargs, match):
 
     with pytest.raises(ValueError, match=match):
         PoseEstimator(warmup=False, **kwargs)
+
+
+def test_the_default_input_size_is_the_models(monkeypatch, no_model_loading):
+    import argparse
+
+    import posekit.network.engines
+    from posekit import PoseEstimator
+    from posekit.cli._args import add_model_arguments, check_model_options
+    from posekit.network.models import default_input_size
+    from posekit.network.weights import DEFAULT_INPUT_SIZE, MODELS
+
+    assert default_input_size("mobilenet_thin") == DEFAULT_INPUT_SIZE == (432, 368)
+    assert default_input_size("cmu") == MODELS["cmu"].input_size == (656, 368)
+    assert default_input_size("/data/graph_opt.pb") == DEFAULT_INPUT_SIZE  # a file is not read
+    assert default_input_size("/data/graph_opt.pb", "cmu") == (656, 368)  # its architecture's entry
+    # the estimator's default reads it (the size reaches the precision check, before the model loads)
+    seen = []
+    monkeypatch.setattr(posekit.network.engines, "check_precision", lambda p, e, size: seen.append(size) or p)
+    for model in ("cmu", "mobilenet_thin"):
+        with pytest.raises(AssertionError, match="loaded before"):
+            PoseEstimator(model, warmup=False)
+    assert seen == [(656, 368), (432, 368)]
+    # so does the CLI's --resize default
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    for argv, want in (
+        (["--model", "cmu"], (656, 368)),
+        ([], (432, 368)),
+        (["--resize=-1x256"], (None, 256)),
+    ):
+        args = parser.parse_args(argv)
+        check_model_options(args)
+        assert args.resize == want
 
 
 def test_limits_are_consistent():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES, ROOT
 
-from posekit import models, runtime, weights
+from posekit.network import engines, models, tflite, weights
 from posekit.preprocess import MAX_INPUT_SIDE
 
 SIZE = (432, 368)
@@ -200,7 +200,7 @@ def test_tflite_made_from_other_weights_is_rebuilt(home, capsys):
     record = json.loads(path.with_name(path.name + ".json").read_text())
     path.with_name(path.name + ".json").write_text(json.dumps({**record, "weights_sha256": "f" * 64}))
     model = models.load_model("mobilenet_thin")
-    runtime.make_runner(model, "tflite", SIZE, path.parent)
+    engines.make_runner(model, "tflite", SIZE, path.parent)
     _one_line(capsys, "432x368.tflite for mobilenet_thin was made from other inputs")
     _assert_vouched(path)
 
@@ -212,14 +212,14 @@ def test_tflite_that_passes_the_hash_but_does_not_load_is_rebuilt(home, capsys):
     record["sha256"] = weights.file_sha256(path)
     path.with_name(path.name + ".json").write_text(json.dumps(record))
     model = models.load_model("mobilenet_thin")
-    run, engine = runtime.make_runner(model, "tflite", SIZE, path.parent)
+    run, engine = engines.make_runner(model, "tflite", SIZE, path.parent)
     assert engine == "tflite"
     _one_line(capsys, "432x368.tflite for mobilenet_thin could not be read")
     x = np.random.default_rng(2).uniform(0, 255, (1, SIZE[1], SIZE[0], 3)).astype(np.float32)
     heat, paf = run(x)
     want = model(x)
-    np.testing.assert_allclose(heat, want[0].numpy(), atol=runtime.TFLITE_TOLERANCE, rtol=0)
-    np.testing.assert_allclose(paf, want[1].numpy(), atol=runtime.TFLITE_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(heat, want[0].numpy(), atol=tflite.TFLITE_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(paf, want[1].numpy(), atol=tflite.TFLITE_TOLERANCE, rtol=0)
 
 
 # --------------------------------------------------------------------------- threads
@@ -255,7 +255,7 @@ def test_one_estimator_shared_by_four_threads_gives_the_sequential_results(estim
 
 def test_tflite_runner_is_locked(estimator):
     x = np.zeros((2, SIZE[1], SIZE[0], 3), np.float32)
-    run = runtime.make_tflite_runner(estimator.model, SIZE, models.cache_dir("mobilenet_thin") / "tflite")
+    run = tflite.make_tflite_runner(estimator.model, SIZE, models.cache_dir("mobilenet_thin") / "tflite")
     assert isinstance(run._lock, type(threading.Lock()))
     heat, paf = run(x)
     assert heat.shape == (2, 46, 54, 19) and paf.shape == (2, 46, 54, 38)
@@ -269,24 +269,24 @@ def test_absurd_input_sizes_are_refused_before_converting(home, estimator, size)
     folder = home / "mobilenet_thin" / "tflite-absurd"
     too_large = f"input_size {size[0]}x{size[1]} exceeds the limit of {MAX_INPUT_SIDE} pixels per side"
     with pytest.raises(ValueError, match=too_large):
-        runtime.make_runner(estimator.model, "tflite", size, folder)
+        engines.make_runner(estimator.model, "tflite", size, folder)
     with pytest.raises(ValueError, match="exceeds the limit of"):
-        runtime.make_runner(estimator.model, "auto", size, folder)
+        engines.make_runner(estimator.model, "auto", size, folder)
     with pytest.raises(ValueError, match="exceeds the limit of"):
-        runtime.convert_tflite(estimator.model, size, folder / "x.tflite")
+        tflite.convert_tflite(estimator.model, size, folder / "x.tflite")
     assert not folder.exists()
 
 
 def test_bad_engine_and_size_arguments(estimator, tmp_path):
     with pytest.raises(ValueError, match="unknown engine 'onnx': valid engines are auto, tf, tflite"):
-        runtime.make_runner(estimator.model, "onnx", SIZE, tmp_path)
+        engines.make_runner(estimator.model, "onnx", SIZE, tmp_path)
     with pytest.raises(ValueError, match='engine "tflite" needs a fixed input_size'):
-        runtime.make_runner(estimator.model, "tflite", None, tmp_path)
+        engines.make_runner(estimator.model, "tflite", None, tmp_path)
     with pytest.raises(ValueError, match="input_size must be at least 16x16 pixels, got 0x368"):
-        runtime.make_runner(estimator.model, "tf", (0, 368), tmp_path)
+        engines.make_runner(estimator.model, "tf", (0, 368), tmp_path)
     with pytest.raises(ValueError, match="input_size must be \\(width, height\\) .*got 432"):
-        runtime.make_runner(estimator.model, "tf", 432, tmp_path)
-    assert runtime.BACKENDS == runtime.ENGINES == ("auto", "tf", "tflite", "openvino")
+        engines.make_runner(estimator.model, "tf", 432, tmp_path)
+    assert engines.ENGINES == ("auto", "tf", "tflite", "openvino") and not hasattr(engines, "BACKENDS")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -300,7 +300,7 @@ def test_failed_conversion_write_leaves_nothing(estimator, tmp_path, monkeypatch
 
     monkeypatch.setattr(Path, "write_bytes", half_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        runtime.convert_tflite(estimator.model, (64, 48), tmp_path / "64x48.tflite")
+        tflite.convert_tflite(estimator.model, (64, 48), tmp_path / "64x48.tflite")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -4,7 +4,6 @@ and the binding checks every shape before it reads memory."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import signal
 import subprocess
@@ -15,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import binding_kwargs
 
 from posekit import paf
 from posekit.params import TFPOSE_DEFAULTS, PostprocessParams
 from posekit.skeleton import LIMBS, NUM_PARTS
+from posekit.synthetic import smooth_random_paf
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = paf.available_backends()
@@ -37,9 +38,7 @@ def all_peaks_frame(seed: int = 0, *, ties: bool = False):
     else:
         peaks = rng.uniform(0.06, 1.0, (H, W, 19)).astype(np.float32)
     heat = rng.uniform(0.0, 1.0, (H, W, 19)).astype(np.float32)
-    lo = rng.normal(0, 0.8, (H // 4, W // 4, 38))
-    pafs = np.ascontiguousarray(np.repeat(np.repeat(lo, 4, 0), 4, 1).astype(np.float32))
-    return peaks, heat, pafs
+    return peaks, heat, np.ascontiguousarray(smooth_random_paf(rng, (W, H)))
 
 
 def test_cap_is_a_validated_param():
@@ -76,13 +75,9 @@ def test_cap_ties_go_to_the_earlier_scan_position():
     assert got == [(0, 0), (1, 0), (2, 0), (5, 3)]
 
 
-def test_cap_leaves_normal_frames_unchanged():
+def test_cap_leaves_normal_frames_unchanged(four_people):
     """Below the cap nothing changes; a cap of 1 changes the people (so the cap is applied)."""
-    spec = importlib.util.spec_from_file_location("_test_paf_helpers", ROOT / "tests" / "test_paf.py")
-    tp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tp)
-    people = [tp.stick_person(40 + 45 * i, 95, 120) for i in range(4)]
-    peaks, heat, pafs = tp.make_fields(people, (184, 216))
+    peaks, heat, pafs = four_people.fields
     for backend in BACKENDS:
         ref = paf.group_people(peaks, heat, pafs, backend=backend)
         assert len(ref[0]) == 4
@@ -190,17 +185,7 @@ def test_binding_checks_shapes_before_reading():
     from posekit import _pafprocess
 
     peaks, heat, pafs = all_peaks_frame(3)
-    base = dict(
-        num_parts=18,
-        start_limbs=17,
-        heat_threshold=0.05,
-        vector_score_threshold=0.05,
-        vector_count_threshold=6,
-        part_count_threshold=4,
-        human_score_threshold=0.3,
-        paf_steps=10,
-        max_peaks_per_part=5,
-    )
+    base = binding_kwargs(max_peaks_per_part=5)
     small = np.ascontiguousarray(pafs[:10, :10])
     cases = [
         ("pafs must have the same height and width", (peaks, heat, small, LIMBS), {}),

@@ -9,38 +9,16 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import one_line_error
+from conftest import one_line_error, run_cli
 
 from posekit.skeleton import LIMBS
 from posekit.train import Sample, TrainingDivergedError, fit, load_weights, samples_from_coco, save_weights
 
 SIZE = (64, 64)
 NAN = float("nan")
-
-
-def run_cli(*args, timeout=240, env=None):
-    """``posekit ARGS`` in a subprocess; its stdout ends with ``maxrss KB`` (the child's peak memory)."""
-    code = (
-        "import re, sys\n"
-        "from posekit.cli import main\n"
-        "rc = main(sys.argv[1:])\n"
-        "status = open('/proc/self/status').read()\n"  # VmHWM: this process's peak (ru_maxrss is inherited)
-        "print('maxrss', re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1))\n"
-        "sys.exit(rc)\n"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 def stick_figure(rng) -> Sample:
@@ -105,7 +83,7 @@ def test_weights_that_are_not_finite_are_never_written(tmp_path):
 
 def _rewrite(path, out, change, *, keep_metadata: bool):
     """Copy a weights file with ``change(weights)`` applied; with metadata whose checksum fits the arrays."""
-    from posekit.weights import WEIGHTS_METADATA_KEY, weights_digest
+    from posekit.network.weights import WEIGHTS_METADATA_KEY, weights_digest
 
     with np.load(path) as npz:
         weights = {k: npz[k] for k in npz.files}
@@ -152,8 +130,8 @@ def test_load_weights_refuses_nan_inf_and_complex(tmp_path, value, message, keep
 
 
 def test_every_weights_loader_refuses_non_finite_values():
-    from posekit.models import set_model_weights
-    from posekit.weights import WeightsFileError, check_weight_values
+    from posekit.network.models import set_model_weights
+    from posekit.network.weights import WeightsFileError, check_weight_values
 
     model = tiny_six_stage_model()
     weights = {f"{layer.name}/{i}": w for layer in model.layers for i, w in enumerate(layer.get_weights())}
@@ -458,9 +436,9 @@ def huge_const_graph(path, shape=(20000, 20000)):
 
 
 def test_a_huge_declared_constant_is_refused_before_it_is_read(tmp_path):
-    from posekit.architectures import build_mobilenet_thin
-    from posekit.models import ModelError
-    from posekit.tf1_graph import const_limits, load_graph_weights
+    from posekit.network.architectures import build_mobilenet_thin
+    from posekit.network.models import ModelError
+    from posekit.network.tf1_graph import const_limits, load_graph_weights
 
     graph = huge_const_graph(tmp_path / "graph.pb")
     assert graph.stat().st_size < 200
@@ -486,7 +464,7 @@ def test_image_command_on_a_huge_declared_constant_is_one_line_at_small_memory(t
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64, 3), np.uint8))
     proc = run_cli("image", str(tmp_path / "a.png"), "--model", str(graph),
                    "--architecture", "mobilenet_thin",
-                   "--engine", "tf", timeout=180)  # fmt: skip
+                   "--engine", "tf", timeout=180, peak_memory=True)  # fmt: skip
     one_line_error(proc, "declares shape [20000, 20000] (400,000,000 values)", "refused before reading it")
     maxrss_kb = int(proc.stdout.split("maxrss")[-1])
     assert maxrss_kb < 1_400_000, maxrss_kb  # TensorFlow and the Keras model, without the 1.6 GB constant

@@ -23,9 +23,9 @@ import pytest
 
 from posekit.export import coco_partial_path, read_coco_partial, recover_coco_results, write_openpose_json
 from posekit.person import InferenceResult, Person
-from posekit.pipeline import OutputError, process_video
-from posekit.track import OneEuroParams, Tracker
 from posekit.video import FrameSource, VideoWriter
+from posekit.video.pipeline import OutputError, process_video
+from posekit.video.track import OneEuroParams, Tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "videos" / "vtest_pair.mp4"
@@ -168,32 +168,19 @@ def test_writer_accepts_the_limits(tmp_path):
 # ----------------------------------------------------------------- c. full disk
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1.5 MB tmpfs (needs root and mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a size-limited tmpfs needs root")
-    d = tmp_path / "small"
-    d.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(d)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
-    yield d
-    subprocess.run(["umount", str(d)], check=True)
-
-
 def test_full_disk_stops_cleanly_with_playable_video(small_disk):
+    disk = small_disk("1536k")
     with pytest.raises(
         OutputError, match=r"^disk full while writing frame (\d+) of .*: (\d+) frames kept$"
     ) as info:
-        process_video(CLIP, WalkingEstimator(), **outputs(small_disk), max_frames=100)
+        process_video(CLIP, WalkingEstimator(), **outputs(disk), max_frames=100)
     assert isinstance(info.value, OSError)
     summary = info.value.summary
     assert summary.stop_reason == "output_error" and summary.frames_processed >= 3
     kept = summary.frame_indices
     assert f"frame {len(kept)} of" in str(info.value) and f": {len(kept)} frames kept" in str(info.value)
-    assert summary.out == small_disk / "o.mp4" and summary.coco == small_disk / "c.json"
-    check_outputs(small_disk, kept)
+    assert summary.out == disk / "o.mp4" and summary.coco == disk / "c.json"
+    check_outputs(disk, kept)
 
 
 def test_write_error_undoes_the_frame_and_finalises(tmp_path, monkeypatch):
@@ -271,7 +258,7 @@ RUN = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
 from test_hostile_video import CLIP, WalkingEstimator
-from posekit.pipeline import process_video
+from posekit.video.pipeline import process_video
 process_video(CLIP, WalkingEstimator(), json_dir=sys.argv[2], coco=sys.argv[3], max_frames=80,
               on_frame=lambda *_: time.sleep(0.05))
 """
@@ -365,10 +352,10 @@ def test_stop_reasons_of_a_file(tmp_path):
     )
 
 
-# ----------------------------------------------------------------- tracker and deprecated keywords
+# ----------------------------------------------------------------- the tracker argument
 
 
-def test_tracker_object_and_deprecated_keywords(tmp_path):
+def test_tracker_object_and_removed_keywords(tmp_path):
     runs = {}
 
     def collect(name):
@@ -377,18 +364,16 @@ def test_tracker_object_and_deprecated_keywords(tmp_path):
 
     process_video(CLIP, WalkingEstimator(), max_frames=6, tracker=Tracker(one_euro=OneEuroParams()),
                   on_frame=collect("new"))  # fmt: skip
-    with pytest.warns(DeprecationWarning, match=r"process_video\(smooth=...\) is deprecated"):
-        process_video(CLIP, WalkingEstimator(), max_frames=6, smooth=True, on_frame=collect("old"))
+    process_video(CLIP, WalkingEstimator(), max_frames=6, tracker=Tracker(one_euro=OneEuroParams(), fps=10),
+                  on_frame=collect("old"))  # fmt: skip
     for a, b in zip(runs["new"], runs["old"]):
         np.testing.assert_array_equal(a, b)  # same filter: the source's 10 fps for both
     raw = [200 + 3 * n + BODY[:, 0] for n in range(6)]
     assert np.abs(runs["new"][5][:, 0] - raw[5]).max() > 0.5  # the One-Euro filter lags a walker
 
-    with pytest.warns(DeprecationWarning, match="is deprecated"):
-        untracked = process_video(CLIP, WalkingEstimator(), max_frames=2, track=False)
-    assert untracked.person_ids == []
     assert process_video(CLIP, WalkingEstimator(), max_frames=2, tracker=None).person_ids == []
-    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
-        process_video(CLIP, WalkingEstimator(), max_frames=1, tracker=Tracker(), smooth=True)
+    for removed in ("smooth", "track", "tracker_params", "smoothing_params"):  # 0.2.0: tracker= only
+        with pytest.raises(TypeError, match=f"unexpected keyword argument '{removed}'"):
+            process_video(CLIP, WalkingEstimator(), max_frames=1, **{removed: True})
     with pytest.raises(TypeError, match="unexpected keyword argument 'smoth'"):
         process_video(CLIP, WalkingEstimator(), max_frames=1, smoth=True)

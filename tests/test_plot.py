@@ -10,8 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from posekit import plot
-from posekit.draw import person_color
+from posekit.draw import DEFAULT_SPEC
 from posekit.person import Person
+from posekit.preprocess import ImageError
 from posekit.skeleton import LIMBS, PART_NAMES
 
 H, W = 46, 54  # field grid
@@ -70,7 +71,7 @@ def test_to_rgb_swaps_channels_and_expands_gray():
     bgr[..., 0] = 200
     assert plot.to_rgb(bgr)[0, 0].tolist() == [0, 0, 200]
     assert plot.to_rgb(np.full((2, 3), 7, np.uint8)).shape == (2, 3, 3)
-    with pytest.raises(TypeError, match="uint8"):
+    with pytest.raises(ImageError, match=r"image must have dtype uint8 \(BGR 0..255\), got float32"):
         plot.to_rgb(np.zeros((2, 3, 3), np.float32))
 
 
@@ -236,8 +237,8 @@ def test_plot_people_one_colour_per_person_with_legend(image):
     ax = plot.plot_people(image, people)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[0].startswith("person 0: 3/18") and labels[1].startswith("person 7: 2/18")
-    rgb0 = tuple(c / 255 for c in person_color(0)[::-1])
-    rgb7 = tuple(c / 255 for c in person_color(7)[::-1])
+    rgb0 = tuple(c / 255 for c in DEFAULT_SPEC.person_color(0)[::-1])
+    rgb7 = tuple(c / 255 for c in DEFAULT_SPEC.person_color(7)[::-1])
     lines = ax.get_lines()
     assert len(lines) == 3  # Neck-RShoulder, RShoulder-RElbow, Neck-LShoulder
     assert matplotlib.colors.to_rgb(lines[0].get_color()) == pytest.approx(rgb0)

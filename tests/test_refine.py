@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES
 
-from posekit import PoseEstimator, refine
+from posekit import PoseEstimator, multiscale, refine
 from posekit.params import TFPOSE_DEFAULTS
 from posekit.peaks import gaussian_kernel_1d, nms, smooth
 from posekit.person import Person
@@ -21,7 +21,7 @@ def test_smoothed_patch_equals_full_smoothing(size):
     full = smooth(heat[:, :, None], size, 3.0)[:, :, 0] if size > 1 else heat
     g = gaussian_kernel_1d(size, 3.0) if size > 1 else np.ones(1)
     for row, col in [(20, 25), (1, 1), (38, 48), (0, 30), (39, 0)]:
-        patch = refine.smoothed_patch(heat, row, col, g)
+        patch = refine._smoothed_patch(heat, row, col, g)
         for i in range(3):
             for j in range(3):
                 r, c = row - 1 + i, col - 1 + j
@@ -32,11 +32,11 @@ def test_smoothed_patch_equals_full_smoothing(size):
 def test_parabola_offset():
     for a in (-0.5, -0.3, 0.0, 0.12, 0.5):
         f = [-((x - a) ** 2) for x in (-1, 0, 1)]
-        assert refine.parabola_offset(*f) == pytest.approx(a)
-    assert refine.parabola_offset(1.0, 1.0, 1.0) == 0.0  # plateau
-    assert refine.parabola_offset(0.0, 1.0, 0.99) == pytest.approx(0.5 * 0.99 / 1.01)
-    assert refine.parabola_offset(2.0, 1.0, 0.0) == 0.0  # no maximum here: stays put
-    assert refine.parabola_offset(0.0, 1.0, 1.5) == 0.5  # clipped (the neighbour is higher)
+        assert refine._parabola_offset(*f) == pytest.approx(a)
+    assert refine._parabola_offset(1.0, 1.0, 1.0) == 0.0  # plateau
+    assert refine._parabola_offset(0.0, 1.0, 0.99) == pytest.approx(0.5 * 0.99 / 1.01)
+    assert refine._parabola_offset(2.0, 1.0, 0.0) == 0.0  # no maximum here: stays put
+    assert refine._parabola_offset(0.0, 1.0, 1.5) == 0.5  # clipped (the neighbour is higher)
 
 
 def _blob(shape, centres, sigma=2.5):
@@ -107,26 +107,26 @@ def test_estimator_refine_peaks_moves_keypoints_only(estimator, bgr):
 
 
 def test_check_scales_and_sizes():
-    assert refine.check_scales(None) is None
-    assert refine.check_scales([1, 0.5]) == (1.0, 0.5)
+    assert multiscale.check_scales(None) is None
+    assert multiscale.check_scales([1, 0.5]) == (1.0, 0.5)
     for bad in ((), (1.0, -0.5), (float("nan"),), "abc", 3):
         with pytest.raises(ValueError, match="scales must be"):
-            refine.check_scales(bad)
-    assert refine.scaled_size((432, 368), 1.0) == (432, 368)
-    assert refine.scaled_size((300, 203), 1.0) == (300, 203)
-    assert refine.scaled_size((432, 368), 0.75) == (328, 280)  # 324, 276 round half up
-    assert refine.scaled_size((432, 368), 1.25) == (544, 464)  # 540, 460 round half up
-    assert refine.scaled_size((64, 48), 0.1) == (16, 16)
+            multiscale.check_scales(bad)
+    assert multiscale.scaled_size((432, 368), 1.0) == (432, 368)
+    assert multiscale.scaled_size((300, 203), 1.0) == (300, 203)
+    assert multiscale.scaled_size((432, 368), 0.75) == (328, 280)  # 324, 276 round half up
+    assert multiscale.scaled_size((432, 368), 1.25) == (544, 464)  # 540, 460 round half up
+    assert multiscale.scaled_size((64, 48), 0.1) == (16, 16)
 
 
 def test_resize_fields():
     rng = np.random.default_rng(2)
     f = rng.random((6, 8, 38)).astype(np.float32)
-    np.testing.assert_array_equal(refine.resize_fields(f, (8, 6)), f)  # (width, height)
-    out = refine.resize_fields(f, (32, 24))
+    np.testing.assert_array_equal(multiscale.resize_fields(f, (8, 6)), f)  # (width, height)
+    out = multiscale.resize_fields(f, (32, 24))
     assert out.shape == (24, 32, 38) and out.dtype == np.float32
     const = np.full((5, 7, 19), 0.25, np.float32)
-    np.testing.assert_allclose(refine.resize_fields(const, (31, 23)), 0.25, atol=1e-6)
+    np.testing.assert_allclose(multiscale.resize_fields(const, (31, 23)), 0.25, atol=1e-6)
 
 
 def test_multiscale_fields_averages_every_scale():
@@ -144,7 +144,7 @@ def test_multiscale_fields_averages_every_scale():
         return run
 
     image = np.zeros((120, 160, 3), np.uint8)
-    heat, paf, t = refine.multiscale_fields(image, (160, 120), (1.0, 0.5, 1.5), (80, 60), runner_for)
+    heat, paf, t = multiscale.multiscale_fields(image, (160, 120), (1.0, 0.5, 1.5), (80, 60), runner_for)
     assert sizes == [(160, 120), (80, 64), (240, 184)]
     assert heat.shape == (60, 80, 19) and paf.shape == (60, 80, 38)
     np.testing.assert_allclose(heat, (0.16 + 0.08 + 0.24) / 3, atol=1e-6)

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from conftest import IMAGES
 
-from posekit import runtime
+from posekit.network import bf16, engines, openvino, tflite
 
 SIZE = (96, 80)  # a small fixed input: quick conversions in a temporary cache
 
 
 def no_bf16(monkeypatch):
-    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_vnni"}))
+    monkeypatch.setattr(engines, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_vnni"}))
 
 
 def test_cpu_flags_read_this_machine():
-    flags = runtime.cpu_flags()
+    flags = engines.cpu_flags()
     assert isinstance(flags, frozenset)
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
@@ -33,9 +33,9 @@ def test_cpu_flags_read_this_machine():
 
 def test_int8_is_refused_with_the_measured_reason():
     with pytest.raises(ValueError, match="int8.*keeps 5% of the exact mode's keypoints.*63% after equalis"):
-        runtime.check_precision("int8", "auto", (432, 368))
+        engines.check_precision("int8", "auto", (432, 368))
     with pytest.raises(ValueError, match="int8"):
-        runtime.make_runner(None, "auto", (432, 368), ".", precision="int8")
+        engines.make_runner(None, "auto", (432, 368), ".", precision="int8")
 
 
 @pytest.mark.parametrize(
@@ -49,25 +49,25 @@ def test_int8_is_refused_with_the_measured_reason():
 )
 def test_bad_precisions_say_why(precision, engine, size, message):
     with pytest.raises(ValueError, match=message):
-        runtime.check_precision(precision, engine, size)
+        engines.check_precision(precision, engine, size)
 
 
 def test_bf16_without_the_instructions_warns_once_and_runs_fp32(monkeypatch):
     no_bf16(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert runtime.check_precision("bf16", "auto", (432, 368)) == "fp32"
+        assert engines.check_precision("bf16", "auto", (432, 368)) == "fp32"
     assert len(caught) == 1 and issubclass(caught[0].category, RuntimeWarning)
     text = str(caught[0].message)
     assert "\n" not in text and "lacks avx512_bf16 and amx_bf16" in text and "float32 (exact mode)" in text
 
 
 def test_bf16_with_the_instructions_is_kept(monkeypatch):
-    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    monkeypatch.setattr(engines, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert runtime.check_precision("bf16", "openvino", (432, 368)) == "bf16"
-    assert runtime.check_precision("fp32", "tflite", None) == "fp32"
+        assert engines.check_precision("bf16", "openvino", (432, 368)) == "bf16"
+    assert engines.check_precision("fp32", "tflite", None) == "fp32"
 
 
 def test_estimator_on_a_cpu_without_bf16_runs_the_exact_mode(monkeypatch, graph_path):
@@ -104,10 +104,10 @@ def test_cli_int8_says_why_in_one_line(capsys, tmp_path):
 
 
 def test_openvino_needs_a_fixed_size(graph_path):
-    from posekit.models import load_model
+    from posekit.network.models import load_model
 
     with pytest.raises(ValueError, match='engine "openvino" needs a fixed input_size'):
-        runtime.make_runner(load_model("mobilenet_thin"), "openvino", None, ".")
+        engines.make_runner(load_model("mobilenet_thin"), "openvino", None, ".")
 
 
 # --- OpenVINO itself (optional extra) ---------------------------------------------------------------
@@ -115,9 +115,9 @@ def test_openvino_needs_a_fixed_size(graph_path):
 
 @pytest.fixture(scope="module")
 def model(graph_path):
-    if not runtime.openvino_available():
+    if not openvino.openvino_available():
         pytest.skip("OpenVINO not installed: pip install 'posekit[openvino]'")
-    from posekit.models import load_model
+    from posekit.network.models import load_model
 
     return load_model("mobilenet_thin")
 
@@ -128,27 +128,27 @@ def batch(n=2, seed=0):
 
 
 def test_openvino_fp32_equals_keras(model, tmp_path):
-    run, engine = runtime.make_runner(model, "openvino", SIZE, tmp_path)
+    run, engine = engines.make_runner(model, "openvino", SIZE, tmp_path)
     assert engine == "openvino"
     x = batch(seed=3)
     got = run(x)
     want = [t.numpy() for t in model(x, training=False)]
     assert got[0].shape == (2, 10, 12, 19) and got[1].shape == (2, 10, 12, 38)
     for a, b in zip(got, want):
-        assert float(np.abs(a - b).max()) <= runtime.TFLITE_TOLERANCE
+        assert float(np.abs(a - b).max()) <= tflite.TFLITE_TOLERANCE
     assert (tmp_path / "96x80.tflite.json").is_file()  # the conversion is recorded
 
 
 @pytest.fixture
 def bf16_cpu():
-    if not set(runtime.BF16_CPU_FLAGS) & runtime.cpu_flags():
+    if not set(engines.BF16_CPU_FLAGS) & engines.cpu_flags():
         pytest.skip(
-            f"this CPU has none of {', '.join(runtime.BF16_CPU_FLAGS)}: OpenVINO runs bf16 as float32"
+            f"this CPU has none of {', '.join(engines.BF16_CPU_FLAGS)}: OpenVINO runs bf16 as float32"
         )
 
 
 def test_bf16_runs_the_plan_in_one_model(model, tmp_path, bf16_cpu):
-    run, engine = runtime.make_runner(model, "auto", SIZE, tmp_path, precision="bf16")
+    run, engine = engines.make_runner(model, "auto", SIZE, tmp_path, precision="bf16")
     assert engine == "openvino"
     # the plan, counted in OpenVINO's compiled graph: 23 backbone convolutions, 11 of them depthwise
     # (float32), 12 plain/pointwise (bf16); 20 per stage, stages 1-2 float32, 3-6 bf16
@@ -167,18 +167,16 @@ def test_a_plan_keeping_everything_in_float32_is_float32(model, tmp_path, bf16_c
     (OpenVINO still rounds the backbone's one max-pool to bf16: 2e-4 from Keras, against 0.05 for the
     fast mode's plan.)
     """
-    runtime.make_runner(model, "openvino", SIZE, tmp_path)  # the checked conversion
-    plan = runtime.Bf16Plan(fp32_stages=tuple(range(1, runtime.STAGES + 1)), backbone="fp32")
-    run = runtime.make_openvino_runner(model, SIZE, tmp_path, precision="bf16", plan=plan)
+    engines.make_runner(model, "openvino", SIZE, tmp_path)  # the checked conversion
+    plan = bf16.Bf16Plan(fp32_stages=tuple(range(1, bf16.STAGES + 1)), backbone="fp32")
+    run = openvino.make_openvino_runner(model, SIZE, tmp_path, precision="bf16", plan=plan)
     assert run.convolutions == {"f32": 143}
     x = batch(1, seed=5)
     want = [t.numpy() for t in model(x, training=False)]
     assert max(float(np.abs(a - b).max()) for a, b in zip(run(x), want)) <= 1e-3
-    planned = runtime.make_openvino_runner(model, SIZE, tmp_path, precision="bf16")
+    planned = openvino.make_openvino_runner(model, SIZE, tmp_path, precision="bf16")
     assert max(float(np.abs(a - b).max()) for a, b in zip(planned(x), want)) > 1e-2
-    everything = runtime.make_openvino_runner(
-        model, SIZE, tmp_path, precision="bf16", plan=runtime.Bf16Plan()
-    )
+    everything = openvino.make_openvino_runner(model, SIZE, tmp_path, precision="bf16", plan=bf16.Bf16Plan())
     assert everything.convolutions == {"bf16": 143}
 
 
@@ -186,27 +184,27 @@ def test_bf16_refuses_an_ir_whose_layers_it_cannot_mark(model, tmp_path, monkeyp
     """An IR layout the marking does not recognise is an error, never a silently all-bf16 network."""
     import re
 
-    runtime.make_runner(model, "openvino", SIZE, tmp_path)
-    monkeypatch.setattr(runtime, "_IR_LAYER", re.compile(r'(<layer id="\d+" name="([^"]+)" kind="x">)'))
+    engines.make_runner(model, "openvino", SIZE, tmp_path)
+    monkeypatch.setattr(bf16, "_IR_LAYER", re.compile(r'(<layer id="\d+" name="([^"]+)" kind="x">)'))
     with pytest.raises(RuntimeError, match=r"where 0 of the \d+ float32 nodes .* needs OpenVINO 2026.4"):
-        runtime.make_openvino_runner(model, SIZE, tmp_path, precision="bf16")
+        openvino.make_openvino_runner(model, SIZE, tmp_path, precision="bf16")
 
 
 def test_bf16_plans_validate_and_describe_themselves():
-    assert runtime.BF16_PLAN.describe() == "float32: the backbone's depthwise convolutions and stages 1, 2"
-    assert runtime.Bf16Plan().describe() == "everything in bf16"
-    assert runtime.Bf16Plan((3,), "fp32").describe() == "float32: the backbone and stage 3"
+    assert bf16.BF16_PLAN.describe() == "float32: the backbone's depthwise convolutions and stages 1, 2"
+    assert bf16.Bf16Plan().describe() == "everything in bf16"
+    assert bf16.Bf16Plan((3,), "fp32").describe() == "float32: the backbone and stage 3"
     with pytest.raises(ValueError, match="fp32_stages must be among 1..6, got \\(0, 7\\)"):
-        runtime.Bf16Plan((0, 7))
+        bf16.Bf16Plan((0, 7))
     with pytest.raises(ValueError, match="backbone must be 'fp32', 'bf16' or 'pointwise', not 'half'"):
-        runtime.Bf16Plan(backbone="half")
-    plan = runtime.BF16_PLAN
+        bf16.Bf16Plan(backbone="half")
+    plan = bf16.BF16_PLAN
     assert plan.keeps_fp32("GroupConvolution", 0) and not plan.keeps_fp32("Convolution", 0)
     assert plan.keeps_fp32("Convolution", 2) and not plan.keeps_fp32("GroupConvolution", 3)
 
 
 def test_bf16_refuses_a_graph_without_the_six_stages(tmp_path):
-    if not runtime.openvino_available():
+    if not openvino.openvino_available():
         pytest.skip("OpenVINO not installed: pip install 'posekit[openvino]'")
     import openvino as ov
     import openvino.opset13 as ops
@@ -214,11 +212,11 @@ def test_bf16_refuses_a_graph_without_the_six_stages(tmp_path):
     x = ops.parameter([1, 8, 8, 3], np.float32)
     y = ops.concat([x, ops.relu(x)], axis=3)
     with pytest.raises(ValueError, match="has 1 concatenations .* not the backbone \\+ 6 stages"):
-        runtime._node_stages(ov.Model([y], [x]))
+        bf16.node_stages(ov.Model([y], [x]))
 
 
 def test_openvino_runner_is_thread_safe(model, tmp_path):
-    run, _ = runtime.make_runner(model, "openvino", SIZE, tmp_path)
+    run, _ = engines.make_runner(model, "openvino", SIZE, tmp_path)
     inputs = [batch(1, seed=s) for s in range(4)]
     alone = [run(x) for x in inputs]
     results = [None] * 4

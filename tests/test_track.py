@@ -1,4 +1,4 @@
-"""Tests for posekit.track: id assignment on synthetic tracks and One-Euro smoothing."""
+"""Tests for posekit.video.track: id assignment on synthetic tracks and One-Euro smoothing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from posekit.person import Person
-from posekit.track import OneEuroFilter, OneEuroParams, Tracker, TrackerParams, keypoint_similarity
+from posekit.video.track import OneEuroFilter, OneEuroParams, Tracker, TrackerParams, keypoint_similarity
 
 # A standing person about 100 px tall, keypoints relative to the neck (x, y).
 TEMPLATE = np.array(
@@ -222,17 +222,10 @@ def test_tracker_one_euro_keeps_missing_parts_missing():
     assert np.isfinite(out.keypoints[np.arange(18) != 4, :2]).all()
 
 
-def test_tracker_smoothing_is_a_deprecated_alias_of_one_euro():
-    rng = np.random.default_rng(5)
-    frames = [person_at(200 + t, 200, rng) for t in range(12)]
-    with pytest.warns(DeprecationWarning, match=r"Tracker\(smoothing=...\) is deprecated"):
-        old = Tracker(smoothing=OneEuroParams(beta=0.0), fps=10)
-    new = Tracker(one_euro=OneEuroParams(beta=0.0), fps=10)
-    assert old.one_euro == old.smoothing == new.one_euro
-    for p in frames:
-        np.testing.assert_array_equal(old.update([p])[0].keypoints, new.update([p])[0].keypoints)
-    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
-        Tracker(one_euro=OneEuroParams(), smoothing=OneEuroParams())
+def test_tracker_arguments():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'smoothing'"):
+        Tracker(smoothing=OneEuroParams())  # removed in 0.2.0 (CHANGELOG.md): one_euro=
+    assert not hasattr(Tracker(), "smoothing")
     with pytest.raises(TypeError, match="one_euro must be a OneEuroParams or None, got bool"):
         Tracker(one_euro=True)
     with pytest.raises(ValueError, match="fps must be positive, got inf"):

@@ -23,8 +23,8 @@ from conftest import VIDEOS
 from posekit.draw import VIDEO_SPEC, label_ids
 from posekit.person import Person
 from posekit.skeleton import CocoPart
-from posekit.track import Tracker, TrackerParams
 from posekit.video import iter_frames
+from posekit.video.track import Tracker, TrackerParams
 
 FRAMES = 30
 PEOPLE_IN_VIEW = 7

@@ -65,7 +65,7 @@ def keras_seeded():
 
 
 def fresh_model(keras_seeded):
-    from posekit.architectures import build_mobilenet_thin
+    from posekit.network.architectures import build_mobilenet_thin
 
     return build_mobilenet_thin()
 
@@ -194,7 +194,7 @@ def test_fit_is_repeatable_and_compiles(samples, keras_seeded):
 
 
 def test_fit_refuses_bad_arguments(samples, keras_seeded):
-    from posekit.architectures import build_mobilenet_thin
+    from posekit.network.architectures import build_mobilenet_thin
 
     model = build_mobilenet_thin()
     with pytest.raises(ValueError, match="steps"):
@@ -237,7 +237,7 @@ def test_saved_weights_load_back_with_identical_outputs(tmp_path, keras_seeded):
 
 
 def test_weights_file_errors(tmp_path, keras_seeded):
-    from posekit.architectures import build_mobilenet_thin
+    from posekit.network.architectures import build_mobilenet_thin
 
     model = tiny_six_stage_model(keras_seeded)
     with pytest.raises(ValueError, match=r"\.npz"):
@@ -354,7 +354,7 @@ def run_cli(*args, timeout=240):
 
 @pytest.mark.slow
 def test_train_command_writes_loadable_weights(tmp_path, samples, graph_path):
-    from posekit.architectures import build_mobilenet_thin
+    from posekit.network.architectures import build_mobilenet_thin
 
     ann, folder = write_coco(tmp_path, samples[:2])
     out = tmp_path / "out" / "tuned.npz"

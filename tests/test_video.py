@@ -1,8 +1,10 @@
-"""Tests for posekit.video, posekit.pipeline, the video command and the video exports, on the bundled clip."""
+"""Tests for posekit.video, posekit.video.pipeline, the video command and the video exports, on the
+bundled clip."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -15,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+from posekit.draw import VIDEO_SPEC, compose_frame
 from posekit.export import COCO_KEYPOINT_NAMES, CSV_HEADER
 from posekit.person import Person
 from posekit.video import (
@@ -22,7 +25,6 @@ from posekit.video import (
     VideoError,
     VideoWriter,
     check_video_path,
-    compose_frame,
     has_gui,
     iter_frames,
     open_source,
@@ -217,7 +219,7 @@ def test_compose_frame_modes():
     on_frame = compose_frame(frame, people)
     assert on_frame.shape == frame.shape and (on_frame != frame).any()
     assert np.array_equal(frame, np.full((60, 80, 3), 100, np.uint8))  # input untouched
-    black = compose_frame(frame, people, background=False)
+    black = compose_frame(frame, people, spec=dataclasses.replace(VIDEO_SPEC, background=False))
     assert black[59, 79].tolist() == [0, 0, 0] and black.max() > 0
     sbs = compose_frame(frame, people, side_by_side=True, fps=12.0)
     assert sbs.shape == (60, 160, 3)
@@ -408,8 +410,6 @@ def test_error_in_callback_propagates_and_closes_files(estimator, tmp_path):
 
 
 def test_process_video_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match="smooth=True needs track=True"), pytest.warns(DeprecationWarning):
-        process_video(CLIP, None, smooth=True, track=False)
     with pytest.raises(ValueError, match="unknown suffix"):
         process_video(CLIP, None, out=tmp_path / "o.gif")
     with pytest.raises(ValueError, match="max_frames must be an integer >= 1"):

@@ -1,6 +1,7 @@
 """Fine-tuned weights everywhere (issue 20, item 4): one weights-file format, ``weights=``, ``--weights``.
 
-The format (``posekit.weights.write_weights_file`` / ``read_weights_file``) records the architecture, the
+The format (``posekit.network.weights.write_weights_file`` / ``read_weights_file``) records the
+architecture, the
 base model and a checksum; ``PoseEstimator(weights=...)`` and every command's ``--weights`` run the file;
 conversions are cached by the weights' content; bad files are one line and exit 2.
 """
@@ -10,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import one_line_error
+from conftest import one_line_error, run_cli
 
-from posekit.weights import (
+from posekit.network.weights import (
     WEIGHTS_METADATA_KEY,
     WeightsFileError,
     read_weights_file,
@@ -33,18 +32,6 @@ COCO_SAMPLE = ROOT / "images" / "coco_val2017"
 def small_weights(seed=0):
     rng = np.random.default_rng(seed)
     return {"conv/0": rng.normal(size=(3, 3, 2, 4)).astype(np.float32), "conv/1": np.zeros(4, np.float32)}
-
-
-def run_cli(*args, timeout=300, env=None):
-    code = "import sys; from posekit.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 # --------------------------------------------------------------------------- the format
@@ -164,7 +151,7 @@ def test_every_command_takes_weights():
 @pytest.fixture(scope="module")
 def published(graph_path):
     """mobilenet_thin's published weights {"<layer>/<i>": array} (from the shared cache)."""
-    from posekit.models import load_model, model_weights
+    from posekit.network.models import load_model, model_weights
 
     return model_weights(load_model("mobilenet_thin", all_stages=True))
 
@@ -172,7 +159,7 @@ def published(graph_path):
 @pytest.mark.slow
 def test_two_files_at_one_path_never_share_a_conversion(tmp_path, monkeypatch, published):
     from posekit import PoseEstimator
-    from posekit.runtime import openvino_available
+    from posekit.network.openvino import openvino_available
 
     home = tmp_path / "home"
     monkeypatch.setenv("POSEKIT_HOME", str(home))  # no graph here: weights= needs none
@@ -198,7 +185,7 @@ def test_two_files_at_one_path_never_share_a_conversion(tmp_path, monkeypatch, p
         heat_b, paf_b = fields["shifted", engine]
         np.testing.assert_allclose(heat_b, heat_a, atol=1e-4)  # the heatmaps' layers are the same
         np.testing.assert_allclose(paf_b, paf_a + 0.5, atol=1e-3)  # the shifted bias, not a stale conversion
-    from posekit.models import load_model
+    from posekit.network.models import load_model
 
     want = load_model("mobilenet_thin", weights=path)(batch)
     np.testing.assert_allclose(fields["shifted", engines[0]][1], np.asarray(want[1]), atol=1e-4)
@@ -207,7 +194,7 @@ def test_two_files_at_one_path_never_share_a_conversion(tmp_path, monkeypatch, p
 @pytest.mark.slow
 def test_estimator_refuses_a_file_for_another_architecture(tmp_path, published):
     from posekit import PoseEstimator
-    from posekit.models import load_model
+    from posekit.network.models import load_model
 
     path = write_weights_file(tmp_path / "v2.npz", published, architecture="mobilenet_v2_small")
     with pytest.raises(
@@ -327,6 +314,6 @@ def test_train_then_image_evaluate_and_batch_with_the_weights(tmp_path, graph_pa
 
 
 def _sha256(path):
-    from posekit.weights import file_sha256
+    from posekit.network.weights import file_sha256
 
     return file_sha256(path)

@@ -237,7 +237,7 @@ def test_liveview_counts_one_frame_and_one_person_in_the_singular():
 
 def test_frames_skipped_counts_only_frames_before_the_last_one_shown():
     """Frames read ahead after Stop (frames_read) are not "skipped while the network was busy"."""
-    from posekit.pipeline import VideoSummary
+    from posekit.video.pipeline import VideoSummary
 
     view = LiveView()
     view.summary = VideoSummary(source="cam", frames_read=12, frames_processed=3, frame_indices=[0, 3, 7])

@@ -24,14 +24,12 @@ the manifest written (``Manifest.interrupted``). One run at a time writes into a
 lock naming the other run's pid); the options are checked, as ``posekit image`` checks them, before
 any worker starts, and ``workers`` is capped at what the machine's CPUs and memory hold.
 
-Engines (``engine=``): ``"local"`` runs ``workers`` spawned processes (default: one per core), each
-with its own single-threaded estimator; ``"ray"`` runs the same units on Ray actors (one estimator
-per actor) on the cluster at ``RAY_ADDRESS``, or on a local Ray instance. Long videos are cut into
-chunks of ``chunk_frames`` frames that run on different workers; tracking then runs once per video
-over all its frames in order, so the person ids are exactly those of ``posekit video``.
-
-Note the two engines: ``run(engine=...)`` is where the work runs (local processes or Ray);
-``network_engine`` is each estimator's network engine (``PoseEstimator(engine=...)``, the CLI's ``--engine``).
+Where the work runs (``executor=``, ``posekit.batch.executors``): ``"local"`` runs ``workers`` spawned
+processes (default: one per core), each with its own single-threaded estimator; ``"ray"`` runs the same
+units on Ray actors (one estimator per actor) on the cluster at ``RAY_ADDRESS``, or on a local Ray
+instance. Long videos are cut into chunks of ``chunk_frames`` frames that run on different workers;
+tracking then runs once per video over all its frames in order, so the person ids are exactly those of
+``posekit video``. ``engine=`` is each estimator's network engine, as everywhere in posekit.
 """
 
 from __future__ import annotations
@@ -44,6 +42,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..preprocess import DEFAULT_UPSAMPLE
 from .sources import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES, BatchError, Source, find_sources
 from .store import TABLE_COLUMNS, OutputBusy, Store, fingerprint, import_pyarrow, part_name, table_schema
 from .worker import Options
@@ -63,12 +62,13 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_INPUT_SUFFIXES",
     "MANIFEST_NAME",
+    "EXECUTORS",
     "WORKER_MEMORY_BYTES",
     "cap_workers",
 ]
 
 MANIFEST_NAME = "manifest.json"
-ENGINES = ("local", "ray")
+EXECUTORS = ("local", "ray")
 STATUSES = ("done", "skipped", "failed", "pending")
 #: Memory one local worker process is counted as holding (TensorFlow and one estimator of the default
 #: model): ``workers`` is capped at the available memory over this.
@@ -91,7 +91,7 @@ class OutputError(BatchError):
 
 
 class _Stop(Exception):
-    """Raised from a result callback to end the engine's loop (its workers are ended)."""
+    """Raised from a result callback to end the executor's loop (its workers are ended)."""
 
 
 @dataclasses.dataclass
@@ -100,8 +100,8 @@ class Manifest:
 
     Attributes:
         out: the output folder or URL.
-        options: the settings that decide the keypoints (model, input size, upsample, every, ...).
-        engine: "local" or "ray".
+        options: the settings that decide the keypoints (model, input size, upsample, engine, every, ...).
+        executor: where the work ran: "local" or "ray".
         workers: worker processes or actors used (0: the calling process).
         sources: one dict per source, in input order: ``source`` (name), ``key``, ``kind``,
             ``status`` (one of ``STATUSES``), ``frames``, ``people``, ``seconds``, ``error`` (None
@@ -117,7 +117,7 @@ class Manifest:
 
     out: str
     options: dict[str, Any]
-    engine: str
+    executor: str
     workers: int
     sources: list[dict[str, Any]]
     seconds: float = 0.0
@@ -147,8 +147,10 @@ class Manifest:
 
     @classmethod
     def read(cls, out: str | os.PathLike) -> Manifest:
-        """Read the manifest of an output folder."""
+        """Read the manifest of an output folder (also one written by posekit 0.1)."""
         d = json.loads(Store(out).read_bytes(MANIFEST_NAME))
+        if "executor" not in d and "engine" in d:  # 0.1 named where the work ran "engine"
+            d = {**d, "executor": d["engine"], "options": upgrade_record(d.get("options", {}))}
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
@@ -175,43 +177,55 @@ def read_keypoints(out: str | os.PathLike):
     return frame.sort_values(["source", "frame", "person_id"], kind="stable", ignore_index=True)
 
 
+def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A settings record (``Options.record``) as this version names it (0.1 said ``network_engine``)."""
+    if "network_engine" in record and "engine" not in record:
+        record = {**record, "engine": record["network_engine"]}
+        del record["network_engine"]
+    return record
+
+
 def _check_options(
-    engine: str, workers: int | None, every: int, max_frames: int | None, chunk_frames: int
-) -> None:
-    if engine not in ENGINES:
-        raise BatchError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    for name, value, low in (("every", every, 1), ("chunk_frames", chunk_frames, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise BatchError(f"{name} must be an integer >= {low}, got {value!r}")
-    if max_frames is not None and (
-        isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
-    ):
-        raise BatchError(f"max_frames must be an integer >= 1 or None, got {max_frames!r}")
+    executor: str, workers: int | None, every: int, max_frames: int | None, chunk_frames: int
+) -> tuple[int, int | None]:
+    """Refuse bad options (``BatchError``); returns (every, max_frames) as process_video checks them."""
+    from ..video.sources import check_every, check_max_frames
+
+    if executor not in EXECUTORS:
+        raise BatchError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    try:
+        every, max_frames = check_every(every), check_max_frames(max_frames)
+    except ValueError as exc:
+        raise BatchError(str(exc)) from None
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise BatchError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
         raise BatchError(f"workers must be an integer >= 0 or None, got {workers!r}")
+    return every, max_frames
 
 
 def _check_model_options(
-    input_size: Sequence[int], upsample: float, network_engine: str, precision: str
+    input_size: Sequence[int], upsample: float, engine: str, precision: str
 ) -> tuple[tuple[int | None, int], float, str]:
     """The network options checked as ``PoseEstimator`` and ``posekit image`` check them, before any worker.
 
     Returns:
         (input size, upsample, the precision that will run: "bf16" without CPU support warns and is "fp32").
     """
+    from ..network.engines import ENGINES as NETWORK_ENGINES
+    from ..network.engines import check_precision
     from ..postprocess import check_upsample
     from ..preprocess import MIN_INPUT_SIDE, check_input_size
-    from ..runtime import ENGINES as NETWORK_ENGINES
-    from ..runtime import check_precision
 
     try:
         size = check_input_size(input_size, keep_aspect=True)
         upsample = check_upsample(upsample, input_size=(size[0] or MIN_INPUT_SIDE, size[1]))
-        if network_engine not in NETWORK_ENGINES:
+        if engine not in NETWORK_ENGINES:
+            hint = f" (where the work runs is executor={engine!r})" if engine in EXECUTORS else ""
             raise ValueError(
-                f"unknown network engine {network_engine!r}: valid engines are {', '.join(NETWORK_ENGINES)}"
+                f"unknown network engine {engine!r}: valid engines are {', '.join(NETWORK_ENGINES)}{hint}"
             )
-        precision = check_precision(precision, network_engine, size if size[0] is not None else None)
+        precision = check_precision(precision, engine, size if size[0] is not None else None)
     except ValueError as exc:
         raise BatchError(str(exc)) from None
     return size, upsample, precision
@@ -266,12 +280,12 @@ def run(
     out: str | os.PathLike,
     *,
     model: str | os.PathLike = "mobilenet_thin",
-    input_size: Sequence[int] = (432, 368),
-    upsample: float = 4.0,
+    input_size: Sequence[int] | str = "model",
+    upsample: float = DEFAULT_UPSAMPLE,
     architecture: str | None = None,
-    network_engine: str = "auto",
+    engine: str = "auto",
     precision: str = "fp32",
-    engine: str = "local",
+    executor: str = "local",
     workers: int | None = None,
     every: int = 1,
     max_frames: int | None = None,
@@ -292,18 +306,19 @@ def run(
             ``file://`` or fsspec URLs (``s3://``, ``gs://``, ...).
         out: output folder: a local path, ``file://`` or fsspec URL; created if needed.
         model: model name or frozen graph file (``PoseEstimator``'s ``model``).
-        input_size: (width, height) of the network input; (None, height) keeps each image's aspect ratio.
+        input_size: (width, height) of the network input; (None, height) keeps each image's aspect ratio;
+            "model" (default): the model's own (``posekit.network.models.default_input_size``).
         upsample: upsample factor of the fields before peak finding.
         architecture: architecture of a graph file (None: detected).
-        network_engine: each estimator's network engine (``PoseEstimator(engine=...)``, the CLI's --engine).
+        engine: each estimator's network engine (``PoseEstimator(engine=...)``, the CLI's --engine).
         precision: each estimator's precision ("fp32"; "bf16" where the CPU has it).
-        engine: "local" (worker processes) or "ray" (Ray actors).
+        executor: where the work runs: "local" (worker processes) or "ray" (Ray actors).
         workers: local: worker processes (None: one per core; 0: everything in this process), at most
             what the machine holds (``cap_workers``: CPUs and memory; more warns and is capped);
             Ray: actors (None: the cluster's CPUs / ``num_cpus_per_worker``).
         every: process every N-th frame of each video.
         max_frames: at most this many frames per video (None: all).
-        track: person ids across each video's frames (``posekit.track.Tracker``; images: -1).
+        track: person ids across each video's frames (``posekit.video.track.Tracker``; images: -1).
         draw: also write each image and video with the skeletons drawn.
         force: redo sources that are already complete in ``out``.
         chunk_frames: videos with more selected frames are cut into chunks of this many frames.
@@ -324,19 +339,23 @@ def run(
             URL whose fsspec package is missing, or Ray not installed.
         OutputBusy: another run is writing into ``out`` (its pid in the message).
         OutputError: an output could not be written (a full disk): the run stopped there.
-        posekit.models.ModelError: an unknown model.
+        posekit.network.weights.ModelError: an unknown model.
     """
     t0 = time.perf_counter()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     inputs = list(inputs)
-    _check_options(engine, workers, every, max_frames, chunk_frames)
+    every, max_frames = _check_options(executor, workers, every, max_frames, chunk_frames)
     if not os.fspath(out).strip():
         raise BatchError(f"empty output folder name {os.fspath(out)!r}")
-    size, upsample, precision = _check_model_options(input_size, upsample, network_engine, precision)
+    if isinstance(input_size, str) and input_size == "model":
+        from ..network.models import default_input_size
+
+        input_size = default_input_size(model, architecture)
+    size, upsample, precision = _check_model_options(input_size, upsample, engine, precision)
     import_pyarrow()
-    if engine == "ray":
-        from .engines import import_ray
+    if executor == "ray":
+        from .executors import import_ray
 
         import_ray()
     store = Store(out)
@@ -346,34 +365,34 @@ def run(
     store.check_writable()
     store.lock()  # one run per output folder: a second one would delete this one's staging folders
     try:
-        if engine == "local":
-            from ..models import resolve
+        if executor == "local":
+            from ..network.models import resolve
 
             resolve(model, architecture)  # an unknown model fails here, once; a registered one is fetched
-        from ..weights import MODELS, file_sha256
+        from ..network.weights import MODELS, file_sha256
 
         model_sha256 = None
         if os.fspath(model) not in MODELS and os.path.isfile(model):  # a registered name is pinned
             model_sha256 = file_sha256(model)  # a graph file replaced in place gets its sources redone
         tuned = None
         if weights is not None:
-            from ..models import read_weights_for
+            from ..network.models import read_weights_for
 
             tuned = read_weights_for(
                 model, weights, architecture
             )  # a bad file fails here, not in each worker
         options = Options(
             model=os.fspath(model), input_size=size, upsample=upsample, architecture=architecture,
-            network_engine=network_engine, precision=precision, every=every, max_frames=max_frames,
+            engine=engine, precision=precision, every=every, max_frames=max_frames,
             track=track, draw=draw, weights=None if weights is None else os.path.abspath(weights),
             weights_sha256=None if tuned is None else tuned.sha256, model_sha256=model_sha256,
         )  # fmt: skip
-        if engine == "local" and workers != 0:
+        if executor == "local" and workers != 0:
             workers, reason = cap_workers(workers)
             if reason is not None:
                 warnings.warn(reason, RuntimeWarning, stacklevel=2)
         manifest = Manifest(
-            out=os.fspath(out), options=options.record(), engine=engine, workers=workers or 0,
+            out=os.fspath(out), options=options.record(), executor=executor, workers=workers or 0,
             sources=[{"source": s.name, "key": s.key, "kind": s.kind, "status": "pending", "frames": 0,
                       "people": 0, "seconds": 0.0, "error": None} for s in sources],
         )  # fmt: skip
@@ -382,9 +401,9 @@ def run(
         parts = set(store.listdir("keypoints"))
         earlier = _earlier_entries(store, set(entries), parts)
         todo = _skip_complete(store, sources, entries, options, force, parts)
-        _run_engine(store, manifest, earlier, todo, entries, options, workers, engine, chunk_frames, progress,
-                    t0, ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
-                    num_gpus_per_worker=num_gpus_per_worker)  # fmt: skip
+        _run_executor(store, manifest, earlier, todo, entries, options, workers, executor, chunk_frames,
+                      progress, t0, ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
+                      num_gpus_per_worker=num_gpus_per_worker)  # fmt: skip
     finally:
         store.unlock()
     return manifest
@@ -420,6 +439,7 @@ def _stored(
     meta = store.table_metadata(f"keypoints/{part}") if part in parts else None
     if meta is None:
         return None
+    meta = upgrade_record(meta)  # a source done by posekit 0.1 with the same settings is not redone
     # a setting that is None here (no weights file, ...) may be absent from an older record
     missing = [k for k in _RECORD_KEYS if k not in meta] + [
         k for k, v in wanted.items() if k not in meta and v is not None
@@ -482,14 +502,14 @@ def _reconcile(store: Store, sources: list[Source], entries: dict[str, dict], op
                 entries[s.key].update(status="done", **stored)
 
 
-def _run_engine(
+def _run_executor(
     store: Store, manifest: Manifest, earlier: list[dict], todo: list[Source], entries: dict[str, dict],
-    options: Options, workers: int | None, engine: str, chunk_frames: int, progress: bool | None, t0: float,
+    options: Options, workers: int | None, executor: str, chunk_frames: int, progress: bool | None, t0: float,
     **ray_options: Any,
 ) -> None:  # fmt: skip
     from tqdm.auto import tqdm
 
-    from .engines import Plan, run_inline, run_pool, run_ray
+    from .executors import Plan, run_inline, run_pool, run_ray
     from .worker import write_failed
 
     last_write = [0.0]
@@ -540,7 +560,7 @@ def _run_engine(
             stopped.append(problem)
         elif not todo:
             pass
-        elif engine == "ray":
+        elif executor == "ray":
             manifest.workers = run_ray(plan, options, out, workers, address=ray_options["ray_address"],
                                        num_cpus_per_worker=ray_options["num_cpus_per_worker"],
                                        num_gpus_per_worker=ray_options["num_gpus_per_worker"])  # fmt: skip

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..video import IMAGE_SUFFIXES, special_file_kind  # the one list of still-image suffixes
+from ..video.sources import IMAGE_SUFFIXES, special_file_kind  # the one list of still-image suffixes
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_INPUT_SUFFIXES", "Source", "BatchError", "find_sources", "is_url"]
 

@@ -36,6 +36,7 @@ import numpy as np
 from .._files import write_bytes_atomic
 from ..export import row_person_ids
 from ..skeleton import NUM_PARTS, PART_NAMES
+from ..video.sources import special_file_error
 from .sources import BatchError, Source, is_url, url_to_fs
 
 __all__ = [
@@ -376,8 +377,8 @@ def fingerprint(source: Source) -> dict[str, Any]:
     if "://" not in source.location:
         st = os.stat(source.location)
         if not stat.S_ISREG(st.st_mode):
-            kind = source.special or "not a regular file"
-            raise OSError(f"cannot read {source.name}: it is {kind}, not a regular file")
+            problem = special_file_error(source.location, source.name)
+            raise OSError(problem or f"cannot read {source.name}: it is a folder, not a file")
         digest = hashlib.sha256()
         with open(source.location, "rb") as f:
             while chunk := f.read(1 << 20):

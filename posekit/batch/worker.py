@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import os
 import re
 import shutil
@@ -33,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_text_atomic
+from ..network.weights import DEFAULT_INPUT_SIZE
+from ..preprocess import DEFAULT_UPSAMPLE
 from .sources import Source
 from .store import Store, keypoint_table, part_name
 
@@ -49,25 +49,26 @@ class Options:
         input_size: (width, height) of the network input.
         upsample: upsample factor of the fields (``inference``'s ``upsample``).
         architecture: architecture of a graph file, or None to detect it.
-        network_engine: the estimator's network engine (``PoseEstimator(engine=...)``: "auto", "tf", ...).
+        engine: the estimator's network engine (``PoseEstimator(engine=...)``: "auto", "tf", ...).
         precision: the estimator's precision ("fp32", or "bf16" where the CPU has it).
         threads: threads of each worker's estimator.
         every: process every N-th frame of a video.
         max_frames: at most this many frames per video (None: all).
-        track: ids across a video's frames (``posekit.track.Tracker``).
+        track: ids across a video's frames (``posekit.video.track.Tracker``).
         draw: also write the drawn image or video.
         weights: a fine-tuned weights file (``PoseEstimator``'s ``weights``; absolute path), or None.
-        weights_sha256: its content checksum (``posekit.weights.WeightsFile.sha256``): what the keypoints
+        weights_sha256: its content checksum (``posekit.network.weights.WeightsFile.sha256``): what the
+        keypoints
             depend on, whatever the file's name.
         model_sha256: the content checksum of a graph file given as ``model`` (None for a registered name,
             whose file is pinned by its registry entry).
     """
 
     model: str = "mobilenet_thin"
-    input_size: tuple[int, int] = (432, 368)
-    upsample: float = 4.0
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
+    upsample: float = DEFAULT_UPSAMPLE
     architecture: str | None = None
-    network_engine: str = "auto"
+    engine: str = "auto"
     precision: str = "fp32"
     threads: int = 1
     every: int = 1
@@ -85,7 +86,7 @@ class Options:
             "input_size": list(self.input_size),
             "upsample": self.upsample,
             "architecture": self.architecture,
-            "network_engine": self.network_engine,
+            "engine": self.engine,
             "precision": self.precision,
             "every": self.every,
             "max_frames": self.max_frames,
@@ -193,11 +194,11 @@ _MIN_FREE_BYTES = 1 << 20
 
 def _check_regular(source: Source) -> None:
     """Refuse a source that is not a regular file (a FIFO would block its reader for good)."""
-    from ..video import special_file_kind
+    from ..video.sources import special_file_error
 
-    special = source.special or ("://" not in source.location and special_file_kind(source.location))
-    if special:
-        raise OSError(f"cannot read {source.name}: it is {special}, not a regular file")
+    problem = None if "://" in source.location else special_file_error(source.location, source.name)
+    if problem is not None:
+        raise OSError(problem)
 
 
 #: Estimators of this process by (model, input size, architecture, engine, precision, threads): a process
@@ -224,7 +225,7 @@ class Worker:
         if self._estimator is None:
             o = self.options
             key = (
-                o.model, o.input_size, o.architecture, o.network_engine, o.precision, o.threads, o.weights,
+                o.model, o.input_size, o.architecture, o.engine, o.precision, o.threads, o.weights,
                 o.weights_sha256,
             )  # fmt: skip
             if key not in _ESTIMATORS:
@@ -235,7 +236,7 @@ class Worker:
                 with quiet_native_stderr():
                     _ESTIMATORS[key] = PoseEstimator(
                         o.model, input_size=o.input_size, architecture=o.architecture,
-                        engine=o.network_engine, precision=o.precision, num_threads=o.threads,
+                        engine=o.engine, precision=o.precision, num_threads=o.threads,
                         weights=o.weights,
                     )  # fmt: skip
             self._estimator = _ESTIMATORS[key]
@@ -272,7 +273,7 @@ class Worker:
         try:
             _check_regular(source)
             with self._local_video(source) as path:
-                from ..video import iter_frames, open_source
+                from ..video.sources import iter_frames, open_source
 
                 with open_source(path) as src:
                     fps = src.fps
@@ -302,9 +303,9 @@ class Worker:
         try:
             frames = detections.people()
             if self.options.track:
-                from ..track import Tracker, TrackerParams
+                from ..video.track import Tracker, TrackerParams
 
-                tracker = Tracker(TrackerParams(), smoothing=None, fps=detections.fps or 30.0)
+                tracker = Tracker(TrackerParams(), fps=detections.fps or 30.0)
                 frames = [(i, tracker.update(people, frame_index=i)) for i, people in frames]
         except Exception as exc:  # noqa: BLE001 - a bad source is a result, not a crash
             return failed(source, exc, detections.seconds + time.perf_counter() - t0)
@@ -318,20 +319,15 @@ class Worker:
     # ------------------------------------------------------------------ reading
 
     def _read_image(self, source: Source) -> np.ndarray:
-        from ..preprocess import ImageError, read_image
+        from ..preprocess import decode_image, read_image
 
         _check_regular(source)
         if "://" not in source.location:
             return read_image(source.location)
-        import cv2
         import fsspec
 
         with fsspec.open(source.location, "rb") as f:
-            data = np.frombuffer(f.read(), np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if image is None:
-            raise ImageError(f"cannot read {source.name} as an image (unknown or corrupt format)")
-        return image
+            return decode_image(f.read(), source.name)
 
     class _local_video:
         """A local file for OpenCV: the path itself, or a temporary download of a URL."""
@@ -381,7 +377,7 @@ class Worker:
         fps: float | None, seconds: float,
     ) -> dict[str, Any]:  # fmt: skip
         """Write a source's folder, then its keypoints file (the mark of completion); returns its result."""
-        from ..export import openpose_json_name, to_openpose_dict
+        from ..export import openpose_json_name, write_openpose_json
 
         o = self.options
         stats = {
@@ -391,12 +387,8 @@ class Worker:
         }
         try:
             for index, people in frames:
-                name = (
-                    f"{source.stem}_keypoints.json"
-                    if source.kind == "image"
-                    else openpose_json_name(source.stem, index)
-                )
-                write_text_atomic(staged / name, json.dumps(to_openpose_dict(people)))
+                name = openpose_json_name(source.stem, None if source.kind == "image" else index)
+                write_openpose_json(staged / name, people)
             drawn = None
             if o.draw:
                 drawn = self._draw(source, frames, staged, image=image, fps=fps)
@@ -434,14 +426,14 @@ class Worker:
             return name
         if not frames:
             return None
-        from ..video import VideoWriter, compose_frame, iter_frames
+        from ..draw import compose_frame
+        from ..video.sources import VideoWriter, iter_frames, output_fps
 
         people = dict(frames)
         every = self.options.every
-        out_fps = fps / every if fps else 10.0  # as process_video: the source's rate over every, else 10
         # Nested: a parenthesised `with` needs Python 3.10 and posekit supports 3.9.
         with self._local_video(source) as path, atomic_path(folder / f"{source.stem}_pose.mp4") as tmp:  # noqa: SIM117
-            with VideoWriter(tmp, out_fps) as out:
+            with VideoWriter(tmp, output_fps(fps, every)) as out:
                 for index, frame in iter_frames(path, every=every, max_frames=len(frames)):
                     out.write(compose_frame(frame, people.get(index, [])))
                 if out.path != tmp:

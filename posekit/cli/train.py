@@ -4,7 +4,8 @@
                   [--architecture ARCH] [--steps N] [--lr LR] [--resize WxH] [--batch-size N]
                   [--max-images N] [--eager]
 
-The weights file is posekit's weights format (``posekit.weights.write_weights_file``: an ``.npz`` keyed
+The weights file is posekit's weights format (``posekit.network.weights.write_weights_file``: an ``.npz``
+keyed
 by layer name, recording the architecture, the model it started from and a checksum); every command
 runs it with ``--weights FILE`` (``PoseEstimator(weights=FILE)`` in Python). ``--out`` is checked before
 the first step (not a folder, not under a file, writable); a loss that stops being finite ends the run
@@ -24,7 +25,7 @@ __all__ = ["cmd_train", "register"]
 
 def register(subparsers) -> None:
     """Add the ``train`` subcommand to the ``posekit`` parser."""
-    from ..architectures import ARCHITECTURES
+    from ..network.architectures import ARCHITECTURES
 
     p = subparsers.add_parser("train", help="fine-tune a model on COCO keypoint annotations")
     p.add_argument("--annotations", required=True, metavar="FILE", help="COCO keypoint annotations JSON")
@@ -43,8 +44,9 @@ def register(subparsers) -> None:
         help="Adam learning rate (default: 1e-5; the published weights diverge from about 3e-5 up)",
     )  # fmt: skip
     p.add_argument(
-        "--resize", type=fixed_size, default=(432, 368), metavar="WxH",
-        help="network input size the images are stretched to (default: 432x368)",
+        "--resize", type=fixed_size, metavar="WxH",
+        help="network input size the images are stretched to (default: the model's, 432x368 for "
+        "mobilenet_thin)",
     )  # fmt: skip
     p.add_argument(
         "--batch-size", type=positive_int, default=8, metavar="N", help="images per step (default: 8)"
@@ -84,10 +86,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"image folder not found: {args.images}")
 
     from .._quiet import import_tensorflow
-    from ..models import MODELS, load_model, resolve
+    from ..network.models import default_input_size, load_model, resolve
+    from ..network.weights import MODELS, file_sha256
     from ..train import TrainingDivergedError, fit, samples_from_coco, save_weights
-    from ..weights import file_sha256
 
+    if args.resize is None:
+        args.resize = default_input_size(args.model, args.architecture)
     try:
         samples = samples_from_coco(data, args.images, args.resize, max_images=args.max_images)
     except ImportError as exc:  # pycocotools for crowd masks

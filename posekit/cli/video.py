@@ -36,8 +36,10 @@ def _add_output_arguments(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--every", type=positive_int, default=1, metavar="N", help="process every N-th frame only")
     p.add_argument("--no-track", action="store_true", help="no person ids across frames (person_id -1)")
     p.add_argument("--one-euro", action="store_true", help="One-Euro-smooth the tracked keypoints")
-    p.add_argument("--smooth", dest="one_euro", action="store_true", help=argparse.SUPPRESS)  # old name
-    p.add_argument("--out-fps", type=positive_float, metavar="FPS", help="frame rate of the written video")
+    p.add_argument(
+        "--out-fps", type=positive_float, metavar="FPS",
+        help="frame rate of the written video (default: a file's own over --every; fixed for live input)",
+    )  # fmt: skip
     p.add_argument("--sequential", action="store_true", help="run in one thread (no decode/write overlap)")
     p.add_argument(
         "--workers", type=positive_int, default=1, metavar="N",
@@ -73,15 +75,15 @@ def _quiet_ffmpeg() -> None:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    from ..video import check_video_path
+    from ..video.sources import check_video_path
 
     if args.out:
         check_video_path(args.out)
 
 
 def _run(args: argparse.Namespace, src, *, show: bool):
-    from ..pipeline import process_video
-    from ..track import OneEuroParams, Tracker
+    from ..video.pipeline import process_video
+    from ..video.track import OneEuroParams, Tracker
 
     if args.one_euro and args.no_track:
         raise CliError("--one-euro smooths tracked people: it cannot be combined with --no-track")
@@ -142,7 +144,7 @@ def _finish(src, summary, *, ctrl_c_is_normal: bool) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from ..video import open_source
+    from ..video.sources import open_source
 
     if not (args.out or args.json_dir or args.coco or args.csv):
         raise CliError("nothing to write: give --out FILE, --json-dir DIR, --coco FILE and/or --csv FILE")
@@ -156,7 +158,7 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 
 def cmd_camera(args: argparse.Namespace) -> int:
-    from ..video import has_gui, open_source
+    from ..video.sources import has_gui, open_source
 
     _check_outputs(args)
     show = not args.no_window

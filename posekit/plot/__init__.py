@@ -1,9 +1,13 @@
 """matplotlib views of what the network sees: heatmaps, PAFs, peaks and people.
 
 The package is split by subject — ``fields`` (image, heatmaps, PAFs, stages, peaks), ``people``
-(keypoints, skeletons, trajectories), ``timings``, ``compare`` (models side by side), ``accuracy``
-(OKS, matches to human labels, AP step by step, keypoint errors) and ``tables`` —
-and every public name is available as ``posekit.plot.X``.
+(keypoints, skeletons, trajectories), ``grouping``, ``line_integral`` and ``grouping_zoom`` (the
+PAF grouping's decisions from a ``posekit.paf_trace.GroupingTrace``), ``training``, ``timings``,
+``compare`` (models side by side), ``accuracy`` (OKS, matches to human labels, AP step by step,
+keypoint errors) and ``tables`` — and every public name is available as ``posekit.plot.X``, with
+the grouping's tables (``posekit.paf_trace_tables``) and ``Table`` (``posekit.table``), which need
+no matplotlib. Colours come from a
+``posekit.draw.DrawingSpec`` (``DEFAULT_SPEC``), as in the OpenCV drawings.
 
 Conventions shared by every function here:
 
@@ -26,6 +30,20 @@ the install hint.
 
 from __future__ import annotations
 
+from ..paf_trace_tables import (
+    assembly_table,
+    candidate_kinds,
+    candidates_table,
+    limb_summary,
+    matching_comparison,
+    matching_table,
+    optimal_matching,
+    partial_people_table,
+    person_connections,
+    rows_table,
+    trace_people,
+)
+from ..table import Table
 from ._base import (
     FIGURE_WIDTH,
     HEATMAP_CMAP,
@@ -57,23 +75,18 @@ from .fields import (
     show_peaks,
 )
 from .grouping import (
-    candidates_table,
-    limb_summary,
-    limb_zoom,
-    matching_table,
-    people_zoom,
+    GREY,
     plot_assembly,
     plot_limb_candidates,
-    plot_line_integral,
-    plot_paf_samples,
     plot_partial_people,
-    plot_sample_dots,
+    plot_peak_ids,
+    plot_person_connections,
     plot_trace_vs_people,
-    rows_table,
-    trace_people,
 )
+from .grouping_zoom import MIN_ZOOM, limb_zoom, people_zoom, rows_zoom
+from .line_integral import plot_line_integral, plot_paf_samples, plot_sample_dots
 from .people import plot_keypoints_scatter, plot_people, plot_trajectories
-from .tables import Table, keypoints_table, people_distance_table
+from .tables import keypoints_table, people_distance_table
 from .timings import plot_speed_comparison, plot_timings
 from .training import plot_cost_vs_people, plot_loss_curves, plot_stage_losses, plot_targets_vs_maps
 
@@ -83,6 +96,10 @@ __all__ = [
     "FIGURE_WIDTH",
     "MODEL_COLORS",
     "Table",
+    "GREY",
+    "MIN_ZOOM",
+    "assembly_table",
+    "candidate_kinds",
     "candidates_table",
     "failures",
     "plot_failures",
@@ -93,16 +110,23 @@ __all__ = [
     "plot_precision_recall",
     "limb_summary",
     "limb_zoom",
+    "matching_comparison",
     "matching_table",
+    "optimal_matching",
+    "partial_people_table",
     "people_zoom",
+    "person_connections",
     "plot_assembly",
     "plot_limb_candidates",
     "plot_line_integral",
     "plot_paf_samples",
     "plot_partial_people",
+    "plot_peak_ids",
+    "plot_person_connections",
     "plot_sample_dots",
     "plot_trace_vs_people",
     "rows_table",
+    "rows_zoom",
     "trace_people",
     "channel_title",
     "compare_stages",

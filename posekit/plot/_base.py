@@ -7,8 +7,9 @@ from typing import Union
 
 import numpy as np
 
+from ..draw import DEFAULT_SPEC, DrawingSpec
 from ..person import Person
-from ..preprocess import FieldTransform
+from ..preprocess import FieldTransform, as_bgr
 from ..skeleton import (
     LIMB_NAMES,
     NUM_HEATMAPS,
@@ -55,13 +56,13 @@ def _new_axes(ax, aspect: float, extra_height: float = 0.6):
     return ax
 
 
-def _new_figure(fig, height: float):
-    """``fig`` itself (cleared), or a new pyplot figure ``FIGURE_WIDTH`` wide."""
+def _new_figure(fig, height: float, width: float = FIGURE_WIDTH):
+    """``fig`` itself (cleared), or a new pyplot figure ``width`` inches wide."""
     if fig is not None:
         fig.clear()
         return fig
     plt = _pyplot()
-    return plt.figure(figsize=(FIGURE_WIDTH, height), layout="constrained")
+    return plt.figure(figsize=(float(width), height), layout="constrained")
 
 
 def _people(n: int) -> str:
@@ -75,27 +76,42 @@ def _rgb01(bgr: Sequence[int]) -> tuple[float, float, float]:
     return (r / 255.0, g / 255.0, b / 255.0)
 
 
+def _part_rgb(part: int, spec: DrawingSpec = DEFAULT_SPEC) -> tuple[float, float, float]:
+    """Keypoint ``part``'s colour in ``spec`` (``DrawingSpec.part_color``), for matplotlib."""
+    return _rgb01(spec.part_color(part))
+
+
+def _limb_rgb(limb: int, spec: DrawingSpec = DEFAULT_SPEC) -> tuple[float, float, float]:
+    """Limb ``limb``'s colour in ``spec`` (``DrawingSpec.limb_color``), for matplotlib."""
+    return _rgb01(spec.limb_color(limb))
+
+
+def _person_rgb(person, index: int = -1, spec: DrawingSpec = DEFAULT_SPEC) -> tuple[float, float, float]:
+    """A person's colour in ``spec`` (``DrawingSpec.person_color``: a Person or an id), for matplotlib."""
+    return _rgb01(spec.person_color(person, index))
+
+
 def to_rgb(image: np.ndarray) -> np.ndarray:
-    """BGR uint8 (H, W, 3), BGRA (H, W, 4) or gray (H, W) -> RGB uint8 (H, W, 3) for display."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise TypeError(f"image must be uint8 (BGR 0..255), got {image.dtype}")
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim == 3 and image.shape[2] in (3, 4):
-        return np.ascontiguousarray(image[:, :, 2::-1])
-    raise ValueError(f"image must be BGR (H, W, 3) or gray (H, W), got shape {image.shape}")
+    """BGR uint8 (H, W, 3), BGRA (H, W, 4) or gray (H, W) -> RGB uint8 (H, W, 3) for display.
+
+    Raises:
+        ImageError: not such an image (``posekit.preprocess.as_bgr``, the one image check).
+    """
+    return np.ascontiguousarray(as_bgr(image)[:, :, ::-1])
 
 
 def _image_size(
-    image: np.ndarray | None, image_size: tuple[int, int] | None, field: np.ndarray
+    image: np.ndarray | None, image_size: tuple[int, int] | None, field: np.ndarray | tuple[int, int]
 ) -> tuple[int, int]:
-    """(width, height) of the plot: the image's, else ``image_size``, else the field's own."""
+    """(width, height) of the plot: the image's, else ``image_size``, else the field's own (a
+    channels-last field, or its grid's (width, height)). The one precedence of every view."""
     if image is not None:
         return int(image.shape[1]), int(image.shape[0])
     if image_size is not None:
         return int(image_size[0]), int(image_size[1])
-    return int(field.shape[1]), int(field.shape[0])
+    if isinstance(field, np.ndarray):
+        return int(field.shape[1]), int(field.shape[0])
+    return int(field[0]), int(field[1])
 
 
 def field_extent(
@@ -182,6 +198,25 @@ def _image_or_canvas(image, image_size, zoom, ax):
     ax = _new_axes(ax, _aspect(size, zoom))
     _set_view(ax, size, zoom)
     ax.set_aspect("equal")
+    return ax
+
+
+def _outlined(width: float):
+    """matplotlib path effects drawing a line of ``width`` points with a black outline."""
+    from matplotlib import patheffects
+
+    return [patheffects.Stroke(linewidth=width + 2.0, foreground="black"), patheffects.Normal()]
+
+
+def _faded_image(ax, image, image_size, zoom, image_alpha: float = 1.0):
+    """Axes showing ``image`` at ``image_alpha`` over white (so coloured lines stand out) in its pixel
+    coordinates, or a blank canvas of ``image_size`` when it is None."""
+    if image is None:
+        return _image_or_canvas(None, image_size, zoom, ax)
+    size = (image.shape[1], image.shape[0])
+    ax = _image_or_canvas(None, size, zoom, ax)
+    ax.imshow(to_rgb(image), alpha=None if image_alpha == 1 else float(image_alpha), zorder=0)
+    _set_view(ax, size, zoom)
     return ax
 
 

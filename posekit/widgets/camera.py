@@ -33,7 +33,7 @@ from collections import deque
 
 import numpy as np
 
-from ..video import FrameSource, VideoError
+from ..video.sources import FrameSource, VideoError
 from ._still import still_bundle
 
 log = logging.getLogger(__name__)

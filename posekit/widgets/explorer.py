@@ -185,7 +185,11 @@ class PoseExplorer:
         r = self.result
         t0 = time.perf_counter()
         self.people, self.peaks, _ = fields_to_people(
-            r.heatmaps, r.pafs, r.image_size, params=self.current_params, backend=self.estimator.paf_backend
+            r.heatmaps,
+            r.pafs,
+            r.image_size,
+            params=self.current_params,
+            paf_backend=self.estimator.paf_backend,
         )
         ms = (time.perf_counter() - t0) * 1e3
         n_peaks = int((self.peaks[:, :, :NUM_PARTS] > self.threshold.value).sum())

@@ -24,7 +24,7 @@ class GroupingExplorer:
     those that failed the criterion grey, those that lost the greedy matching dashed, each with its
     score — over the partial people assembled up to that limb (one colour per row). The table under
     it gives the limb's candidates with the parts of their score. The threshold sliders re-run
-    ``posekit.paf.trace`` on the stored fields (the network does not run again).
+    ``posekit.paf_trace.trace`` on the stored fields (the network does not run again).
 
     Example:
         >>> gx = GroupingExplorer(estimator, "images/basketball1.png")
@@ -238,13 +238,13 @@ class GroupingExplorer:
     @property
     def people(self):
         """The people at the current thresholds (``Person`` list, image pixels)."""
-        from ..plot.grouping import trace_people
+        from ..paf_trace_tables import trace_people
 
         return trace_people(self.trace, self.result.image_size)
 
     def retrace(self) -> None:
-        """Re-run ``paf.trace`` on the stored fields at the current thresholds."""
-        from ..paf import trace
+        """Re-run ``paf_trace.trace`` on the stored fields at the current thresholds."""
+        from ..paf_trace import trace
 
         r = self.result
         t0 = time.perf_counter()
@@ -279,8 +279,10 @@ class GroupingExplorer:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
+        from ..paf_trace_tables import candidates_table, limb_summary
         from ..plot._base import _aspect
-        from ..plot.grouping import candidates_table, limb_summary, limb_zoom, plot_limb_candidates
+        from ..plot.grouping import plot_limb_candidates
+        from ..plot.grouping_zoom import limb_zoom
 
         k = int(self.limb.value)
         tr = self.trace

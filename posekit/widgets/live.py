@@ -421,7 +421,7 @@ def open_camera(index: int = 0, *, size: tuple[int, int] | None = None, fallback
 
     import cv2
 
-    from ..video import FrameSource, VideoError, open_source
+    from ..video.sources import FrameSource, VideoError, open_source
 
     index = int(index)
     try:

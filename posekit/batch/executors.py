@@ -1,6 +1,7 @@
-"""Running the work units of a batch: in this process, on a pool of local processes, or on Ray actors.
+"""Where the work units of a batch run (``run(executor=...)``): in this process, on a pool of local
+processes (``"local"``), or on Ray actors (``"ray"``).
 
-``Plan`` holds the units still to run and turns results into per-source results; each engine only
+``Plan`` holds the units still to run and turns results into per-source results; each executor only
 moves units to workers and results back. Every worker owns one ``Worker`` (one estimator), so the
 model is loaded once per process or actor.
 """
@@ -22,6 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..video.sources import selected_frames
 from .sources import BatchError, Source
 from .worker import Detections, Options, Worker, failed
 
@@ -42,7 +44,7 @@ def frame_count(source: Source) -> int | None:
     """The number of frames a local video says it has (no decoding past the first frame), or None."""
     if "://" in source.location:
         return None
-    from ..video import open_source
+    from ..video.sources import open_source
 
     try:
         with open_source(source.location) as src:
@@ -77,10 +79,7 @@ class Plan:
                 images.append(Unit("image", s))
                 self.estimated_frames += 1
                 continue
-            count = frame_count(s)
-            selected = None if count is None else -(-count // options.every)
-            if options.max_frames is not None:
-                selected = options.max_frames if selected is None else min(selected, options.max_frames)
+            selected = selected_frames(frame_count(s), options.every, options.max_frames)
             self.estimated_frames += selected or 0
             if selected is None or selected <= chunk_frames:
                 self.queue.append(Unit("video", s))

@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
 
-from .match import greedy_match
-from .person import Person
-from .skeleton import CocoPart
+from ..match import greedy_match
+from ..person import Person
+from ..skeleton import CocoPart
 
 __all__ = ["TrackerParams", "OneEuroParams", "OneEuroFilter", "Tracker", "keypoint_similarity"]
 
@@ -212,7 +211,6 @@ class Tracker:
             the raw keypoints.
         fps: frames per second, to turn frame indices into seconds for the One-Euro filter;
             None: the times given to ``update`` (``process_video`` gives the source's), else 30.
-        smoothing: deprecated name of ``one_euro``.
     """
 
     def __init__(
@@ -221,19 +219,9 @@ class Tracker:
         *,
         one_euro: OneEuroParams | None = None,
         fps: float | None = None,
-        smoothing: OneEuroParams | None = None,
     ) -> None:
         if not isinstance(params, TrackerParams):
             raise TypeError(f"params must be a TrackerParams, got {type(params).__name__}")
-        if smoothing is not None:
-            warnings.warn(
-                "Tracker(smoothing=...) is deprecated; use Tracker(one_euro=OneEuroParams(...))",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if one_euro is not None:
-                raise TypeError("give one_euro or its deprecated name smoothing, not both")
-            one_euro = smoothing
         if one_euro is not None and not isinstance(one_euro, OneEuroParams):
             raise TypeError(f"one_euro must be a OneEuroParams or None, got {type(one_euro).__name__}")
         if fps is not None and not (math.isfinite(fps) and fps > 0):
@@ -244,11 +232,6 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._frame = -1
-
-    @property
-    def smoothing(self) -> OneEuroParams | None:
-        """Deprecated name of ``one_euro``."""
-        return self.one_euro
 
     @property
     def active_ids(self) -> list[int]:

@@ -1,10 +1,10 @@
 """Models by name or file: resolve a registered name or a frozen graph path, and load the Keras network.
 
 The networks are rebuilt as Keras functional models with fixed layer names
-(``posekit.architectures``); their weights are read from the frozen TF1 graphs that
-tf-pose-estimation published (``posekit.tf1_graph``) and cached as ``weights.npz`` beside the
+(``posekit.network.architectures``); their weights are read from the frozen TF1 graphs that
+tf-pose-estimation published (``posekit.network.tf1_graph``) and cached as ``weights.npz`` beside the
 graph, with a record that the next load checks (a corrupt or stale cache is rebuilt from the graph,
-saying so in one line on stderr). The registry and the download live in ``posekit.weights``; their
+saying so in one line on stderr). The registry and the download live in ``posekit.network.weights``; their
 names are re-exported here.
 
 Registered models (``MODELS``): ``mobilenet_thin`` (default) and ``mobilenet_v2_small`` are
@@ -16,7 +16,8 @@ architecture::
     PoseEstimator("/data/cmu/graph_opt.pb", architecture="cmu")
     posekit image --model /data/cmu/graph_opt.pb --architecture cmu
 
-Fine-tuned weights (what ``posekit train`` writes, ``posekit.weights.write_weights_file``'s format) replace
+Fine-tuned weights (what ``posekit train`` writes, ``posekit.network.weights.write_weights_file``'s
+format) replace
 the model's with ``weights=``: ``load_model("mobilenet_thin", weights="tuned.npz")``,
 ``PoseEstimator(weights="tuned.npz")``, ``posekit image IMG --weights tuned.npz``. Files derived from
 them (TFLite and OpenVINO conversions) live under ``$POSEKIT_HOME/tuned/<weights sha256 prefix>-ARCH``:
@@ -40,6 +41,7 @@ from .tf1_graph import (
     weights_for,
 )
 from .weights import (
+    DEFAULT_INPUT_SIZE,
     GRAPH_FILENAME,
     MODELS,
     ModelError,
@@ -74,6 +76,7 @@ __all__ = [
     "posekit_home",
     "fetch",
     "resolve",
+    "default_input_size",
     "build_mobilenet_thin",
     "ARCHITECTURES",
     "detect_architecture",
@@ -120,6 +123,19 @@ def resolve(model: str | os.PathLike, architecture: str | None = None) -> tuple[
     if path.suffix in (".pb",) or os.sep in model:
         raise UnknownModelError(f"model file not found: {model}")
     raise unknown_model(model)
+
+
+def default_input_size(model: str | os.PathLike, architecture: str | None = None) -> tuple[int, int]:
+    """The default network input (width, height) of a model: the one place every default size is read.
+
+    A registered name: its entry's ``ModelSpec.input_size`` (432x368 for mobilenet_thin, 656x368 for
+    cmu). A graph file: that of the registered model of its ``architecture`` when given, else
+    ``DEFAULT_INPUT_SIZE`` (the file is not read).
+    """
+    spec = MODELS.get(os.fspath(model))
+    if spec is None and architecture is not None:
+        spec = next((s for s in MODELS.values() if s.architecture == architecture), None)
+    return tuple(spec.input_size) if spec is not None else DEFAULT_INPUT_SIZE
 
 
 def _architecture_of(model: str | os.PathLike, architecture: str | None) -> str:
@@ -224,7 +240,7 @@ def load_model(
             architecture or missing a layer.
         FileNotFoundError: no such weights file.
     """
-    from ._quiet import import_tensorflow
+    from .._quiet import import_tensorflow
 
     import_tensorflow()  # the session's first TensorFlow import, without its native start-up lines
     if weights is not None:

@@ -8,12 +8,11 @@ Every frame here is **BGR uint8 (H, W, 3)**, as OpenCV decodes it, and keypoints
   ``OSError``) whose message says what is wrong: missing file, not a video, no camera.
 * ``iter_frames(src, max_frames, every)`` yields ``(frame_index, frame)`` pairs.
 * ``VideoWriter`` writes mp4 (``mp4v``) and falls back to MJPG ``.avi`` when the mp4
-  writer cannot be opened.
+  writer cannot be opened; ``output_fps`` is the frame rate it is given by default.
 * ``FpsMeter`` measures the frame rate over the last frames.
 
 The video pipeline, ``process_video`` (decoding, the network, tracking, drawing and writing
-in threads), is in ``posekit.pipeline``; ``posekit.video.process_video``, ``VideoSummary`` and
-``compose_frame`` (now in ``posekit.draw``) stay importable from here.
+in threads), is in ``posekit.video.pipeline``; drawing a frame is ``posekit.draw.compose_frame``.
 
 Frame indices are 0-based positions of frames in the source; with ``every=N`` only
 frames 0, N, 2N, ... are processed and written.
@@ -36,18 +35,24 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
-from .preprocess import as_bgr
+from ..preprocess import as_bgr
 
 __all__ = [
     "VideoError",
     "FrameSource",
     "open_source",
     "iter_frames",
+    "selected_frames",
+    "check_every",
+    "check_max_frames",
     "VideoWriter",
+    "output_fps",
+    "LIVE_OUT_FPS",
     "VIDEO_SUFFIXES",
     "IMAGE_SUFFIXES",
     "check_video_path",
     "special_file_kind",
+    "special_file_error",
     "FpsMeter",
     "has_gui",
 ]
@@ -73,6 +78,9 @@ _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://
 
 _CAMERA_TIMEOUT_S = 5.0  #: a camera that delivers no frame for this long counts as lost
 _MAX_WRITER_FPS = 1000.0  #: cv2.VideoWriter hangs on absurd frame rates (inf, nan, 1e9)
+#: Frame rate of a video written from a live source, or from a file that does not say its rate (about
+#: what the network reaches on a CPU).
+LIVE_OUT_FPS = 10.0
 
 
 class VideoError(OSError):
@@ -93,7 +101,17 @@ def special_file_kind(path: PathLike) -> str | None:
         return None
     kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def special_file_error(path: PathLike, name: str | None = None) -> str | None:
+    """The one-line refusal of ``path`` when ``special_file_kind`` finds it special, else None.
+
+    E.g. ``cannot read in.mp4: it is a FIFO (named pipe), not a regular file``; ``name`` (default: the
+    path) is how the message names it.
+    """
+    kind = special_file_kind(path)
+    return None if kind is None else f"cannot read {name or path}: it is {kind}, not a regular file"
 
 
 @contextlib.contextmanager
@@ -297,9 +315,9 @@ def _open_file(path: Path) -> FrameSource:
         raise VideoError(f"video file not found: {path}")
     if path.is_dir():
         raise VideoError(f"{path} is a directory, not a video file")
-    special = special_file_kind(path)
-    if special is not None:
-        raise VideoError(f"cannot read {path}: it is {special}, not a regular file")
+    problem = special_file_error(path)
+    if problem is not None:
+        raise VideoError(problem)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise VideoError(f"{path} is an image, not a video (use `posekit image` for images)")
     if not os.access(path, os.R_OK):
@@ -329,8 +347,8 @@ def iter_frames(
     Yields:
         The 0-based index of the frame in the source and the frame, BGR uint8 (H, W, 3).
     """
-    every = _check_every(every)
-    max_frames = _check_max_frames(max_frames)
+    every = check_every(every)
+    max_frames = check_max_frames(max_frames)
     own = not isinstance(source, FrameSource)
     src = open_source(source) if own else source  # type: ignore[arg-type]
     try:
@@ -348,13 +366,35 @@ def iter_frames(
             src.close()
 
 
-def _check_every(every: int) -> int:
+def selected_frames(
+    frame_count: int | None, every: int = 1, max_frames: int | None = None, *, start: int = 0
+) -> int | None:
+    """How many frames ``iter_frames(every=every, max_frames=max_frames)`` yields from a video.
+
+    Args:
+        frame_count: the frames the video says it has (``FrameSource.frame_count``; None: unknown).
+        every: one frame in ``every`` is yielded (indices 0, every, ...).
+        max_frames: the budget (None: none).
+        start: frames already read from the source (``FrameSource.frames_read``).
+
+    Returns:
+        The number, or None when neither the count nor a budget is known.
+    """
+    total = None if frame_count is None else max(0, -(-frame_count // every) - -(-start // every))
+    if max_frames is not None:
+        total = max_frames if total is None else min(total, max_frames)
+    return total
+
+
+def check_every(every: int) -> int:
+    """``every`` as an int, or ValueError naming it (an integer >= 1)."""
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"every must be an integer >= 1, got {every!r}")
     return int(every)
 
 
-def _check_max_frames(max_frames: int | None) -> int | None:
+def check_max_frames(max_frames: int | None) -> int | None:
+    """``max_frames`` as an int or None, or ValueError naming it (an integer >= 1 or None)."""
     if max_frames is None:
         return None
     if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 1:
@@ -372,6 +412,20 @@ def check_video_path(path: PathLike) -> Path:
         known = ", ".join(VIDEO_SUFFIXES)
         raise ValueError(f"cannot write video {path}: unknown suffix {path.suffix!r} (use one of {known})")
     return path
+
+
+def output_fps(source_fps: float | None, every: int = 1, *, live: bool = False) -> float:
+    """The frame rate of a video written from every ``every``-th frame of a source.
+
+    Args:
+        source_fps: the source's frame rate (``FrameSource.fps``; None or 0: unknown).
+        every: one frame in ``every`` is written.
+        live: a camera or stream, whose frames are written as fast as they come.
+
+    Returns:
+        ``source_fps / every`` for a file that says its rate, else ``LIVE_OUT_FPS``.
+    """
+    return source_fps / every if source_fps and not live else LIVE_OUT_FPS
 
 
 class VideoWriter:
@@ -498,21 +552,3 @@ def has_gui() -> bool:
         if key.strip() == "GUI":
             return value.strip().upper() not in ("", "NONE", "NO")
     return False
-
-
-# Moved to posekit.pipeline and posekit.draw; importable from here for one more release.
-_MOVED = {
-    "process_video": "pipeline",
-    "VideoSummary": "pipeline",
-    "OutputError": "pipeline",
-    "STOP_REASONS": "pipeline",
-    "compose_frame": "draw",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 Every builder returns an untrained ``keras.Model`` from a float32 **BGR 0..255** batch (N, H, W, 3)
 to the six stages' outputs ``[heat_1, paf_1, ..., heat_6, paf_6]``: heatmaps (N, h, w, 19) and
-PAFs (N, h, w, 38) at stride 8. ``posekit.tf1_graph`` fills in the weights from a frozen graph:
+PAFs (N, h, w, 38) at stride 8. ``posekit.network.tf1_graph`` fills in the weights from a frozen graph:
 each architecture's ``graph_name`` maps a Keras layer name to the node-name prefix of its
 constants in the graph (``Stage2_L1_4_pointwise`` -> ``Openpose/MConv_Stage2_L1_4_pointwise``).
 
@@ -46,7 +46,7 @@ import dataclasses
 import re
 from typing import Callable
 
-from .skeleton import NUM_HEATMAPS, NUM_PAFS
+from ..skeleton import NUM_HEATMAPS, NUM_PAFS
 
 __all__ = [
     "Architecture",
@@ -116,12 +116,6 @@ def _custom_layers() -> dict[str, type]:
 
     _LAYER_CLASSES.update(BatchStatNorm=BatchStatNorm, ResizeBilinearLike=ResizeBilinearLike)
     return _LAYER_CLASSES
-
-
-def __getattr__(name: str):
-    if name in ("BatchStatNorm", "ResizeBilinearLike"):
-        return _custom_layers()[name]
-    raise AttributeError(f"module 'posekit.architectures' has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- shared head

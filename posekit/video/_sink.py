@@ -3,7 +3,7 @@
 Every output (the annotated video, per-frame OpenPose JSON, the COCO results, the CSV) is written frame by
 frame; a frame goes to every output or to none, free disk space is checked before each frame so that the
 files can always be finished, and ``close`` finalises each file even when another fails. A write that
-fails raises ``_WriteFailed``, which ``posekit.pipeline`` turns into ``OutputError`` after closing.
+fails raises ``_WriteFailed``, which ``posekit.video.pipeline`` turns into ``OutputError`` after closing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import json
 import shutil
 import sys
 from collections.abc import Callable
@@ -21,15 +20,13 @@ from typing import TYPE_CHECKING, Any, Union
 import cv2
 import numpy as np
 
-from ._files import write_text_atomic
-from .draw import DrawingSpec, compose_frame
-from .person import InferenceResult
-from .video import FpsMeter, VideoWriter
+from ..draw import DrawingSpec, compose_frame
+from ..person import InferenceResult
+from .sources import FpsMeter, VideoWriter
+from .summary import VideoSummary
 
 if TYPE_CHECKING:
     import os
-
-    from .pipeline import VideoSummary
 
 PathLike = Union[str, "os.PathLike[str]"]
 OnFrame = Callable[[int, np.ndarray, InferenceResult, np.ndarray], Any]
@@ -77,7 +74,7 @@ class _Sink:
     ) -> None:
         from tqdm.auto import tqdm
 
-        from .export import CocoWriter, CsvWriter
+        from ..export import CocoWriter, CsvWriter
 
         self.summary = summary
         self.stem = stem
@@ -95,7 +92,6 @@ class _Sink:
         self.csv: CsvWriter | None = None
         self.coco: CocoWriter | None = None
         self.json_dir = Path(json_dir) if json_dir is not None else None
-        self.json_bytes = 0  # on disk, in whole blocks
         self.frame_bytes = 0  # the most any one frame added to the outputs (JSON, CSV, COCO)
         self.folders: dict[Path, Path] = {}  # folder -> the first output in it (for messages)
         self.bar = tqdm(
@@ -155,7 +151,7 @@ class _Sink:
         fps = self.meter.tick()
         drawn = compose_frame(
             frame, people, spec=self.spec, side_by_side=self.side_by_side,
-            fps=fps if self.fps_overlay else None,
+            fps=fps if self.fps_overlay and self.meter.count > 1 else None,  # no rate before the second frame
         )  # fmt: skip
         self._write(index, people, drawn)
         s = self.summary
@@ -174,7 +170,7 @@ class _Sink:
 
         The video goes last: OpenCV reports no write error, and a frame in it cannot be taken back.
         """
-        from .export import openpose_json_name, to_openpose_dict
+        from ..export import openpose_json_name, write_openpose_json
 
         json_path = (
             self.json_dir / openpose_json_name(self.stem, index) if self.json_dir is not None else None
@@ -185,9 +181,8 @@ class _Sink:
         try:
             added = 0
             if json_path is not None:
-                text = json.dumps(to_openpose_dict(people))
-                write_text_atomic(json_path, text)
-                added += -(-len(text) // _BLOCK) * _BLOCK
+                write_openpose_json(json_path, people)
+                added += -(-json_path.stat().st_size // _BLOCK) * _BLOCK
             if self.csv is not None:
                 target = self.csv.path
                 self.csv.write(index, people)

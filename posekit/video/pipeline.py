@@ -34,88 +34,30 @@ import logging
 import queue
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from ..draw import VIDEO_SPEC, DrawingSpec
 from ._sink import OnFrame, PathLike, _Sink, _WriteFailed
-from .draw import VIDEO_SPEC, DrawingSpec
-from .video import (
+from .sources import (
     FrameSource,
     VideoError,
-    _check_every,
-    _check_max_frames,
+    check_every,
+    check_max_frames,
     check_video_path,
     has_gui,
     open_source,
+    output_fps,
+    selected_frames,
 )
+from .summary import STOP_REASONS, OutputError, VideoSummary
 
 __all__ = ["STOP_REASONS", "OutputError", "VideoSummary", "process_video"]
 
 log = logging.getLogger(__name__)
-
-#: The values of ``VideoSummary.stop_reason``.
-STOP_REASONS = ("end", "max_frames", "stream_lost", "window_closed", "interrupted", "output_error", "error")
-
-
-class OutputError(VideoError):
-    """An output could not be written (disk full, I/O error); every output was finalised first.
-
-    Attributes:
-        summary: the ``VideoSummary`` of the run, ``stop_reason == "output_error"``.
-    """
-
-    def __init__(self, message: str, summary: VideoSummary | None = None) -> None:
-        super().__init__(message)
-        self.summary = summary
-
-
-@dataclasses.dataclass
-class VideoSummary:
-    """What ``process_video`` did.
-
-    Attributes:
-        source: the source's name (path, ``camera N`` or URL).
-        stop_reason: why the run ended, one of ``STOP_REASONS`` (see the module docstring).
-        frames_read: frames decoded from the source (including skipped and dropped ones).
-        frames_processed: frames that went through the network and were written.
-        frame_indices: source index of each processed frame.
-        people_per_frame: number of people in each processed frame.
-        person_ids: every person_id seen (empty when not tracking).
-        elapsed_s: wall time of the frame loop in seconds.
-        fps: processed frames per second of wall time.
-        network_ms: mean network time per frame in milliseconds.
-        out: the annotated video actually written (may be ``.avi`` after a fallback), or None.
-        json_dir: folder of the per-frame OpenPose JSON files, or None.
-        json_files: number of per-frame JSON files written.
-        coco: the COCO results file, or None.
-        csv: the CSV file, or None.
-    """
-
-    source: str
-    stop_reason: str = "end"
-    frames_read: int = 0
-    frames_processed: int = 0
-    frame_indices: list[int] = dataclasses.field(default_factory=list)
-    people_per_frame: list[int] = dataclasses.field(default_factory=list)
-    person_ids: list[int] = dataclasses.field(default_factory=list)
-    elapsed_s: float = 0.0
-    fps: float = 0.0
-    network_ms: float = 0.0
-    out: Path | None = None
-    json_dir: Path | None = None
-    json_files: int = 0
-    coco: Path | None = None
-    csv: Path | None = None
-
-    @property
-    def interrupted(self) -> bool:
-        """Stopped by ``KeyboardInterrupt``; every output is still complete."""
-        return self.stop_reason == "interrupted"
 
 
 class _State:
@@ -164,36 +106,6 @@ def _shielded(fn: Callable[[], Any], state: _State) -> Any:
     return box.get("value")
 
 
-def _deprecated_tracker(tracker: Any, deprecated: dict[str, Any]) -> Any:
-    """The tracker the deprecated keywords track / smooth / tracker_params / smoothing_params ask for."""
-    names = ("track", "smooth", "tracker_params", "smoothing_params")
-    unknown = sorted(set(deprecated) - set(names))
-    if unknown:
-        raise TypeError(f"process_video() got an unexpected keyword argument {unknown[0]!r}")
-    if not deprecated:
-        return tracker
-    warnings.warn(
-        f"process_video({', '.join(sorted(deprecated))}=...) is deprecated; pass "
-        "tracker=Tracker(params, one_euro=OneEuroParams(...)) or tracker=None",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    if tracker is not True:
-        raise TypeError(
-            "give tracker= or the deprecated track/smooth/tracker_params/smoothing_params, not both"
-        )
-    track = deprecated.get("track", True)
-    smooth = deprecated.get("smooth", False)
-    if smooth and not track:
-        raise ValueError("smooth=True needs track=True (smoothing follows tracked people)")
-    if not track:
-        return None
-    from .track import OneEuroParams, Tracker, TrackerParams
-
-    one_euro = (deprecated.get("smoothing_params") or OneEuroParams()) if smooth else None
-    return Tracker(deprecated.get("tracker_params") or TrackerParams(), one_euro=one_euro)
-
-
 def process_video(
     source: int | PathLike | FrameSource,
     estimator: Any,
@@ -218,7 +130,6 @@ def process_video(
     queue_size: int = 4,
     workers: int = 1,
     on_frame: OnFrame | None = None,
-    **deprecated: Any,
 ) -> VideoSummary:
     """Run pose estimation on every (or every N-th) frame of a video, camera or stream.
 
@@ -243,18 +154,18 @@ def process_video(
             index, ``category_id`` 1, 17 keypoints in COCO order (see ``posekit.export``).
             Written frame by frame to ``<coco>.partial.jsonl`` and assembled at the end.
         csv: CSV file with columns frame, person_id, part, x, y, score.
-        tracker: a ``posekit.track.Tracker`` giving people persistent ids (and One-Euro
+        tracker: a ``posekit.video.track.Tracker`` giving people persistent ids (and One-Euro
             filtering if it has ``one_euro``); True: ``Tracker()``; None or False: no
             tracking (person_id -1). A tracker without ``fps`` uses the source's.
         drawing: how people are drawn (``posekit.draw.DrawingSpec``; ``VIDEO_SPEC``).
         background: ``drawing.background``: skeletons on the frame (True) or on black (False).
         side_by_side: write original | skeleton-on-black frames, twice as wide.
-        fps_overlay: write the measured FPS on each output frame.
+        fps_overlay: write the measured FPS on each output frame from the second on (a rate needs two).
         max_frames: stop after processing this many frames (None: the whole source).
         every: process only frames 0, every, 2 * every, ... of the source.
         upsample: passed to ``estimator.inference``.
-        out_fps: frame rate of the written video; None: source fps / every for files,
-            10 for live sources (about what the network reaches on a CPU).
+        out_fps: frame rate of the written video; None: ``posekit.video.sources.output_fps`` (source
+            fps / every for files, ``LIVE_OUT_FPS`` for live sources).
         show_progress: a tqdm progress bar on stderr; None: only when stderr is a terminal.
         show: show the annotated frames in an OpenCV window (needs an OpenCV build with
             GUI support; q or Esc stops).
@@ -267,7 +178,6 @@ def process_video(
         on_frame: ``on_frame(frame_index, frame_bgr, result, drawn_bgr)`` after each frame is
             written (from the writer thread when pipelined); ``result.people`` carry the
             tracked ids. Raising ``KeyboardInterrupt`` there stops the run like Ctrl-C.
-        **deprecated: ``track``, ``smooth``, ``tracker_params``, ``smoothing_params`` (use ``tracker``).
 
     Returns:
         A ``VideoSummary``; ``stop_reason`` says why the run ended (``"interrupted"`` on Ctrl-C).
@@ -278,9 +188,8 @@ def process_video(
         VideoError: the source cannot be opened, or the video cannot be written.
         ValueError: bad ``every``, ``max_frames``, ``out`` suffix, ``out_fps`` or ``queue_size``.
     """
-    tracker = _deprecated_tracker(tracker, deprecated)
-    every = _check_every(every)
-    max_frames = _check_max_frames(max_frames)
+    every = check_every(every)
+    max_frames = check_max_frames(max_frames)
     if queue_size < 1:
         raise ValueError(f"queue_size must be >= 1, got {queue_size}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -306,12 +215,8 @@ def process_video(
     state = _State()
     try:
         if out_fps is None:
-            out_fps = src.fps / every if (src.fps and not src.is_live) else 10.0
-        total = None
-        if src.frame_count is not None:  # frames left whose index is a multiple of every
-            total = max(0, -(-src.frame_count // every) - -(-src.frames_read // every))
-        if max_frames is not None:
-            total = max_frames if total is None else min(total, max_frames)
+            out_fps = output_fps(src.fps, every, live=src.is_live)
+        total = selected_frames(src.frame_count, every, max_frames, start=src.frames_read)
         sink = _Sink(
             summary, stem=src.stem, total=total, out=out, out_fps=out_fps, json_dir=json_dir, coco=coco,
             csv=csv, tracker=tracker, source_fps=src.fps or 30.0, spec=drawing, side_by_side=side_by_side,

@@ -3,7 +3,7 @@
 ``load_graph_weights`` reads every constant of a frozen graph and keys the weights by the layer
 they feed (found from the graph's structure, not from constant names); ``weights_for`` picks each
 Keras layer's weights out of them (folding inference-mode batch norms into conv biases) using the
-architecture's layer-name mapping (``posekit.architectures``); ``detect_architecture`` tells the
+architecture's layer-name mapping (``posekit.network.architectures``); ``detect_architecture`` tells the
 architecture from node names; ``frozen_graph_function`` runs the graph itself (the reference the
 Keras rebuild is checked against).
 """
