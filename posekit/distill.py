@@ -14,11 +14,12 @@ scale per activation tensor erases most of them. The remedy here:
    PAFs on unlabelled, augmented images (``training_images``) that share no image with any evaluation image
    (``evaluation_files``). No labels are needed: the teacher's outputs are the targets.
 4. **Export** (``export_openvino``): the student's fake-quantised TF function converted by OpenVINO keeps
-   FakeQuantize nodes; OpenVINO's CPU plugin runs the convolutions on u8/i8 kernels (``make_int8_runner``
-   checks the executed precisions).
+   FakeQuantize nodes; OpenVINO's CPU plugin runs the convolutions on u8/i8 kernels (precision "int8",
+   ``posekit.network.int8``, checks the executed precisions).
 
-The int8 network is a build product of the pinned ``mobilenet_thin`` weights, shipped as ``INT8_MODEL``
-(``posekit distill --out FILE`` rebuilds it; ``data/distill/SOURCES.md`` gives the command and the seed).
+The int8 network is a build product of the pinned ``mobilenet_thin`` weights, shipped as
+``posekit.network.int8.INT8_MODEL`` with its record (``write_record``: command, seed, settings, fidelity);
+``posekit distill --out FILE`` rebuilds it. The training images' provenance: ``data/distill/SOURCES.md``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from typing import Callable
 import numpy as np
 
 __all__ = [
-    "INT8_MODEL",
     "DistillConfig",
     "separable_pairs",
     "channel_ranges",
@@ -47,13 +47,10 @@ __all__ = [
     "augment",
     "distil",
     "export_openvino",
-    "make_int8_runner",
-    "int8_precisions",
+    "write_record",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The shipped int8 network (OpenVINO IR, input BGR 0..255 (1, H, W, 3); outputs heatmaps, PAFs at stride 8).
-INT8_MODEL = Path(__file__).resolve().parent / "int8" / "mobilenet_thin_int8.xml"
 _SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
@@ -325,12 +322,26 @@ class DistillConfig:
 def _teacher_and_student(seed: int):
     import keras
 
-    from .models import load_model
+    from .network.models import load_model
 
     keras.utils.set_random_seed(seed)
     teacher = load_model("mobilenet_thin", all_stages=True)
     base = load_model("mobilenet_thin", all_stages=True)
     return teacher, base
+
+
+def save_student(student, path: Path) -> None:
+    """Every variable of the student (kernels, biases, input ranges) by path, to an ``.npz`` (atomic)."""
+    tmp = Path(path).with_suffix(".tmp.npz")
+    np.savez(tmp, **{v.path: np.asarray(v) for v in student.weights})
+    os.replace(tmp, path)
+
+
+def load_student(student, path: Path) -> None:
+    """Load ``save_student``'s file into a student of the same network."""
+    with np.load(path) as saved:
+        for v in student.weights:
+            v.assign(saved[v.path])
 
 
 def student_runner(student) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -400,11 +411,11 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
     equalise(base, pairs, channel_ranges(base, pairs, calib))
     student = build_student(base)
     calibrate(student, base, calib)
-    ckpt = workdir / "student.weights.h5"
+    ckpt = workdir / "student.npz"
     state_path = workdir / "state.json"
     start = 0
     if ckpt.exists() and state_path.exists():
-        student.load_weights(ckpt)
+        load_student(student, ckpt)
         start = json.loads(state_path.read_text())["step"]
         rng = np.random.default_rng([config.seed, start])
         log(f"resumed at step {start}")
@@ -454,10 +465,10 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
         loss, _ = step(tf.constant(x))
         losses.append(float(loss))
         if (i + 1) % 50 == 0:
-            student.save_weights(ckpt)
+            save_student(student, ckpt)
             state_path.write_text(json.dumps({"step": i + 1}))
             log(f"step {i + 1} loss {np.mean(losses[-50:]):.3e} {time.perf_counter() - t_start:.0f}s")
-    student.save_weights(ckpt)
+    save_student(student, ckpt)
     state_path.write_text(json.dumps({"step": config.steps}))
     return student
 
@@ -465,14 +476,18 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
 # --------------------------------------------------------------------------- export and run
 
 
-def export_openvino(student, path: Path) -> Path:
-    """Save the student as an OpenVINO IR with FakeQuantize nodes (input (1, H, W, 3) dynamic H, W)."""
+def export_openvino(student, path: Path, input_size: tuple[int, int] = (432, 368)) -> Path:
+    """Save the student's last stage as an OpenVINO IR with FakeQuantize nodes for (width, height) input_size.
+
+    OpenVINO reshapes it to other sizes when it is compiled (``posekit.network.openvino.make_int8_runner``).
+    """
     import openvino as ov
     import tensorflow as tf
 
+    w, h = input_size
     fn = tf.function(
         lambda x: student(x, training=False)[-2:],
-        input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32)],
+        input_signature=[tf.TensorSpec((1, h, w, 3), tf.float32)],
     )
     model = ov.convert_model(fn.get_concrete_function())
     path = Path(path)
@@ -481,53 +496,22 @@ def export_openvino(student, path: Path) -> Path:
     return path
 
 
-def int8_precisions(compiled) -> dict[str, int]:
-    """Executed precision -> number of convolutions, from a compiled OpenVINO model's runtime model."""
-    counts: dict[str, int] = {}
-    for node in compiled.get_runtime_model().get_ops():
-        rt = node.get_rt_info()
-        if "layerType" in rt and rt["layerType"].astype(str) == "Convolution":
-            p = rt["runtimePrecision"].astype(str)
-            counts[p] = counts.get(p, 0) + 1
-    return counts
+def write_record(path: Path, config: DistillConfig, **extra) -> Path:
+    """Write the JSON record beside an exported network: its settings, its teacher's fingerprint, ``extra``.
 
-
-def make_int8_runner(input_size: tuple[int, int], num_threads: int | None = None, path: Path = INT8_MODEL):
-    """The OpenVINO runner of the int8 network at (width, height) ``input_size``.
-
-    Raises:
-        RuntimeError: the file is missing, or OpenVINO did not run every convolution in int8 (u8/i8).
+    ``weights_sha256`` is ``posekit.network.tflite.weights_fingerprint`` of ``load_model("mobilenet_thin")``:
+    precision "int8" runs the network only for a model with those weights.
     """
-    import openvino as ov
+    from .network.models import load_model
+    from .network.tflite import weights_fingerprint
 
-    path = Path(path)
-    if not path.exists():
-        raise RuntimeError(
-            f"the int8 network {path.name} is missing: build it with `posekit distill --out FILE`"
-        )
-    w, h = input_size
-    core = ov.Core()
-    model = core.read_model(str(path))
-    model.reshape([1, h, w, 3])
-    config = {"INFERENCE_NUM_THREADS": num_threads or os.cpu_count() or 1, "INFERENCE_PRECISION_HINT": "f32"}
-    compiled = core.compile_model(model, "CPU", config)
-    counts = int8_precisions(compiled)
-    if set(counts) - {"u8", "i8", "U8", "I8"}:
-        raise RuntimeError(f"OpenVINO ran the int8 network's convolutions as {counts}: refused")
-    request = compiled.create_infer_request()
-    outs = {int(o.get_partial_shape()[-1].get_length()): o for o in compiled.outputs}
-    import threading
-
-    lock = threading.Lock()
-
-    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with lock:
-            heats, pafs = [], []
-            for x in batch:
-                res = request.infer([np.ascontiguousarray(x[None], np.float32)])
-                heats.append(res[outs[19]].copy())
-                pafs.append(res[outs[38]].copy())
-            return np.concatenate(heats), np.concatenate(pafs)
-
-    run.precisions = counts
-    return run
+    record = {
+        "built_by": "posekit distill",
+        "config": dataclasses.asdict(config),
+        "weights_sha256": weights_fingerprint(load_model("mobilenet_thin")),
+        "training_images": "the frames of videos/vtest_pair.mp4 and data/distill (SOURCES.md there)",
+        **extra,
+    }
+    path = Path(path).with_suffix(".json")
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path

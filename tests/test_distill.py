@@ -7,6 +7,7 @@ the same number of people on all but at most one image and >= 95% of the keypoin
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 
@@ -88,32 +89,26 @@ def test_equalisation_is_exact_and_balances_the_channels():
 
 
 @pytest.fixture(scope="module")
-def int8_runner():
-    pytest.importorskip(
-        "openvino", reason="the int8 network runs on OpenVINO: pip install 'posekit[openvino]'"
-    )
-    return distill.make_int8_runner(SIZE)
+def modes():
+    from posekit import PoseEstimator
+    from posekit.network.openvino import openvino_available
+
+    if not openvino_available():
+        pytest.skip("precision 'int8' runs on OpenVINO: pip install 'posekit[openvino]'")
+    exact = PoseEstimator("mobilenet_thin", input_size=SIZE)
+    fast = PoseEstimator("mobilenet_thin", input_size=SIZE, precision="int8")
+    assert (fast.engine, fast.precision) == ("openvino", "int8")
+    return exact, fast
 
 
-@pytest.mark.slow
-def test_the_shipped_network_runs_its_convolutions_in_int8(int8_runner):
-    counts = int8_runner.precisions
-    assert sum(counts.values()) >= 150  # every convolution of mobilenet_thin, depthwise included
-    assert set(counts) <= {"u8", "i8"}, counts
-
-
-def agreement(run, paths):
+def agreement(modes, paths):
     import cv2
 
-    from posekit import PoseEstimator
-
-    exact = PoseEstimator("mobilenet_thin", input_size=SIZE)
-    probe = PoseEstimator("mobilenet_thin", input_size=SIZE)
-    probe._run = run
+    exact, fast = modes
     differs, kept, total = [], 0, 0
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        a, b = exact.inference(image), probe.inference(image)
+        a, b = exact.inference(image), fast.inference(image)
         if len(a) != len(b):
             differs.append(path.name)
         k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, SIZE)
@@ -123,3 +118,15 @@ def agreement(run, paths):
 
 def image_paths(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+
+
+@pytest.mark.slow
+def test_int8_runs_every_convolution_in_int8(modes):
+    from posekit.network.engines import make_runner
+    from posekit.network.int8 import INT8_RECORD
+
+    exact, _ = modes
+    runner, engine = make_runner(exact.model, "auto", SIZE, exact._tflite_dir, precision="int8")
+    assert engine == "openvino"
+    assert set(runner.convolutions) <= {"u8", "i8"} and sum(runner.convolutions.values()) >= 140
+    assert json.loads(INT8_RECORD.read_text())["weights_sha256"]  # built from the pinned weights

@@ -324,11 +324,11 @@ def test_one_refusal_of_special_files(fifo_folder, tmp_path):
 @pytest.mark.parametrize(
     "options",
     [
-        ("--precision", "int8"),
+        ("--precision", "int8", "--engine", "tflite"),
         ("--precision", "bf16", "--engine", "tf"),
         ("--resize", "4096x4096", "--upsample", "25"),
     ],
-    ids=["int8", "bf16-tf", "huge-grid"],
+    ids=["int8-tflite", "bf16-tf", "huge-grid"],
 )
 def test_batch_refuses_what_image_refuses_before_any_worker(options, tmp_path):
     image = posekit("image", str(KITE), *options)

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from ..distill import DistillConfig, distil, export_openvino
+    from ..distill import DistillConfig, distil, export_openvino, write_record
     from ._args import CliError
 
     out = Path(args.out)
@@ -58,4 +58,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir) if args.workdir else out.parent / (out.stem + ".work")
     student = distil(config, workdir)
     print(export_openvino(student, out))
+    command = (
+        f"posekit distill --out {out.name} --steps {args.steps} --batch {args.batch} --crop {h}x{w} "
+        f"--stages {args.stages} --seed {args.seed}"
+    )
+    write_record(out, config, command=command)
     return 0
