@@ -77,6 +77,16 @@ def test_equalisation_is_exact_and_balances_the_channels():
     pool = [image for _, image in distill.training_images()[::25]]
     batch = np.stack([distill.augment(np.random.default_rng(1), pool, (128, 128)) for _ in range(4)])
     before = [np.asarray(t) for t in model(batch)]
+    import keras
+
+    relu = distill.relu_pairs(model)
+    assert len(relu) == 57  # 1x1 conv -> ReLU -> depthwise: 9 in the backbone, 48 in the head
+    distill.equalise_relu(model, batch)
+    probe = keras.Model(model.input, [pw.output for pw, _ in relu])
+    for a in probe(batch):
+        r = np.asarray(a).max(axis=(0, 1, 2))
+        r = r[r > 1e-5]
+        assert np.allclose(r, np.median(r), rtol=1e-3)  # every channel now spans the same range
     pairs = distill.separable_pairs(model)
     assert len(pairs) == 71
     ranges = distill.channel_ranges(model, pairs, batch)
