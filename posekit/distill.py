@@ -375,7 +375,7 @@ def augment(rng: np.random.Generator, pool: list[np.ndarray], out_hw: tuple[int,
 class DistillConfig:
     """Settings of one distillation run (the shipped network's are the defaults)."""
 
-    steps: int = 3000
+    steps: int = 200
     batch: int = 8
     crop: tuple[int, int] = (192, 192)  # (height, width) of the training input
     stages: str = "last2"  # "last2" or "all6": the teacher's outputs the loss compares

@@ -140,3 +140,34 @@ def test_int8_runs_every_convolution_in_int8(modes):
     assert engine == "openvino"
     assert set(runner.convolutions) <= {"u8", "i8"} and sum(runner.convolutions.values()) >= 140
     assert json.loads(INT8_RECORD.read_text())["weights_sha256"]  # built from the pinned weights
+
+
+#: What the shipped int8 network reaches against the exact mode on the 18 bundled and anchor images (its
+#: record, ``posekit/network/int8_model/mobilenet_thin_int8.json``, holds the numbers and the training curve).
+REACHED_KEPT, REACHED_DIFFERS = 0.65, 6
+
+
+def bundled_and_anchor_images():
+    if not ANCHORS.is_dir():
+        pytest.skip(f"anchor images not available at {ANCHORS} (they are not part of the repo)")
+    return image_paths(IMAGES) + image_paths(ANCHORS)
+
+
+@pytest.mark.slow
+def test_int8_keeps_what_its_record_says(modes):
+    differs, kept, total = agreement(modes, bundled_and_anchor_images())
+    assert total > 400
+    assert kept / total >= REACHED_KEPT, (kept, total)
+    assert len(differs) <= REACHED_DIFFERS, differs
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 25's goal is not reached: the distilled int8 network keeps ~67% of the keypoints "
+    "(the fidelity curve plateaus there; see the record and the README's Speed section)",
+)
+def test_int8_meets_the_fast_modes_goals(modes):
+    differs, kept, total = agreement(modes, bundled_and_anchor_images())
+    assert len(differs) <= 1, differs
+    assert kept / total >= 0.95, (kept, total)
