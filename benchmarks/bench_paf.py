@@ -125,10 +125,10 @@ def split_ms(est, image, repeats: int) -> dict[str, float]:
     from posekit import paf
     from posekit import peaks as pk
     from posekit.postprocess import postprocess_fields
-    from posekit.preprocess import grid_size, prepare
+    from posekit.preprocess import DEFAULT_UPSAMPLE, grid_size, prepare
 
     heat, pafs = (a[0] for a in est.network(prepare(image, est.input_size)[None]))
-    grid, params, ws = grid_size(est.input_size, 4.0), est.params, pk.Workspace()
+    grid, params, ws = grid_size(est.input_size, DEFAULT_UPSAMPLE), est.params, pk.Workspace()
     height, width = image.shape[:2]
     factor = grid[1] // heat.shape[0]
     heat_up, paf_up = pk.upsample(heat, grid), pk.upsample(pafs, grid)

@@ -416,7 +416,8 @@ def export_model(
         bgr = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in ((432, 368), (320, 240))]
         images = [Path(f"noise-{i}") for i in range(len(bgr))]
 
-    from .network.models import WeightsFileError, load_model, resolve
+    from .network.models import load_model, resolve
+    from .network.weights import WeightsFileError
 
     try:
         keras_model = load_model(model, architecture=architecture, weights=weights)

@@ -50,7 +50,7 @@ class PoseEstimator:
     the conversions on disk; a video needs one size. Multi-scale sizes use the same cache.
 
     Args:
-        model: registered model name (see ``posekit.network.models.MODELS``) or a frozen graph path.
+        model: registered model name (see ``posekit.network.weights.MODELS``) or a frozen graph path.
         input_size: "model" (default): the model's own input size
             (``posekit.network.models.default_input_size``: 432x368 for mobilenet_thin); or (width, height)
             the image is stretched to, each side 16 to
@@ -87,7 +87,7 @@ class PoseEstimator:
     Raises:
         ValueError: a bad ``input_size``, ``scales`` or ``engine``, before anything is loaded.
         TypeError: ``params`` is not a ``PostprocessParams``.
-        posekit.network.models.WeightsFileError: a weights file that is corrupt, truncated, non-finite or for
+        posekit.network.weights.WeightsFileError: a weights file that is corrupt, truncated, non-finite or for
             another architecture (a ``ValueError``); FileNotFoundError: no such weights file.
     """
 

@@ -22,7 +22,7 @@ REFERENCE = SHARED / "reference" / "tfpose-outputs"
 
 @pytest.fixture(scope="session")
 def graph_path() -> Path:
-    from posekit.network.models import fetch
+    from posekit.network.weights import fetch
 
     return fetch("mobilenet_thin")
 

@@ -162,7 +162,7 @@ def test_bad_upsample(estimator, bgr, up):
 
 def test_bad_constructor_arguments(graph_path):
     from posekit import PoseEstimator
-    from posekit.network.models import UnknownModelError
+    from posekit.network.weights import UnknownModelError
 
     with pytest.raises(UnknownModelError, match="valid names"):
         PoseEstimator("mobilenet_large_xl")

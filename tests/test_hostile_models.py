@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES, ROOT
 
-from posekit.network import engines, models, tflite, weights
+from posekit.network import architectures, engines, models, tflite, weights
 from posekit.preprocess import MAX_INPUT_SIDE
 
 SIZE = (432, 368)
@@ -88,7 +88,7 @@ def test_clean_home_has_records(clean_home):
         assert record["sha256"] == weights.file_sha256(path)
         assert record["posekit"]
     npz_record = json.loads((clean_home / "mobilenet_thin" / "weights.npz.json").read_text())
-    assert npz_record["graph_sha256"] == models.MODELS["mobilenet_thin"].sha256
+    assert npz_record["graph_sha256"] == weights.MODELS["mobilenet_thin"].sha256
     assert npz_record["architecture"] == "mobilenet_thin"
     tfl_record = json.loads(_tflite(clean_home).with_name("432x368.tflite.json").read_text())
     assert tfl_record["input_size"] == [432, 368]
@@ -348,12 +348,12 @@ def test_quiet_native_stderr_drops_only_native_lines():
 def test_unknown_graph_names_both_ways_to_give_the_architecture(tmp_path):
     other = tmp_path / "random.pb"
     other.write_bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    with pytest.raises(models.ModelError) as info:
+    with pytest.raises(weights.ModelError) as info:
         models.resolve(str(other))
     msg = str(info.value)
     assert "cannot tell the architecture of" in msg and "random.pb" in msg
     assert "architecture=NAME" in msg and "--architecture NAME" in msg
-    for name in models.ARCHITECTURES:
+    for name in architectures.ARCHITECTURES:
         assert name in msg
 
 

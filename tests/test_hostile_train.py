@@ -437,8 +437,8 @@ def huge_const_graph(path, shape=(20000, 20000)):
 
 def test_a_huge_declared_constant_is_refused_before_it_is_read(tmp_path):
     from posekit.network.architectures import build_mobilenet_thin
-    from posekit.network.models import ModelError
     from posekit.network.tf1_graph import const_limits, load_graph_weights
+    from posekit.network.weights import ModelError
 
     graph = huge_const_graph(tmp_path / "graph.pb")
     assert graph.stat().st_size < 200

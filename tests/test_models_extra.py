@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES, SHARED
 
-from posekit.network import architectures, models, weights
+from posekit.network import architectures, models, tf1_graph, weights
 
 V2_SMALL = SHARED / "models" / "mobilenet_v2_small" / "graph_opt.pb"
 
@@ -59,7 +59,7 @@ def _image(size=(432, 368)):
 
 
 def test_registry_entries():
-    small = models.MODELS["mobilenet_v2_small"]
+    small = weights.MODELS["mobilenet_v2_small"]
     assert small.sha256 == "428a9d6e7bfc0319e1ce4de8c0191a9111cd281bea6ae2b496fd42c92d574160"
     assert small.size == 2_096_019
     assert small.urls == (
@@ -67,27 +67,27 @@ def test_registry_entries():
         "mobilenet_v2_small/graph_opt.pb",
     )
     for name in ("mobilenet_v2_large", "cmu"):
-        spec = models.MODELS[name]
+        spec = weights.MODELS[name]
         assert spec.sha256 is None and spec.urls == () and spec.pip_requirement is None
-    for spec in models.MODELS.values():
+    for spec in weights.MODELS.values():
         assert spec.architecture in architectures.ARCHITECTURES
         assert spec.output == "Openpose/concat_stage7:0" and spec.input == "image:0"
 
 
 def test_fetch_v2_small_uses_the_pinned_url_and_hash(v2_small_home):
     home, calls = v2_small_home
-    path = models.fetch("mobilenet_v2_small")
+    path = weights.fetch("mobilenet_v2_small")
     assert path == home / "mobilenet_v2_small" / "graph_opt.pb"
-    assert calls == [("mobilenet_v2_small", models.MODELS["mobilenet_v2_small"].urls)]
-    assert models.fetch("mobilenet_v2_small") == path  # cached: no second download
+    assert calls == [("mobilenet_v2_small", weights.MODELS["mobilenet_v2_small"].urls)]
+    assert weights.fetch("mobilenet_v2_small") == path  # cached: no second download
     assert len(calls) == 1
 
 
 def test_fetch_v2_small_refuses_a_wrong_file(home, monkeypatch):
     rate_limited = b"<html>rate limit</html>"
     monkeypatch.setattr(weights, "downloader", lambda spec, dest: dest.write_bytes(rate_limited))
-    with pytest.raises(models.ModelHashError, match="expected 428a9d6e.*/models/graph/mobilenet_v2_small"):
-        models.fetch("mobilenet_v2_small")
+    with pytest.raises(weights.ModelHashError, match="expected 428a9d6e.*/models/graph/mobilenet_v2_small"):
+        weights.fetch("mobilenet_v2_small")
 
 
 @pytest.mark.parametrize(
@@ -99,46 +99,46 @@ def test_fetch_v2_small_refuses_a_wrong_file(home, monkeypatch):
 )
 def test_user_provided_models_say_what_to_do(home, monkeypatch, name, where):
     monkeypatch.setattr(weights, "downloader", lambda spec, dest: pytest.fail("must not download"))
-    with pytest.raises(models.ModelNotProvidedError) as info:
-        models.fetch(name)
+    with pytest.raises(weights.ModelNotProvidedError) as info:
+        weights.fetch(name)
     msg = str(info.value)
     assert f"posekit cannot download {name}" in msg
     assert where in msg
     assert str(home / name / "graph_opt.pb") in msg
     assert f"architecture={name!r}" in msg
-    assert isinstance(info.value, models.ModelFetchError)  # the CLI reports it in one line
+    assert isinstance(info.value, weights.ModelFetchError)  # the CLI reports it in one line
 
 
 def test_user_provided_graph_in_the_cache_is_used(home):
     target = home / "cmu" / "graph_opt.pb"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"whatever the user put there")
-    assert models.fetch("cmu") == target
+    assert weights.fetch("cmu") == target
     assert models.resolve("cmu") == (target, "cmu")
 
 
 def test_unknown_architecture_lists_valid_ones(graph_path):
-    with pytest.raises(models.UnknownModelError, match="unknown architecture 'resnet'.*cmu.*mobilenet_thin"):
+    with pytest.raises(weights.UnknownModelError, match="unknown architecture 'resnet'.*cmu.*mobilenet_thin"):
         models.load_model(str(graph_path), architecture="resnet")
 
 
 def test_name_with_another_architecture_is_refused(graph_path):
-    with pytest.raises(models.ModelError, match="has architecture 'mobilenet_thin', not 'cmu'"):
+    with pytest.raises(weights.ModelError, match="has architecture 'mobilenet_thin', not 'cmu'"):
         models.resolve("mobilenet_thin", architecture="cmu")
 
 
 def test_detect_architecture(graph_path, tmp_path):
-    assert models.detect_architecture(graph_path) == "mobilenet_thin"
+    assert tf1_graph.detect_architecture(graph_path) == "mobilenet_thin"
     if V2_SMALL.is_file():
-        assert models.detect_architecture(V2_SMALL) == "mobilenet_v2_small"
+        assert tf1_graph.detect_architecture(V2_SMALL) == "mobilenet_v2_small"
     other = tmp_path / "other.pb"
     other.write_bytes(b"\x0a\x05hello")
-    with pytest.raises(models.ModelError, match="cannot tell the architecture of .*other.pb: pass arch"):
-        models.detect_architecture(other)
+    with pytest.raises(weights.ModelError, match="cannot tell the architecture of .*other.pb: pass arch"):
+        tf1_graph.detect_architecture(other)
 
 
 def test_wrong_architecture_for_a_graph_is_a_clear_error(graph_path, home):
-    with pytest.raises(models.ModelError, match="no constant MobilenetV2/Conv/weights .*mobilenet_v2_small"):
+    with pytest.raises(weights.ModelError, match="no constant MobilenetV2/Conv/weights .*mobilenet_v2_small"):
         models.load_model(str(graph_path), architecture="mobilenet_v2_small")
 
 
@@ -148,8 +148,8 @@ def test_wrong_architecture_for_a_graph_is_a_clear_error(graph_path, home):
 def test_v2_small_layers_use_every_graph_weight():
     graph = need_v2_small()
     m = architectures.build_mobilenet_v2_small()
-    consts = models.load_graph_weights(graph)
-    weights = models.weights_for(m, consts, "graph")
+    consts = tf1_graph.load_graph_weights(graph)
+    weights = tf1_graph.weights_for(m, consts, "graph")
     # 86 conv kernels, 73 depthwise kernels, 26 backbone norms (gamma, beta), 60 head biases (folded norms)
     assert len(weights) == 86 + 73 + 2 * 39 + 60
     assert consts["MobilenetV2/expanded_conv_3/depthwise/BatchNorm/is_training"]
@@ -162,7 +162,7 @@ def test_v2_small_equals_frozen_graph(v2_small_home, size):
     model = models.load_model("mobilenet_v2_small")
     x = _image(size)
     heat, paf = (t.numpy() for t in model(x))
-    ref = models.frozen_graph_function(models.fetch("mobilenet_v2_small"))(x)
+    ref = tf1_graph.frozen_graph_function(weights.fetch("mobilenet_v2_small"))(x)
     h, w = -(-size[1] // 8), -(-size[0] // 8)
     assert heat.shape == (1, h, w, 19) and paf.shape == (1, h, w, 38) and ref.shape == (1, h, w, 57)
     np.testing.assert_allclose(heat, ref[..., :19], atol=1e-4, rtol=0)
@@ -362,13 +362,13 @@ def _structure(graph: Path) -> dict[str, tuple]:
         "/moving_mean",
         "/moving_variance",
     )
-    consts = models.load_graph_weights(graph)
+    consts = tf1_graph.load_graph_weights(graph)
     return {k: tuple(np.shape(v)) for k, v in consts.items() if k.endswith(suffixes) and "/read/" not in k}
 
 
 def _assert_close_to_graph(model, graph: Path, x: np.ndarray):
     heat, paf = (t.numpy() for t in model(x))
-    ref = models.frozen_graph_function(graph)(x)
+    ref = tf1_graph.frozen_graph_function(graph)(x)
     assert heat.shape[-1] == 19 and paf.shape[-1] == 38 and ref.shape == heat.shape[:3] + (57,)
     scale = max(1.0, float(np.abs(ref).max()))
     assert float(np.abs(ref).std()) > 1e-3  # random weights still give non-trivial outputs
@@ -388,7 +388,7 @@ def test_graph_writer_reproduces_the_published_v2_small_graph(tmp_path):
 
 def test_v2_large_import_from_a_written_graph(tmp_path, home):
     graph = _write_v2_graph(tmp_path / "large.pb", 1.4, 1.0, seed=3)
-    assert models.detect_architecture(graph) == "mobilenet_v2_large"
+    assert tf1_graph.detect_architecture(graph) == "mobilenet_v2_large"
     model = models.load_model(str(graph), architecture="mobilenet_v2_large")
     assert model.name == "mobilenet_v2_large"
     x = np.random.default_rng(1).uniform(0, 255, (1, 72, 88, 3)).astype(np.float32)
@@ -404,7 +404,7 @@ def test_v2_large_import_from_a_written_graph(tmp_path, home):
 def test_cmu_import_from_a_written_graph(tmp_path, home):
     graph = _write_cmu_graph(tmp_path / "cmu.pb", seed=5)
     assert graph.stat().st_size > 190e6  # the real network's size: ~52 M float32 weights
-    assert models.detect_architecture(graph) == "cmu"
+    assert tf1_graph.detect_architecture(graph) == "cmu"
     model = models.load_model(str(graph), architecture="cmu")
     assert model.count_params() == pytest.approx(52.3e6, rel=0.01)
     x = np.random.default_rng(2).uniform(0, 255, (1, 60, 68, 3)).astype(np.float32)

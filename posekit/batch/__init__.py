@@ -150,7 +150,7 @@ class Manifest:
         """Read the manifest of an output folder (also one written by posekit 0.1)."""
         d = json.loads(Store(out).read_bytes(MANIFEST_NAME))
         if "executor" not in d and "engine" in d:  # 0.1 named where the work ran "engine"
-            d = {**d, "executor": d["engine"], "options": upgrade_record(d.get("options", {}))}
+            d = {**d, "executor": d["engine"], "options": _upgrade_record(d.get("options", {}))}
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
@@ -177,7 +177,7 @@ def read_keypoints(out: str | os.PathLike):
     return frame.sort_values(["source", "frame", "person_id"], kind="stable", ignore_index=True)
 
 
-def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+def _upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
     """A settings record (``Options.record``) as this version names it (0.1 said ``network_engine``)."""
     if "network_engine" in record and "engine" not in record:
         record = {**record, "engine": record["network_engine"]}
@@ -439,7 +439,7 @@ def _stored(
     meta = store.table_metadata(f"keypoints/{part}") if part in parts else None
     if meta is None:
         return None
-    meta = upgrade_record(meta)  # a source done by posekit 0.1 with the same settings is not redone
+    meta = _upgrade_record(meta)  # a source done by posekit 0.1 with the same settings is not redone
     # a setting that is None here (no weights file, ...) may be absent from an older record
     missing = [k for k in _RECORD_KEYS if k not in meta] + [
         k for k, v in wanted.items() if k not in meta and v is not None

@@ -50,7 +50,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's input or environment, reported in one line."""
     import cv2
 
-    from ..network.models import ModelError
+    from ..network.weights import ModelError
     from ..preprocess import ImageError
 
     return (

@@ -49,7 +49,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         return 0
     if args.dir or args.keep_archives:
         raise CliError(f"--dir and --keep-archives are for data sets ({', '.join(DATASETS)}), not models")
-    from ..network.models import fetch
+    from ..network.weights import fetch
 
     print(fetch(args.name, force=args.force))
     return 0

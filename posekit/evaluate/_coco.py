@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..preprocess import DEFAULT_UPSAMPLE
 from ._oks import OKS_THRESHOLDS, ImageMatch, accumulate, bootstrap_ap, match_image
 
 #: The ten numbers of COCO's keypoint summary, in pycocotools' order (``COCOeval.stats``).
@@ -242,7 +243,7 @@ def evaluate(
     estimator,
     *,
     max_images: int | None = None,
-    upsample: float = 4.0,
+    upsample: float = DEFAULT_UPSAMPLE,
     progress: Callable[[int, int], None] | None = None,
     verbose: bool = False,
     bootstrap: int = 1000,

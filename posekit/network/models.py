@@ -4,8 +4,7 @@ The networks are rebuilt as Keras functional models with fixed layer names
 (``posekit.network.architectures``); their weights are read from the frozen TF1 graphs that
 tf-pose-estimation published (``posekit.network.tf1_graph``) and cached as ``weights.npz`` beside the
 graph, with a record that the next load checks (a corrupt or stale cache is rebuilt from the graph,
-saying so in one line on stderr). The registry and the download live in ``posekit.network.weights``; their
-names are re-exported here.
+saying so in one line on stderr). The registry and the download live in ``posekit.network.weights``.
 
 Registered models (``MODELS``): ``mobilenet_thin`` (default) and ``mobilenet_v2_small`` are
 downloaded and hash-checked; ``mobilenet_v2_large`` and ``cmu`` are provided by the user, either
@@ -32,23 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .architectures import ARCHITECTURES, build_mobilenet_thin
+from .architectures import ARCHITECTURES
 from .tf1_graph import (
     architecture_hint,
     detect_architecture,
-    frozen_graph_function,
     load_graph_weights,
     weights_for,
 )
 from .weights import (
     DEFAULT_INPUT_SIZE,
-    GRAPH_FILENAME,
     MODELS,
     ModelError,
-    ModelFetchError,
-    ModelHashError,
-    ModelNotProvidedError,
-    ModelSpec,
     UnknownModelError,
     WeightsFile,
     WeightsFileError,
@@ -65,28 +58,10 @@ from .weights import (
 )
 
 __all__ = [
-    "MODELS",
-    "ModelSpec",
-    "ModelError",
-    "UnknownModelError",
-    "ModelFetchError",
-    "ModelHashError",
-    "ModelNotProvidedError",
-    "GRAPH_FILENAME",
-    "posekit_home",
-    "fetch",
     "resolve",
     "default_input_size",
-    "build_mobilenet_thin",
-    "ARCHITECTURES",
-    "detect_architecture",
     "load_model",
     "cache_dir",
-    "load_graph_weights",
-    "weights_for",
-    "frozen_graph_function",
-    "WeightsFile",
-    "WeightsFileError",
     "model_weights",
     "set_model_weights",
     "read_weights_for",

@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from ..draw import VIDEO_SPEC, DrawingSpec
+from ..preprocess import DEFAULT_UPSAMPLE
 from ._sink import OnFrame, PathLike, _Sink, _WriteFailed
 from .sources import (
     FrameSource,
@@ -121,7 +122,7 @@ def process_video(
     fps_overlay: bool = True,
     max_frames: int | None = None,
     every: int = 1,
-    upsample: float = 4.0,
+    upsample: float = DEFAULT_UPSAMPLE,
     out_fps: float | None = None,
     show_progress: bool | None = None,
     show: bool = False,

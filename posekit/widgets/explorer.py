@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..person import InferenceResult, Person
+from ..preprocess import DEFAULT_UPSAMPLE
 from ..skeleton import LIMBS, NUM_PARTS, PART_NAMES, RENDER_LIMBS
 from ._common import ImageSource, _count, _ipywidgets, _read, channel_options
 from ._still import still_bundle
@@ -57,7 +58,7 @@ class PoseExplorer:
         estimator,
         images: Mapping[str, ImageSource] | Sequence[ImageSource],
         *,
-        upsample: float = 4.0,
+        upsample: float = DEFAULT_UPSAMPLE,
         params=None,
         figure_width: float = 9.0,
     ) -> None:

@@ -7,6 +7,7 @@ import io
 import time
 
 from ..person import InferenceResult
+from ..preprocess import DEFAULT_UPSAMPLE
 from ..skeleton import LIMB_NAMES, LIMBS
 from ._common import ImageSource, _count, _ipywidgets, _read
 from ._still import still_bundle
@@ -61,7 +62,7 @@ class GroupingExplorer:
         estimator_or_result,
         image: ImageSource,
         *,
-        upsample: float = 4.0,
+        upsample: float = DEFAULT_UPSAMPLE,
         params=None,
         limb: int = 0,
         figure_width: float = 8.0,
