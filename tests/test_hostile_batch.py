@@ -361,7 +361,7 @@ def test_run_refuses_bad_frame_options_as_process_video_does():
 
 def test_run_refuses_bad_model_options():
     with pytest.raises(batch.BatchError, match="int8"):
-        batch.run([KITE], "unused", precision="int8", **QUICK)
+        batch.run([KITE], "unused", precision="int8", engine="tflite", **QUICK)
     with pytest.raises(batch.BatchError, match="openvino"):
         batch.run([KITE], "unused", precision="bf16", engine="tf", **QUICK)
     with pytest.raises(batch.BatchError, match="upsample|grid"):
