@@ -3,7 +3,8 @@
     python benchmarks/bench_image.py [--rounds 3] [--repeats 5] [--images images/basketball1.png ...]
 
 Paths: the original, posekit on TFLite, TensorFlow and, where installed, OpenVINO fp32 (the default
-engine where installed), the bf16 fast mode (CPUs with bf16 instructions) and ONNX Runtime (tf2onnx's
+engine where installed), the bf16 fast mode (CPUs with bf16 instructions), the distilled int8 network
+(precision "int8", ``posekit.network.int8``) and ONNX Runtime (tf2onnx's
 conversion; measured only); the CPU flags are printed beside the table. Each path
 runs in its own child process (as a user runs one engine; TensorFlow's and TFLite's thread pools in one
 process disturb each other), and the children alternate in rounds so that machine load
@@ -35,7 +36,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 #: every path this benchmark knows; those that cannot run here (no OpenVINO, no bf16 in the CPU) are left out
-ALL_PATHS = ("original", "tflite", "tf", "openvino", "openvino-bf16", "onnxruntime")
+ALL_PATHS = ("original", "tflite", "tf", "openvino", "openvino-bf16", "openvino-int8", "onnxruntime")
 FLAGS_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 STAGES = ("preprocess", "network", "postprocess", "paf", "total")
 
@@ -68,6 +69,10 @@ def available_paths() -> tuple[str, ...]:
         paths.append("openvino")
         if any(f in cpu_flags() for f in BF16_CPU_FLAGS):
             paths.append("openvino-bf16")
+        from posekit.network.int8 import INT8_MODEL
+
+        if INT8_MODEL.exists():
+            paths.append("openvino-int8")
     if all(importlib.util.find_spec(m) for m in ("onnxruntime", "tf2onnx")):
         paths.append("onnxruntime")  # measured here only (slower than OpenVINO and TFLite: not an engine)
     return tuple(paths)
@@ -252,7 +257,7 @@ def main() -> None:
     mm_int8 = matmul_gops_int8() if int8_ok else None
     gflop = network_gflop(load_model("mobilenet_thin"), (432, 368))
     med = {p: {s: float(np.median(v)) for s, v in d.items()} for p, d in timings.items()}
-    exact = [p for p in PATHS[1:] if not p.endswith("bf16")]  # the fast mode is not meant to be identical
+    exact = [p for p in PATHS[1:] if not p.endswith(("bf16", "int8"))]  # the fast modes: not meant identical
     same = {
         (p, name): np.allclose(np.array(keypoints[p][name]), np.array(keypoints["original"][name]), atol=1e-3)
         and np.array(keypoints[p][name]).shape == np.array(keypoints["original"][name]).shape
@@ -279,10 +284,13 @@ def main() -> None:
     for p in PATHS:
         post = med[p]["postprocess"] + med[p]["paf"]
         share, speed = 100 * post / med[p]["network"], gflop / (med[p]["network"] / 1e3)
-        limit = mm_bf16 if p.endswith("bf16") and mm_bf16 else mm
+        limit = (
+            mm_bf16 if p.endswith("bf16") and mm_bf16 else mm_int8 if p.endswith("int8") and mm_int8 else mm
+        )
+        kind = "bf16" if limit is mm_bf16 else "int8" if limit is mm_int8 else "float32"
         ratio = med[p]["total"] / med["original"]["total"]
         print(f"- {p}: network {speed:.1f} GFLOP/s = {100 * speed / limit:.0f}% of the same run's "
-              f"{'bf16' if limit is mm_bf16 else 'float32'} matrix product; post-processing {post:.1f} ms "
+              f"{kind} matrix product; post-processing {post:.1f} ms "
               f"= {share:.1f}% of the network time; total / original {ratio:.2f}; "
               f"peak memory {rss[p]:.0f} MiB")  # fmt: skip
     print(
@@ -293,8 +301,12 @@ def main() -> None:
     )
     for p in PATHS[1:]:
         speedup = med["original"]["total"] / med[p]["total"]
-        goal = " (the fast mode's goal: >= 2.5x on a CPU with VNNI or BF16)" if p.endswith("bf16") else ""
+        fast = p.endswith(("bf16", "int8"))
+        goal = " (the fast mode's goal: >= 2.5x on a CPU with VNNI or BF16)" if fast else ""
         print(f"- {p}: {speedup:.2f}x the original's speed (total){goal}")
+        if fast and "openvino" in med:
+            share = med[p]["network"] / med["openvino"]["network"]
+            print(f"- {p}: network {share:.2f} of OpenVINO float32's (the goal: <= 0.5)")
     if batch4:
         single = med["tf"]["total"]
         print(f"- tf engine, batch of 4: {np.median(batch4):.1f} ms per image (single: {single:.1f} ms)")

@@ -1,10 +1,10 @@
 """Video throughput: the sequential loop vs the pipelined loop, and the network alone, in one run.
 
     python benchmarks/bench_video.py [--frames 40] [--video videos/vtest_pair.mp4] [--repeat 1]
-                                     [--engine auto] [--precision fp32|bf16]
+                                     [--engine auto] [--precision fp32|bf16|int8]
 
-``--precision bf16`` measures the fast mode (``posekit.network.engines``; the issue's goal: >= 25 FPS on
-2 cores).
+``--precision bf16`` measures the fast mode, ``--precision int8`` the distilled int8 network
+(``posekit.network.engines``; the issue's goal: >= 25 FPS on 2 cores).
 
 Both loops run ``posekit.video.pipeline.process_video`` on the same frames, writing an mp4 (and
 per-frame JSON) to a temporary folder:
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each loop; the median is shown")
     ap.add_argument("--model", default="mobilenet_thin")
     ap.add_argument("--engine", default="auto", help="network engine (default: %(default)s)")
-    ap.add_argument("--precision", default="fp32", help="fp32 (exact) or bf16 (fast mode)")
+    ap.add_argument("--precision", default="fp32", help="fp32 (exact), bf16 or int8 (fast modes)")
     args = ap.parse_args(argv)
 
     from original_path import OriginalPath

@@ -1,4 +1,4 @@
-"""Why post-training int8 breaks this network, measured: the evidence behind ``precision="int8"``'s refusal.
+"""Why post-training int8 breaks this network, measured: why precision "int8" is distilled (posekit.distill).
 
     pip install nncf     # NNCF, OpenVINO's post-training quantiser (not a posekit dependency)
     python benchmarks/probe_int8.py [--anchors FOLDER]
@@ -35,50 +35,6 @@ def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def separable_pairs(model):
-    """(depthwise, 1x1 conv) layer pairs with nothing in between (the depthwise feeds only the 1x1)."""
-    import keras
-
-    pairs = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.DepthwiseConv2D) and layer.activation.__name__ == "linear":
-            users = [node.operation for node in layer._outbound_nodes]
-            if (
-                len(users) == 1
-                and isinstance(users[0], keras.layers.Conv2D)
-                and users[0].kernel_size == (1, 1)
-            ):
-                pairs.append((layer, users[0]))
-    return pairs
-
-
-def channel_ranges(model, pairs, batch):
-    """Per pair: the per-channel max |activation| entering the 1x1 convolution."""
-    import keras
-    import numpy as np
-
-    probe = keras.Model(model.input, [dw.output for dw, _ in pairs])
-    return [np.abs(np.asarray(a)).max(axis=(0, 1, 2)) for a in probe(batch)]
-
-
-def equalise(model, pairs, ranges) -> None:
-    """Rescale each pair in place so that its activation channels have balanced ranges (exact)."""
-    import numpy as np
-
-    for (dw, pw), r in zip(pairs, ranges):
-        weights = dw.get_weights()
-        pw_weights = pw.get_weights()
-        w_range = np.abs(pw_weights[0][0, 0]).max(axis=1)  # per input channel, over the outputs
-        s = np.sqrt(np.maximum(r, 1e-8) / np.maximum(w_range, 1e-8))
-        s = s / np.median(s)
-        weights[0] = weights[0] / s[None, None, :, None]
-        if len(weights) > 1:  # a bias, when the depthwise has one
-            weights[1] = weights[1] / s
-        dw.set_weights(weights)
-        pw_weights[0] = pw_weights[0] * s[None, None, :, None]
-        pw.set_weights(pw_weights)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--anchors", type=Path, help="a second folder of images to measure fidelity on")
@@ -94,6 +50,7 @@ def main() -> None:
     import numpy as np
 
     import posekit
+    from posekit.distill import channel_ranges, equalise, separable_pairs
     from posekit.match import keypoints_kept
     from posekit.network.models import load_model
     from posekit.network.tflite import convert_tflite

@@ -324,11 +324,11 @@ def test_one_refusal_of_special_files(fifo_folder, tmp_path):
 @pytest.mark.parametrize(
     "options",
     [
-        ("--precision", "int8"),
+        ("--precision", "int8", "--engine", "tflite"),
         ("--precision", "bf16", "--engine", "tf"),
         ("--resize", "4096x4096", "--upsample", "25"),
     ],
-    ids=["int8", "bf16-tf", "huge-grid"],
+    ids=["int8-tflite", "bf16-tf", "huge-grid"],
 )
 def test_batch_refuses_what_image_refuses_before_any_worker(options, tmp_path):
     image = posekit("image", str(KITE), *options)
@@ -361,7 +361,7 @@ def test_run_refuses_bad_frame_options_as_process_video_does():
 
 def test_run_refuses_bad_model_options():
     with pytest.raises(batch.BatchError, match="int8"):
-        batch.run([KITE], "unused", precision="int8", **QUICK)
+        batch.run([KITE], "unused", precision="int8", engine="tflite", **QUICK)
     with pytest.raises(batch.BatchError, match="openvino"):
         batch.run([KITE], "unused", precision="bf16", engine="tf", **QUICK)
     with pytest.raises(batch.BatchError, match="upsample|grid"):

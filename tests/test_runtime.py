@@ -31,11 +31,19 @@ def test_cpu_flags_read_this_machine():
     assert flags == frozenset(line.partition(":")[2].split())
 
 
-def test_int8_is_refused_with_the_measured_reason():
-    with pytest.raises(ValueError, match="int8.*keeps 5% of the exact mode's keypoints.*63% after equalis"):
-        engines.check_precision("int8", "auto", (432, 368))
-    with pytest.raises(ValueError, match="int8"):
-        engines.make_runner(None, "auto", (432, 368), ".", precision="int8")
+def test_int8_needs_openvino_a_fixed_size_and_the_pinned_network(tmp_path):
+    assert engines.check_precision("int8", "auto", (432, 368)) == "int8"
+    with pytest.raises(ValueError, match="precision 'int8' runs on the 'openvino' engine"):
+        engines.check_precision("int8", "tflite", (432, 368))
+    with pytest.raises(ValueError, match="precision 'int8' needs a fixed input_size"):
+        engines.check_precision("int8", "auto", None)
+    if not engines.openvino_available():
+        pytest.skip("precision 'int8' runs on OpenVINO: pip install 'posekit[openvino]'")
+    import keras
+
+    other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 1)], name="mobilenet_thin")
+    with pytest.raises(ValueError, match="int8. exists for the pinned mobilenet_thin weights only"):
+        engines.make_runner(other, "auto", (432, 368), tmp_path, precision="int8")
 
 
 @pytest.mark.parametrize(
@@ -93,14 +101,16 @@ def test_cli_on_a_cpu_without_bf16_prints_one_line(monkeypatch, graph_path, caps
     assert out.is_file()
 
 
-def test_cli_int8_says_why_in_one_line(capsys, tmp_path):
+def test_cli_int8_on_tflite_says_why_in_one_line(capsys, tmp_path):
     from posekit.cli import main
 
     out = tmp_path / "pose.png"
-    assert main(["image", str(IMAGES / "person.jpg"), "--precision", "int8", "--out", str(out)]) == 2
+    argv = ["image", str(IMAGES / "person.jpg"), "--precision", "int8", "--engine", "tflite"]
+    argv += ["--out", str(out)]
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("posekit: error: precision 'int8' is not offered")
-    assert "keeps 5% of the exact mode's keypoints" in err[0] and not out.exists()
+    assert err == ["posekit: error: precision 'int8' runs on the 'openvino' engine (or 'auto'), not 'tflite'"]
+    assert not out.exists()
 
 
 def test_openvino_needs_a_fixed_size(graph_path):

@@ -6,6 +6,7 @@
     posekit batch INPUT... --out DIR [--workers N] [--draw] [--ray] [...]
     posekit evaluate --annotations FILE --images DIR [...]
     posekit train --annotations FILE --images DIR --out WEIGHTS.npz [...]
+    posekit distill --out FILE.xml [--steps N] [...]   the int8 network (quantisation-aware distillation)
     posekit export --format onnx|tflite|saved_model|openvino --out FILE [--resize WxH] [--weights FILE]
     posekit fetch [NAME]              a model, or coco-val2017 [--dir DIR]
 
@@ -25,13 +26,13 @@ import sys
 import threading
 import zipfile
 
-from . import batch, evaluate, export, fetch, image, train, video
+from . import batch, distill, evaluate, export, fetch, image, train, video
 from ._args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, CliError, OneLineParser, Stopped
 
 __all__ = ["main", "build_parser", "CliError", "COMMANDS"]
 
 #: The command modules, in the order ``posekit --help`` lists them; each has ``register(subparsers)``.
-COMMANDS = (image, video, batch, evaluate, train, export, fetch)
+COMMANDS = (image, video, batch, evaluate, train, distill, export, fetch)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,10 @@ Precisions (``PRECISIONS``), checked against the engine and the CPU by ``check_p
 - ``"bf16"`` (fast mode, fixed input size, OpenVINO): bf16 inference precision with the parts that
   ``posekit.network.bf16.BF16_PLAN`` names kept in float32. It needs a CPU with one of ``BF16_CPU_FLAGS``
   (``cpu_flags``); without them one warning line says so and the exact mode runs instead.
-- ``"int8"`` is refused with the reason (measured by ``benchmarks/probe_int8.py``; README, Speed).
+- ``"int8"`` (fixed input size, OpenVINO, ``mobilenet_thin`` with its pinned weights): the distilled int8
+  network ``posekit.network.int8.INT8_MODEL`` (post-training int8 fails on this network:
+  ``benchmarks/probe_int8.py``; ``posekit.distill`` trains it with the quantisation in the loop). Its
+  convolutions must run on OpenVINO's u8/i8 kernels, else the runner is refused.
 
 Many sizes (multi-scale inference, aspect-kept ``-1xH`` input sizes): ``SizedRunners`` keeps the most
 recently used networks in memory (an LRU of ``RUNNER_CACHE_SIZE``) beside the conversions on disk. OpenVINO
@@ -60,14 +63,9 @@ __all__ = [
 ]
 
 ENGINES = ("auto", "tf", "tflite", "openvino")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
 #: CPU flags (Linux names) of which precision "bf16" needs one.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-_INT8_REFUSED = (
-    "precision 'int8' is not offered: post-training int8 (NNCF on OpenVINO) keeps 5% of the exact mode's "
-    "keypoints on this network, 63% after equalising its activation ranges (far below the fast mode's 95%; "
-    "benchmarks/probe_int8.py); use precision 'bf16' for the fast mode"
-)
 
 #: Runners of distinct input sizes a ``SizedRunners`` keeps in memory (least recently used dropped).
 RUNNER_CACHE_SIZE = 8
@@ -92,11 +90,9 @@ def check_precision(precision: str, engine: str = "auto", input_size: tuple[int,
     (the exact mode runs: never a crash, never a silently slower emulation).
 
     Raises:
-        ValueError: unknown precision, "int8" (with the measured reason), or "bf16" with engine "tf" or
-            "tflite", or without a fixed input size.
+        ValueError: unknown precision, or "bf16" / "int8" with engine "tf" or "tflite", or without a fixed
+            input size.
     """
-    if precision == "int8":
-        raise ValueError(_INT8_REFUSED)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
     if precision == "fp32":
@@ -105,6 +101,8 @@ def check_precision(precision: str, engine: str = "auto", input_size: tuple[int,
         raise ValueError(f"precision {precision!r} runs on the 'openvino' engine (or 'auto'), not {engine!r}")
     if input_size is None:
         raise ValueError(f"precision {precision!r} needs a fixed input_size")
+    if precision == "int8":
+        return precision
     if not any(flag in cpu_flags() for flag in BF16_CPU_FLAGS):
         warnings.warn(
             "precision 'bf16': this CPU lacks avx512_bf16 and amx_bf16; running float32 (exact mode) instead",
@@ -275,8 +273,6 @@ def make_runner(
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: valid engines are {', '.join(ENGINES)}")
-    if precision == "int8":
-        raise ValueError(_INT8_REFUSED)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
     if input_size is not None:

@@ -2,8 +2,10 @@
 
 ``make_openvino_runner`` reads the float32 TFLite conversion (``posekit.network.tflite``), checks a fresh one
 against the Keras model, and compiles it in float32 or, for precision "bf16", with OpenVINO's bf16 inference
-precision and ``posekit.network.bf16``'s plan marked. It can also reshape a conversion already made to another
-size, or to any width at one height (a compile, no conversion). One infer request behind a lock per runner.
+precision and ``posekit.network.bf16``'s plan marked; for precision "int8" it compiles the distilled int8
+network (``posekit.network.int8``) instead, and checks that its convolutions run in int8. It can also
+reshape a conversion already made to another size, or to any width at one height (a compile, no
+conversion). One infer request behind a lock per runner.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from ..preprocess import check_input_size
 from .bf16 import BF16_PLAN, Bf16Plan, convolution_precisions, mark_fp32
+from .int8 import INT8_CONVOLUTION_PRECISIONS, int8_network
 from .runner import FixedSizeRunner, Runner, count_build
 from .tflite import TFLITE_TOLERANCE, cached_tflite, weights_fingerprint
 from .weights import cache_problem
@@ -26,11 +29,12 @@ __all__ = [
     "openvino_available",
     "make_openvino_runner",
     "OpenvinoRunner",
+    "make_int8_runner",
 ]
 
 OPENVINO_HINT = "pip install 'posekit[openvino]' (or: pip install openvino)"
 #: The precisions this engine compiles.
-OPENVINO_PRECISIONS = ("fp32", "bf16")
+OPENVINO_PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def openvino_available() -> bool:
@@ -128,7 +132,7 @@ def make_openvino_runner(
     reshape_from: tuple[int, int] | None = None,
     check_reshape: bool = False,
 ) -> Runner:
-    """The OpenVINO runner for ``input_size`` and ``precision`` ("fp32" or "bf16", see the module doc).
+    """The OpenVINO runner for ``input_size`` and ``precision`` ("fp32", "bf16", "int8": the module doc).
 
     Both read the cached float32 TFLite conversion (converted, recorded and checked against the Keras
     model within ``TFLITE_TOLERANCE`` by OpenVINO float32 when missing or not vouched for); "bf16" then
@@ -142,7 +146,8 @@ def make_openvino_runner(
     Raises:
         RuntimeError: OpenVINO is not installed (with the install hint), the float32 result differs
             from the Keras model by more than ``TFLITE_TOLERANCE``, or OpenVINO ignored the plan.
-        ValueError: unknown precision, or a network without the structure ``Bf16Plan`` is defined on.
+        ValueError: unknown precision, a network without the structure ``Bf16Plan`` is defined on, or
+            "int8" for a network other than the pinned mobilenet_thin (``int8_network``).
     """
     if not openvino_available():
         raise RuntimeError(f"engine 'openvino' needs OpenVINO: {OPENVINO_HINT}")
@@ -150,6 +155,8 @@ def make_openvino_runner(
         raise ValueError(
             f"engine 'openvino' compiles {', '.join(OPENVINO_PRECISIONS)}, not precision {precision!r}"
         )
+    if precision == "int8":
+        return make_int8_runner(model, input_size, num_threads)
     if reshape_from is not None and tuple(reshape_from) != tuple(input_size):  # also (None, height)
         return _reshaped_openvino_runner(
             model, input_size, reshape_from, cache_dir, num_threads, precision, plan, check_reshape
@@ -194,3 +201,18 @@ def _reshaped_openvino_runner(
         if precision == "fp32":
             return runner
     return OpenvinoRunner(path, num_threads, None if precision == "fp32" else plan, input_size=(w, h))
+
+
+def make_int8_runner(model, input_size: tuple[int | None, int], num_threads: int | None = None) -> Runner:
+    """The distilled int8 network of ``model`` compiled for ``input_size`` ((None, height): any width).
+
+    Raises:
+        ValueError: ``model`` is not the pinned mobilenet_thin (``int8_network``).
+        RuntimeError: OpenVINO ran a convolution of it in another precision than u8/i8.
+    """
+    w, h = check_input_size(input_size, keep_aspect=True)
+    runner = OpenvinoRunner(int8_network(model), num_threads, input_size=(w, h))
+    runner.convolutions = convolution_precisions(runner.compiled)
+    if not runner.convolutions or set(runner.convolutions) - INT8_CONVOLUTION_PRECISIONS:
+        raise RuntimeError(f"OpenVINO ran the int8 network's convolutions as {runner.convolutions}: refused")
+    return runner

@@ -1,0 +1,66 @@
+"""``posekit distill --out FILE``: build the int8 network by quantisation-aware distillation.
+
+posekit distill --out FILE.xml [--steps N] [--crop HxW] [--batch N] [--stages last2|all6] [--seed N]
+                [--workdir DIR]
+
+See ``posekit.distill``.
+
+Writes an OpenVINO IR (FILE.xml + FILE.bin) whose convolutions run in int8; ``precision="int8"`` runs the
+shipped one (``posekit.distill.INT8_MODEL``). A run resumes from ``--workdir``'s checkpoint when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register", "cmd_distill"]
+
+
+def register(subparsers) -> None:
+    """Add the ``distill`` subcommand to the ``posekit`` parser."""
+    from ..distill import DistillConfig
+
+    d = DistillConfig()
+    p = subparsers.add_parser("distill", help="build the int8 network (quantisation-aware distillation)")
+    p.add_argument("--out", required=True, metavar="FILE.xml", help="the OpenVINO IR to write")
+    p.add_argument("--steps", type=int, default=d.steps, help="training steps (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=d.batch, help="images per step (default: %(default)s)")
+    p.add_argument(
+        "--crop", default="x".join(map(str, d.crop)), help="training input HxW (default: %(default)s)"
+    )
+    p.add_argument("--stages", choices=("last2", "all6"), default=d.stages, help="outputs the loss compares")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
+    p.add_argument(
+        "--workdir", metavar="DIR", help="checkpoints and the fidelity curve (default: FILE's folder)"
+    )
+    p.set_defaults(func=cmd_distill)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from ..distill import DistillConfig, distil, export_openvino, write_record
+    from ._args import CliError
+
+    out = Path(args.out)
+    if out.suffix != ".xml":
+        raise CliError(f"--out must name an OpenVINO .xml file, got {args.out!r}")
+    try:
+        h, w = (int(v) for v in args.crop.lower().split("x"))
+    except ValueError:
+        raise CliError(f"--crop must be HxW (e.g. 192x192), got {args.crop!r}") from None
+    if h < 64 or w < 64 or h % 8 or w % 8:
+        raise CliError(f"--crop sides must be multiples of 8 and at least 64, got {args.crop!r}")
+    if args.steps < 1 or args.batch < 1:
+        raise CliError("--steps and --batch must be at least 1")
+    config = DistillConfig(
+        steps=args.steps, batch=args.batch, crop=(h, w), stages=args.stages, seed=args.seed
+    )
+    workdir = Path(args.workdir) if args.workdir else out.parent / (out.stem + ".work")
+    student = distil(config, workdir)
+    print(export_openvino(student, out))
+    command = (
+        f"posekit distill --out {out.name} --steps {args.steps} --batch {args.batch} --crop {h}x{w} "
+        f"--stages {args.stages} --seed {args.seed}"
+    )
+    write_record(out, config, command=command)
+    return 0
