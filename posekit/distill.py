@@ -21,7 +21,7 @@ scale per activation tensor erases most of them. The remedy here:
 
 The int8 network is a build product of the pinned ``mobilenet_thin`` weights, shipped as
 ``posekit.network.int8.INT8_MODEL`` with its record (``write_record``: command, seed, settings, fidelity);
-``posekit distill --out FILE`` rebuilds it. The training images' provenance: ``data/distill/SOURCES.md``.
+``posekit distill --out FILE`` rebuilds it. The training images' provenance: ``images/distill/SOURCES.md``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -286,20 +287,21 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in _SUFFIXES)
 
 
-def evaluation_files(root: Path = ROOT) -> list[Path]:
-    """Every image posekit is judged on: the bundled photos, the COCO sample, ``../shared``'s images."""
+def evaluation_files(root: Path = ROOT, extra_folders: Sequence[Path] = ()) -> list[Path]:
+    """Every image posekit is judged on: the bundled photos (``images/``, not its subfolders) and the COCO
+    sample (``images/coco_val2017``), plus the images anywhere under ``extra_folders`` (the tests pass the
+    reference images they judge the modes on)."""
     files = _images_in(root / "images") + _images_in(root / "images" / "coco_val2017")
-    shared = root.parent / "shared"
-    files += _images_in(shared / "anchor-images") + _images_in(shared / "coco-sample")
-    if (shared / "reference").is_dir():
-        files += sorted(p for p in (shared / "reference").rglob("*") if p.suffix.lower() in _SUFFIXES)
+    for folder in extra_folders:
+        if Path(folder).is_dir():
+            files += sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in _SUFFIXES)
     return files
 
 
 def training_images(root: Path = ROOT, *, frame_step: int = 1) -> list[tuple[str, np.ndarray]]:
-    """The unlabelled training images: (name, BGR uint8) for the clip's frames and ``data/distill``'s files.
+    """The unlabelled training images: (name, BGR uint8) for the clip's frames and ``images/distill``'s files.
 
-    ``data/distill/SOURCES.md`` gives each file's origin and licence; the clip is ``videos/vtest_pair.mp4``.
+    ``images/distill/SOURCES.md`` gives each file's origin and licence; the clip is ``videos/vtest_pair.mp4``.
     """
     import cv2
 
@@ -314,7 +316,7 @@ def training_images(root: Path = ROOT, *, frame_step: int = 1) -> list[tuple[str
             out.append((f"vtest_pair.mp4#{i}", frame))
         i += 1
     cap.release()
-    for p in _images_in(root / "data" / "distill"):
+    for p in _images_in(root / "images" / "distill"):
         image = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if image is not None:
             out.append((p.name, image))
@@ -577,7 +579,7 @@ def write_record(path: Path, config: DistillConfig, **extra) -> Path:
         "built_by": "posekit distill",
         "config": dataclasses.asdict(config),
         "weights_sha256": weights_fingerprint(load_model("mobilenet_thin")),
-        "training_images": "the frames of videos/vtest_pair.mp4 and data/distill (SOURCES.md there)",
+        "training_images": "the frames of videos/vtest_pair.mp4 and images/distill (SOURCES.md there)",
         **extra,
     }
     path = Path(path).with_suffix(".json")
