@@ -38,8 +38,9 @@ pytestmark = pytest.mark.slow
 def media(tmp_path_factory) -> Path:
     """images/, the video, a corrupt image and a truncated video, in one folder."""
     root = tmp_path_factory.mktemp("media")
-    # the five photos (counts below depend on them); the labelled COCO sample is tested by test_evaluate
-    shutil.copytree(IMAGES, root / "images", ignore=shutil.ignore_patterns("*.md", "coco_val2017"))
+    # the five photos (counts below depend on them); the COCO sample is tested by test_evaluate, the
+    # distillation images by test_distill
+    shutil.copytree(IMAGES, root / "images", ignore=shutil.ignore_patterns("*.md", "coco_val2017", "distill"))
     (root / "videos").mkdir()
     shutil.copy(VIDEO, root / "videos" / VIDEO.name)
     (root / "bad").mkdir()

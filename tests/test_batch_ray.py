@@ -119,7 +119,9 @@ def test_ray_batch_survives_a_killed_actor(cluster, tmp_path):
     address, env = cluster
     media = tmp_path / "media"
     # the five photos (the counts below depend on them), as test_batch
-    shutil.copytree(ROOT / "images", media / "images", ignore=shutil.ignore_patterns("*.md", "coco_val2017"))
+    shutil.copytree(
+        ROOT / "images", media / "images", ignore=shutil.ignore_patterns("*.md", "coco_val2017", "distill")
+    )
     shutil.copytree(ROOT / "videos", media / "videos", ignore=shutil.ignore_patterns("*.md"))
     inputs = [str(media / "images"), str(media / "videos")]
     out = tmp_path / "ray-out"
