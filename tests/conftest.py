@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pytest
+
+# A runner started in the background by a shell without job control (`cmd &`, nohup) hands its children
+# SIGINT ignored, and Python then leaves it ignored: the Ctrl-C tests (which send real SIGINTs to this
+# process and to the commands it starts) would test nothing. Ctrl-C is Python's default here, and the
+# processes the tests start inherit a handled, hence default, SIGINT.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
