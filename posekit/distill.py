@@ -86,7 +86,7 @@ def separable_pairs(model) -> list:
 
 
 def channel_ranges(model, pairs, batch: np.ndarray) -> list[np.ndarray]:
-    """Per pair: the per-channel max |activation| entering the 1x1 convolution, over ``batch``."""
+    """Per pair: the per-channel largest absolute activation entering the 1x1 convolution, over ``batch``."""
     import keras
 
     probe = keras.Model(model.input, [dw.output for dw, _ in pairs])
