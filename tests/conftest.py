@@ -268,3 +268,22 @@ def binding_kwargs(**change) -> dict:
     )
     kwargs = {name: getattr(TFPOSE_DEFAULTS, name) for name in names}
     return {**kwargs, "num_parts": NUM_PARTS, "start_limbs": START_LIMBS, **change}
+
+
+def mode_agreement(paths, modes):
+    """An exact estimator against a faster mode on ``paths``: (images whose people count differs, keypoints
+    kept within 1.5 grid cells, keypoints of the exact mode) — ``posekit.match.keypoints_kept`` summed."""
+    import cv2
+
+    from posekit.match import keypoints_kept
+
+    exact, fast = modes
+    count_differs, kept, total = [], 0, 0
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        a, b = exact.inference(image), fast.inference(image)
+        if len(a) != len(b):
+            count_differs.append(path.name)
+        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, exact.input_size)
+        kept, total = kept + k, total + t
+    return count_differs, kept, total

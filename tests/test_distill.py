@@ -13,10 +13,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ANCHORS, IMAGES, ROOT, SHARED, one_line_error
+from conftest import ANCHORS, IMAGES, ROOT, SHARED, mode_agreement, one_line_error
 
 from posekit import distill
-from posekit.match import keypoints_kept
 
 SIZE = (432, 368)
 
@@ -112,21 +111,6 @@ def modes():
     return exact, fast
 
 
-def agreement(modes, paths):
-    import cv2
-
-    exact, fast = modes
-    differs, kept, total = [], 0, 0
-    for path in paths:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        a, b = exact.inference(image), fast.inference(image)
-        if len(a) != len(b):
-            differs.append(path.name)
-        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, SIZE)
-        kept, total = kept + k, total + t
-    return differs, kept, total
-
-
 def image_paths(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
 
@@ -156,7 +140,7 @@ def bundled_and_anchor_images():
 
 @pytest.mark.slow
 def test_int8_keeps_what_its_record_says(modes):
-    differs, kept, total = agreement(modes, bundled_and_anchor_images())
+    differs, kept, total = mode_agreement(bundled_and_anchor_images(), modes)
     assert total > 400
     assert kept / total >= REACHED_KEPT, (kept, total)
     assert len(differs) <= REACHED_DIFFERS, differs

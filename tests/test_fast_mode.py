@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ANCHORS, IMAGES
+from conftest import ANCHORS, IMAGES, mode_agreement
 
 from posekit.match import keypoints_kept
 from posekit.network.engines import BF16_CPU_FLAGS, cpu_flags
@@ -52,23 +52,8 @@ def modes():
     return exact, fast
 
 
-def agreement_on(paths, modes):
-    import cv2
-
-    exact, fast = modes
-    count_differs, kept, total = [], 0, 0
-    for path in paths:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        a, b = exact.inference(image), fast.inference(image)
-        if len(a) != len(b):
-            count_differs.append(path.name)
-        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, exact.input_size)
-        kept, total = kept + k, total + t
-    return count_differs, kept, total
-
-
 def test_bf16_keeps_the_bundled_images_people(modes):
-    differs, kept, total = agreement_on(image_paths(IMAGES), modes)
+    differs, kept, total = mode_agreement(image_paths(IMAGES), modes)
     assert total > 50  # the images do hold people
     assert len(differs) <= 1, differs
     assert kept / total >= MIN_KEPT, (kept, total)
@@ -78,6 +63,6 @@ def test_bf16_keeps_the_people_on_bundled_and_anchor_images(modes):
     if not ANCHORS.is_dir():
         pytest.skip(f"anchor images not available at {ANCHORS} (they are not part of the repo)")
     paths = image_paths(IMAGES) + image_paths(ANCHORS)
-    differs, kept, total = agreement_on(paths, modes)
+    differs, kept, total = mode_agreement(paths, modes)
     assert len(differs) <= 1, differs
     assert kept / total >= MIN_KEPT, (kept, total)
