@@ -52,7 +52,10 @@ __all__ = [
     "quantised_layers",
     "build_student",
     "calibrate",
+    "round_weights",
     "training_images",
+    "SELECTION_EVERY",
+    "split_training_images",
     "evaluation_files",
     "image_hashes",
     "augment",
@@ -164,11 +167,11 @@ def _quant_layers() -> dict[str, type]:
     import keras
     import tensorflow as tf
 
-    def quant_kernel(kernel, depthwise: bool):
+    def quant_kernel(kernel, w_max, depthwise: bool):
         k = tf.convert_to_tensor(kernel)
         if depthwise:  # (kh, kw, C, 1): one scale per channel C
             k = tf.transpose(k, (0, 1, 3, 2))
-        m = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(tf.reshape(k, (-1, k.shape[-1]))), 0), 1e-8))
+        m = tf.maximum(tf.convert_to_tensor(w_max), 1e-8)
         k = tf.quantization.fake_quant_with_min_max_vars_per_channel(k, -m, m, num_bits=8, narrow_range=True)
         return tf.transpose(k, (0, 1, 3, 2)) if depthwise else k
 
@@ -176,6 +179,10 @@ def _quant_layers() -> dict[str, type]:
         def _add_ranges(self):
             self.act_lo = self.add_weight(name="act_lo", shape=(), initializer="zeros", dtype="float32")
             self.act_hi = self.add_weight(name="act_hi", shape=(), initializer="ones", dtype="float32")
+            channels = int(np.prod(self.kernel.shape[2:])) if self._depthwise else int(self.kernel.shape[-1])
+            self.w_max = self.add_weight(
+                name="w_max", shape=(channels,), initializer="ones", dtype="float32", trainable=False
+            )
 
         def _quant_input(self, x):
             lo, hi = tf.convert_to_tensor(self.act_lo), tf.convert_to_tensor(self.act_hi)
@@ -188,23 +195,27 @@ def _quant_layers() -> dict[str, type]:
 
     @keras.saving.register_keras_serializable(package="posekit")
     class QConv2D(_Quantised, keras.layers.Conv2D):
+        _depthwise = False
+
         def build(self, input_shape):
             super().build(input_shape)
             self._add_ranges()
 
         def call(self, x):
-            k = quant_kernel(self.kernel, False)
+            k = quant_kernel(self.kernel, self.w_max, False)
             y = tf.nn.conv2d(self._quant_input(x), k, self.strides, self.padding.upper())
             return self._finish(y)
 
     @keras.saving.register_keras_serializable(package="posekit")
     class QDepthwiseConv2D(_Quantised, keras.layers.DepthwiseConv2D):
+        _depthwise = True
+
         def build(self, input_shape):
             super().build(input_shape)
             self._add_ranges()
 
         def call(self, x):
-            k = quant_kernel(self.kernel, True)
+            k = quant_kernel(self.kernel, self.w_max, True)
             s = (1, *self.strides, 1)
             y = tf.nn.depthwise_conv2d(self._quant_input(x), k, s, self.padding.upper())
             return self._finish(y)
@@ -217,7 +228,8 @@ def build_student(model):
     """The fake-quantised twin of a Keras network (same layers and names, weights copied).
 
     Each Conv2D / DepthwiseConv2D becomes its quantised twin: input per tensor in [act_lo, act_hi]
-    (256 levels; set by ``calibrate``), kernel per output channel (255 levels, symmetric).
+    (256 levels; set by ``calibrate``), kernel per output channel in [-w_max, w_max] (255 levels; w_max is
+    the channel's largest magnitude in ``model``, fixed: ``round_weights`` and training keep to its grid).
     """
     import keras
 
@@ -235,7 +247,16 @@ def build_student(model):
         twin = student.get_layer(layer.name)
         for src, dst in zip(layer.weights, twin.weights):  # kernel, bias first; the ranges follow
             dst.assign(src)
+        if hasattr(twin, "w_max"):
+            twin.w_max.assign(_kernel_max(np.asarray(twin.kernel), twin._depthwise))
     return student
+
+
+def _kernel_max(kernel: np.ndarray, depthwise: bool) -> np.ndarray:
+    """The largest magnitude of each output channel of a Conv2D / DepthwiseConv2D kernel."""
+    if depthwise:  # (kh, kw, C, multiplier) -> C * multiplier channels
+        return np.abs(kernel).max(axis=(0, 1)).reshape(-1)
+    return np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0)
 
 
 def quantised_layers(student) -> list:
@@ -276,6 +297,84 @@ def _clip_range(x: np.ndarray) -> tuple[float, float]:
         if best is None or err < best[0]:
             best = (err, lo, hi)
     return best[1], best[2]
+
+
+def _gptq(w: np.ndarray, hessian: np.ndarray, scale: np.ndarray, damp: float = 0.01) -> np.ndarray:
+    """Round ``w`` (rows, cols) onto ``scale`` (rows,) x [-127, 127], column by column, each column's
+    rounding error spread over the columns not yet rounded as ``hessian`` (cols, cols; the inputs' X^T X)
+    says (GPTQ, Frantar et al. 2022): the rounding that changes ``w @ x`` least over those inputs."""
+    w = w.astype(np.float64).copy()
+    h = hessian.astype(np.float64).copy()
+    dead = np.diag(h) == 0
+    h[dead, dead] = 1.0
+    w[:, dead] = 0.0
+    h += damp * np.mean(np.diag(h)) * np.eye(len(h))
+    h_inv = np.linalg.cholesky(np.linalg.inv(h)).T  # upper triangular
+    out = np.zeros_like(w)
+    for i in range(w.shape[1]):
+        q = np.clip(np.round(w[:, i] / scale), -127, 127) * scale
+        out[:, i] = q
+        w[:, i + 1 :] -= np.outer((w[:, i] - q) / h_inv[i, i], h_inv[i, i + 1 :])
+    return out
+
+
+def _patches(x: np.ndarray, layer) -> np.ndarray:
+    """The layer's input windows: (positions, kh * kw, C) for each output position."""
+    import tensorflow as tf
+
+    kh, kw = layer.kernel_size
+    if (kh, kw) == (1, 1):
+        sh, sw = layer.strides
+        x = x[:, ::sh, ::sw]
+        return x.reshape(-1, 1, x.shape[-1])
+    sizes, strides = [1, kh, kw, 1], [1, *layer.strides, 1]
+    p = tf.image.extract_patches(x, sizes, strides, [1, 1, 1, 1], layer.padding.upper())
+    return np.asarray(p).reshape(-1, kh * kw, x.shape[-1])
+
+
+def round_weights(
+    student, model, batch: np.ndarray, *, correct_bias: bool = True, log: Callable | None = None
+) -> None:
+    """Round every quantised kernel of ``student`` onto its int8 grid (``_gptq``), layer by layer in order.
+
+    Each layer sees the inputs the student gives it on ``batch`` (int8, after the layers rounded before
+    it). With ``correct_bias``, a layer with a bias then takes on the mean difference, per channel, between
+    its float twin in ``model`` on the float inputs and itself on those int8 inputs (before the activation):
+    the error of every layer up to it, on average.
+    """
+    import keras
+    import tensorflow as tf
+
+    for layer in quantised_layers(student):
+        x_q = np.asarray(keras.Model(student.input, layer.input)(batch))
+        if layer.name != "Conv2d_0":
+            lo, hi = float(layer.act_lo.numpy()), float(layer.act_hi.numpy())
+            x_q = tf.quantization.fake_quant_with_min_max_vars(x_q, lo, hi, num_bits=8).numpy()
+        kernel = np.asarray(layer.kernel, np.float64)
+        scale = np.maximum(np.asarray(layer.w_max, np.float64), 1e-8) / 127.0
+        patches = _patches(x_q, layer)  # (positions, kh * kw, C)
+        if layer._depthwise:  # one (1, kh * kw) problem per channel
+            kh, kw, channels, _ = kernel.shape
+            hess = np.einsum("mic,mjc->cij", patches, patches, optimize=True)
+            new = np.empty_like(kernel)
+            for c in range(channels):
+                w = kernel[:, :, c, 0].reshape(1, -1)
+                new[:, :, c, 0] = _gptq(w, hess[c], scale[c : c + 1]).reshape(kh, kw)
+        else:
+            patches = patches.reshape(len(patches), -1).astype(np.float64)
+            w = kernel.reshape(len(patches[0]), -1).T
+            new = _gptq(w, patches.T @ patches, scale).T.reshape(kernel.shape)
+        layer.kernel.assign(new.astype(np.float32))
+        if correct_bias and layer.use_bias and layer.name != "Conv2d_0":
+            twin = model.get_layer(layer.name)
+            x_f = keras.Model(model.input, twin.input)(batch)
+            pad = layer.padding.upper()
+            want = tf.nn.conv2d(x_f, twin.kernel, layer.strides, pad)
+            got = tf.nn.conv2d(x_q, layer.kernel, layer.strides, pad)
+            shift = tf.reduce_mean(want - got, axis=(0, 1, 2))
+            layer.bias.assign(twin.bias + shift)
+        if log:
+            log(f"rounded {layer.name}")
 
 
 # --------------------------------------------------------------------------- data
@@ -321,6 +420,25 @@ def training_images(root: Path = ROOT, *, frame_step: int = 1) -> list[tuple[str
         if image is not None:
             out.append((p.name, image))
     return out
+
+
+#: Every ``SELECTION_EVERY``-th frame of the clip (from frame ``SELECTION_EVERY // 2``) is held out of
+#: training: ``distil`` picks its checkpoint by the keypoints kept on those frames, never on an evaluation
+#: image.
+SELECTION_EVERY = 8
+
+
+def split_training_images(named: list[tuple[str, np.ndarray]]) -> tuple[list, list]:
+    """``training_images()`` split into (fit, select): the held-out clip frames (``SELECTION_EVERY``) and the
+    rest. Both come from the training material; neither shares an image with ``evaluation_files``."""
+    select = [
+        (name, image)
+        for name, image in named
+        if name.startswith("vtest_pair.mp4#")
+        and int(name.split("#")[1]) % SELECTION_EVERY == SELECTION_EVERY // 2
+    ]
+    chosen = {name for name, _ in select}
+    return [(name, image) for name, image in named if name not in chosen], select
 
 
 def image_hashes(image: np.ndarray) -> str:
@@ -384,8 +502,9 @@ class DistillConfig:
     lr: float = 2e-5
     range_lr: float = 2e-4
     seed: int = 0
-    eval_every: int = 250
+    eval_every: int = 50
     eval_size: tuple[int, int] = (432, 368)  # (width, height) of the fidelity check
+    round: bool = True  # round the kernels with ``round_weights`` before training
 
 
 def _teacher_and_student(seed: int):
@@ -460,20 +579,41 @@ def fidelity(run, photos: list[Path], size: tuple[int, int], reference: dict | N
     return {"differs": differs, "images": len(photos), "kept": kept, "total": total, "rows": rows}
 
 
-def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log: Callable = print):
-    """Train the int8 student; return it. Checkpoints and the fidelity curve go to ``workdir``.
+def _select_fidelity(run, select, size, reference) -> dict:
+    """``fidelity`` on in-memory (name, image) pairs (the held-out selection frames)."""
+    from .estimator import PoseEstimator
+    from .match import keypoints_kept
 
-    ``photos``: images to measure the fidelity curve on (keypoints kept against steps); they are never
-    trained on. A run resumes from ``workdir/student.weights.h5`` when present.
+    probe = PoseEstimator("mobilenet_thin", input_size=size, engine="tf")
+    probe._run = run
+    differs = kept = total = 0
+    for (_name, image), a in zip(select, reference):
+        b = probe.inference(image)
+        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, size)
+        differs, kept, total = differs + (len(a) != len(b)), kept + k, total + t
+    return {"differs": differs, "images": len(select), "kept": kept, "total": total}
+
+
+def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log: Callable = print):
+    """Build the int8 student and train it; return the checkpoint that keeps most on the selection frames.
+
+    Steps: equalise the exact network, calibrate the input ranges, round the kernels (``round_weights``,
+    when ``config.round``), then ``config.steps`` training steps. Every ``config.eval_every`` steps (and at
+    0 and the end) the student's keypoints kept on the held-out selection frames (``split_training_images``)
+    choose the checkpoint (``workdir/best.npz``); ``photos`` (evaluation images, never trained or selected
+    on) only add a column to the curve (``workdir/curve.jsonl``). A run resumes from ``workdir``'s checkpoint.
     """
     import keras
     import tensorflow as tf
+
+    from .estimator import PoseEstimator
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
     teacher, base = _teacher_and_student(config.seed)
-    pool = [image for _, image in training_images()]
+    fit, select = split_training_images(training_images())
+    pool = [image for _, image in fit]
     oh, ow = config.crop
     calib = np.stack([augment(rng, pool, (oh, ow)) for _ in range(32)])
     equalise_relu(base, calib)
@@ -481,14 +621,18 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
     equalise(base, pairs, channel_ranges(base, pairs, calib))
     student = build_student(base)
     calibrate(student, base, calib)
-    ckpt = workdir / "student.npz"
+    ckpt, best_path = workdir / "student.npz", workdir / "best.npz"
     state_path = workdir / "state.json"
-    start = 0
+    state = {"step": 0, "best_kept": -1.0, "best_step": None}
     if ckpt.exists() and state_path.exists():
         load_student(student, ckpt)
-        start = json.loads(state_path.read_text())["step"]
-        rng = np.random.default_rng([config.seed, start])
-        log(f"resumed at step {start}")
+        state = json.loads(state_path.read_text())
+        rng = np.random.default_rng([config.seed, state["step"]])
+        log(f"resumed at step {state['step']}")
+    elif config.round:
+        t0 = time.perf_counter()
+        round_weights(student, base, calib[:24])
+        log(f"rounded the kernels in {time.perf_counter() - t0:.0f}s")
     ranges = [v for layer in quantised_layers(student) for v in (layer.act_lo, layer.act_hi)]
     range_ids = {id(v) for v in ranges}
     weights = [v for v in student.trainable_variables if id(v) not in range_ids]
@@ -505,41 +649,53 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
         grads = tape.gradient(loss, weights + ranges)
         opt_w.apply_gradients(zip(grads[: len(weights)], weights))
         opt_r.apply_gradients(zip(grads[len(weights) :], ranges))
-        last = tf.add_n([tf.reduce_mean(tf.square(a - b)) for a, b in zip(outs[-2:], targets[-2:])])
-        return loss, last
+        return loss
 
     run = student_runner(student)
+    exact = PoseEstimator("mobilenet_thin", input_size=config.eval_size)
+    select_reference = [exact.inference(image) for _, image in select]
     reference = None
     curve_path = workdir / "curve.jsonl"
     t_start, losses = time.perf_counter(), []
-    for i in range(start, config.steps + 1):
-        if photos and (i % config.eval_every == 0 or i == config.steps):
-            if reference is None:
-                reference = exact_results(photos, config.eval_size)
-            f = fidelity(run, photos, config.eval_size, reference)
+
+    def save(i: int) -> None:
+        save_student(student, ckpt)
+        state["step"] = i
+        state_path.write_text(json.dumps(state))
+
+    for i in range(state["step"], config.steps + 1):
+        if i % config.eval_every == 0 or i == config.steps:
+            f = _select_fidelity(run, select, config.eval_size, select_reference)
             row = {
                 "step": i,
                 "seconds": round(time.perf_counter() - t_start, 1),
                 "loss": float(np.mean(losses)) if losses else None,
-                "kept": f["kept"] / max(f["total"], 1),
-                "differs": f["differs"],
-                "images": f["images"],
+                "selection_kept": round(f["kept"] / max(f["total"], 1), 4),
+                "selection_differs": f["differs"],
             }
+            if photos:
+                if reference is None:
+                    reference = exact_results(photos, config.eval_size)
+                e = fidelity(run, photos, config.eval_size, reference)
+                row.update(kept=round(e["kept"] / max(e["total"], 1), 4), differs=e["differs"])
+            if row["selection_kept"] > state["best_kept"]:
+                state.update(best_kept=row["selection_kept"], best_step=i)
+                save_student(student, best_path)
             with curve_path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
             log(json.dumps(row))
             losses = []
+            save(i)
         if i == config.steps:
             break
         x = np.stack([augment(rng, pool, (oh, ow)) for _ in range(config.batch)])
-        loss, _ = step(tf.constant(x))
-        losses.append(float(loss))
+        losses.append(float(step(tf.constant(x))))
         if (i + 1) % 50 == 0:
-            save_student(student, ckpt)
-            state_path.write_text(json.dumps({"step": i + 1}))
+            save(i + 1)
             log(f"step {i + 1} loss {np.mean(losses[-50:]):.3e} {time.perf_counter() - t_start:.0f}s")
-    save_student(student, ckpt)
-    state_path.write_text(json.dumps({"step": config.steps}))
+    load_student(student, best_path)
+    log(f"chose step {state['best_step']} (selection frames kept {state['best_kept']:.3f})")
+    student.chosen_step = state["best_step"]
     return student
 
 

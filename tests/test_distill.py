@@ -48,6 +48,29 @@ def test_training_images_share_nothing_with_the_evaluation_images():
     assert distill.image_hashes(astronaut) in evaluation_pixels
 
 
+def test_selection_frames_are_held_out_of_training():
+    named = distill.training_images()
+    fit, select = distill.split_training_images(named)
+    every = distill.SELECTION_EVERY
+    assert [name for name, _ in select] == [f"vtest_pair.mp4#{i}" for i in range(every // 2, 100, every)]
+    assert len(fit) + len(select) == len(named)
+    assert not {distill.image_hashes(im) for _, im in fit} & {distill.image_hashes(im) for _, im in select}
+
+
+def test_gptq_rounds_onto_the_grid_with_less_output_error_than_nearest():
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(24, 24))
+    x = rng.normal(size=(4000, 24)) @ mix  # correlated inputs, as a layer's are
+    w = rng.normal(size=(16, 24))
+    scale = np.abs(w).max(axis=1) / 127
+    q = distill._gptq(w, x.T @ x, scale)
+    levels = q / scale[:, None]
+    assert np.allclose(levels, np.rint(levels), atol=1e-9) and np.abs(np.rint(levels)).max() <= 127
+    nearest = np.rint(w / scale[:, None]) * scale[:, None]
+    error = np.linalg.norm((w - q) @ x.T)
+    assert error < 0.8 * np.linalg.norm((w - nearest) @ x.T)
+
+
 def test_augment_gives_varied_images_of_the_asked_size():
     pool = [np.full((50, 80, 3), v, np.uint8) for v in (0, 100, 200)]
     pool[0][10:20, 10:30] = 255

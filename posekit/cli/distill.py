@@ -5,13 +5,16 @@ posekit distill --out FILE.xml [--steps N] [--crop HxW] [--batch N] [--stages la
 
 See ``posekit.distill``.
 
-Writes an OpenVINO IR (FILE.xml + FILE.bin) whose convolutions run in int8; ``precision="int8"`` runs the
-shipped one (``posekit.distill.INT8_MODEL``). A run resumes from ``--workdir``'s checkpoint when present.
+Writes an OpenVINO IR (FILE.xml + FILE.bin) whose convolutions run in int8, and FILE.json (its record: the
+command, settings, the fidelity curve on the held-out selection frames and the step chosen by it);
+``precision="int8"`` runs the shipped one (``posekit.network.int8.INT8_MODEL``). A run resumes from
+``--workdir``'s checkpoint when present.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 __all__ = ["register", "cmd_distill"]
@@ -62,5 +65,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         f"posekit distill --out {out.name} --steps {args.steps} --batch {args.batch} --crop {h}x{w} "
         f"--stages {args.stages} --seed {args.seed}"
     )
-    write_record(out, config, command=command)
+    curve_path = workdir / "curve.jsonl"
+    curve = [json.loads(line) for line in curve_path.read_text().splitlines()] if curve_path.exists() else []
+    write_record(out, config, command=command, curve=curve, chosen_step=student.chosen_step)
     return 0
