@@ -50,11 +50,11 @@ def main() -> None:
     import numpy as np
 
     import posekit
-    from posekit.distill import channel_ranges, equalise, separable_pairs
     from posekit.match import keypoints_kept
     from posekit.network.models import load_model
     from posekit.network.tflite import convert_tflite
     from posekit.preprocess import prepare
+    from posekit.quantise import channel_ranges, equalise, separable_pairs
 
     size = (432, 368)
     calibration_paths = images_in(ROOT / "images")

@@ -4,14 +4,12 @@ Post-training int8 fails on mobilenet_thin (``benchmarks/probe_int8.py``): each 
 1x1 convolution with no activation in between, and the channels there differ in range by up to ~350x, so one
 scale per activation tensor erases most of them. The remedy here:
 
-1. **Equalise**, exactly in float32: ``equalise_relu`` gives every channel between a ReLU'd 1x1 conv and the
-   depthwise it feeds the same range (a positive scale passes through ReLU; both kernels are quantised per
-   channel, so this costs nothing); then ``equalise`` divides depthwise channel c by s_c and multiplies the
-   1x1 weights of input c by it (nothing non-linear in between), balancing the 1x1 convolutions' inputs.
-2. **Simulate int8** (``build_student``): every convolution quantises its input per tensor (8 bits, a range
-   calibrated for the least squared error, then learned) and its weights per output channel (8 bits,
-   symmetric, the channel's largest magnitude), with ``tf.quantization.fake_quant_*`` (straight-through
-   gradients).
+1. **Equalise, simulate int8, round** (``posekit.quantise``): the exact network equalised (exactly, in
+   float32), its fake-quantised twin (``build_student``: inputs per tensor, kernels per output channel on a
+   fixed grid), the input ranges calibrated (``calibrate``) and the kernels rounded by GPTQ
+   (``round_weights``).
+2. **Hold out** (``split_training_images``): every ``SELECTION_EVERY``-th clip frame stays out of training
+   and chooses the checkpoint.
 3. **Distil** (``distil``): train the student to reproduce the exact network's (the teacher's) heatmaps and
    PAFs on unlabelled, augmented images (``training_images``) that share no image with any evaluation image
    (``evaluation_files``). No labels are needed: the teacher's outputs are the targets.
@@ -37,22 +35,24 @@ from typing import Callable
 
 import numpy as np
 
+from .quantise import (
+    build_student,
+    calibrate,
+    channel_ranges,
+    equalise,
+    equalise_relu,
+    quantised_layers,
+    round_weights,
+    separable_pairs,
+)
+
 __all__ = [
     "DistillConfig",
-    "separable_pairs",
-    "channel_ranges",
-    "equalise",
-    "relu_pairs",
-    "equalise_relu",
     "save_student",
     "load_student",
     "student_runner",
     "exact_results",
     "fidelity",
-    "quantised_layers",
-    "build_student",
-    "calibrate",
-    "round_weights",
     "training_images",
     "SELECTION_EVERY",
     "split_training_images",
@@ -66,315 +66,6 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 _SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-# --------------------------------------------------------------------------- equalisation
-
-
-def separable_pairs(model) -> list:
-    """(depthwise, 1x1 conv) layer pairs with nothing in between (the depthwise feeds only the 1x1)."""
-    import keras
-
-    pairs = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.DepthwiseConv2D) and layer.activation.__name__ == "linear":
-            users = [node.operation for node in layer._outbound_nodes]
-            if (
-                len(users) == 1
-                and isinstance(users[0], keras.layers.Conv2D)
-                and users[0].kernel_size == (1, 1)
-            ):
-                pairs.append((layer, users[0]))
-    return pairs
-
-
-def channel_ranges(model, pairs, batch: np.ndarray) -> list[np.ndarray]:
-    """Per pair: the per-channel largest absolute activation entering the 1x1 convolution, over ``batch``."""
-    import keras
-
-    probe = keras.Model(model.input, [dw.output for dw, _ in pairs])
-    return [np.abs(np.asarray(a)).max(axis=(0, 1, 2)) for a in probe(batch)]
-
-
-def equalise(model, pairs, ranges) -> None:
-    """Rescale each pair in place so that its activation channels have balanced ranges (exact in float32).
-
-    s_c = sqrt(range_c / weight range_c) (normalised to median 1): the depthwise channel c is divided by
-    s_c, the 1x1 weights reading channel c multiplied by it.
-    """
-    for (dw, pw), r in zip(pairs, ranges):
-        weights = dw.get_weights()
-        pw_weights = pw.get_weights()
-        w_range = np.abs(pw_weights[0][0, 0]).max(axis=1)  # per input channel, over the outputs
-        s = np.sqrt(np.maximum(r, 1e-8) / np.maximum(w_range, 1e-8))
-        s = s / np.median(s)
-        weights[0] = weights[0] / s[None, None, :, None]
-        if len(weights) > 1:
-            weights[1] = weights[1] / s
-        dw.set_weights(weights)
-        pw_weights[0] = pw_weights[0] * s[None, None, :, None]
-        pw.set_weights(pw_weights)
-
-
-def relu_pairs(model) -> list:
-    """(1x1 conv with ReLU, depthwise) layer pairs where the conv's output feeds only that depthwise."""
-    import keras
-
-    pairs = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.DepthwiseConv2D):
-            users = [node.operation for node in layer._outbound_nodes]
-            if (
-                layer.activation.__name__ == "relu"
-                and len(users) == 1
-                and isinstance(users[0], keras.layers.DepthwiseConv2D)
-            ):
-                pairs.append((layer, users[0]))
-    return pairs
-
-
-def equalise_relu(model, batch: np.ndarray) -> None:
-    """Give every channel between a ReLU'd 1x1 conv and its depthwise the same range (exact in float32).
-
-    ReLU commutes with a positive scale: output channel c of the 1x1 conv (kernel and bias) is divided by
-    s_c = range_c / median range, and channel c of the depthwise kernel multiplied by it. Both kernels are
-    quantised per channel, so only the per-tensor activation range gains.
-    """
-    import keras
-
-    pairs = relu_pairs(model)
-    probe = keras.Model(model.input, [pw.output for pw, _ in pairs])
-    for (pw, dw), a in zip(pairs, probe(batch)):
-        r = np.maximum(np.asarray(a).max(axis=(0, 1, 2)), 1e-6)
-        s = r / np.median(r)
-        w = pw.get_weights()
-        w[0], w[1] = w[0] / s, w[1] / s
-        pw.set_weights(w)
-        w = dw.get_weights()
-        w[0] = w[0] * s[None, None, :, None]
-        dw.set_weights(w)
-
-
-# --------------------------------------------------------------------------- the fake-quantised student
-
-_QUANT: dict[str, type] = {}
-
-
-def _quant_layers() -> dict[str, type]:
-    """Conv2D / DepthwiseConv2D with simulated int8 (defined on first use: no Keras at import)."""
-    if _QUANT:
-        return _QUANT
-    import keras
-    import tensorflow as tf
-
-    def quant_kernel(kernel, w_max, depthwise: bool):
-        k = tf.convert_to_tensor(kernel)
-        if depthwise:  # (kh, kw, C, 1): one scale per channel C
-            k = tf.transpose(k, (0, 1, 3, 2))
-        m = tf.maximum(tf.convert_to_tensor(w_max), 1e-8)
-        k = tf.quantization.fake_quant_with_min_max_vars_per_channel(k, -m, m, num_bits=8, narrow_range=True)
-        return tf.transpose(k, (0, 1, 3, 2)) if depthwise else k
-
-    class _Quantised:
-        def _add_ranges(self):
-            self.act_lo = self.add_weight(name="act_lo", shape=(), initializer="zeros", dtype="float32")
-            self.act_hi = self.add_weight(name="act_hi", shape=(), initializer="ones", dtype="float32")
-            channels = int(np.prod(self.kernel.shape[2:])) if self._depthwise else int(self.kernel.shape[-1])
-            self.w_max = self.add_weight(
-                name="w_max", shape=(channels,), initializer="ones", dtype="float32", trainable=False
-            )
-
-        def _quant_input(self, x):
-            lo, hi = tf.convert_to_tensor(self.act_lo), tf.convert_to_tensor(self.act_hi)
-            return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=8)
-
-        def _finish(self, y):
-            if self.use_bias:
-                y = y + tf.convert_to_tensor(self.bias)
-            return self.activation(y)
-
-    @keras.saving.register_keras_serializable(package="posekit")
-    class QConv2D(_Quantised, keras.layers.Conv2D):
-        _depthwise = False
-
-        def build(self, input_shape):
-            super().build(input_shape)
-            self._add_ranges()
-
-        def call(self, x):
-            k = quant_kernel(self.kernel, self.w_max, False)
-            y = tf.nn.conv2d(self._quant_input(x), k, self.strides, self.padding.upper())
-            return self._finish(y)
-
-    @keras.saving.register_keras_serializable(package="posekit")
-    class QDepthwiseConv2D(_Quantised, keras.layers.DepthwiseConv2D):
-        _depthwise = True
-
-        def build(self, input_shape):
-            super().build(input_shape)
-            self._add_ranges()
-
-        def call(self, x):
-            k = quant_kernel(self.kernel, self.w_max, True)
-            s = (1, *self.strides, 1)
-            y = tf.nn.depthwise_conv2d(self._quant_input(x), k, s, self.padding.upper())
-            return self._finish(y)
-
-    _QUANT.update(QConv2D=QConv2D, QDepthwiseConv2D=QDepthwiseConv2D)
-    return _QUANT
-
-
-def build_student(model):
-    """The fake-quantised twin of a Keras network (same layers and names, weights copied).
-
-    Each Conv2D / DepthwiseConv2D becomes its quantised twin: input per tensor in [act_lo, act_hi]
-    (256 levels; set by ``calibrate``), kernel per output channel in [-w_max, w_max] (255 levels; w_max is
-    the channel's largest magnitude in ``model``, fixed: ``round_weights`` and training keep to its grid).
-    """
-    import keras
-
-    q = _quant_layers()
-
-    def clone(layer):
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            return q["QDepthwiseConv2D"].from_config(layer.get_config())
-        if isinstance(layer, keras.layers.Conv2D):
-            return q["QConv2D"].from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    student = keras.models.clone_model(model, clone_function=clone)
-    for layer in model.layers:
-        twin = student.get_layer(layer.name)
-        for src, dst in zip(layer.weights, twin.weights):  # kernel, bias first; the ranges follow
-            dst.assign(src)
-        if hasattr(twin, "w_max"):
-            twin.w_max.assign(_kernel_max(np.asarray(twin.kernel), twin._depthwise))
-    return student
-
-
-def _kernel_max(kernel: np.ndarray, depthwise: bool) -> np.ndarray:
-    """The largest magnitude of each output channel of a Conv2D / DepthwiseConv2D kernel."""
-    if depthwise:  # (kh, kw, C, multiplier) -> C * multiplier channels
-        return np.abs(kernel).max(axis=(0, 1)).reshape(-1)
-    return np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0)
-
-
-def quantised_layers(student) -> list:
-    return [layer for layer in student.layers if hasattr(layer, "act_lo")]
-
-
-def calibrate(student, model, batch: np.ndarray) -> None:
-    """Set each quantised layer's input range to what its float twin in ``model`` sees on ``batch``."""
-    import keras
-
-    layers = quantised_layers(student)
-    tensors = {}  # one tensor may feed several layers
-    for layer in layers:
-        t = model.get_layer(layer.name).input
-        tensors.setdefault(t.name, t)
-    probe = keras.Model(model.input, list(tensors.values()))
-    values = dict(zip(tensors, probe(batch)))
-    rng = np.random.default_rng(0)
-    for layer in layers:
-        x = np.asarray(values[model.get_layer(layer.name).input.name]).ravel()
-        if layer.name == "Conv2d_0":  # the image: BGR 0..255, exact in 8 bits
-            lo, hi = 0.0, 255.0
-        else:
-            lo, hi = _clip_range(x if x.size <= 400_000 else rng.choice(x, 400_000, replace=False))
-        layer.act_lo.assign(min(lo, 0.0))
-        layer.act_hi.assign(max(hi, 1e-3))
-
-
-def _clip_range(x: np.ndarray) -> tuple[float, float]:
-    """The (lo, hi) of 8-bit quantisation that gives ``x`` the least squared error (its range, shrunk)."""
-    lo0, hi0 = min(float(x.min()), 0.0), max(float(x.max()), 1e-3)
-    best = None
-    for f in (1.0, 0.8, 0.65, 0.5, 0.4, 0.3, 0.22, 0.16, 0.12, 0.08, 0.05):
-        lo, hi = lo0 * f, hi0 * f
-        step = (hi - lo) / 255.0
-        q = np.clip(np.round((np.clip(x, lo, hi) - lo) / step), 0, 255) * step + lo
-        err = float(np.mean((q - x) ** 2))
-        if best is None or err < best[0]:
-            best = (err, lo, hi)
-    return best[1], best[2]
-
-
-def _gptq(w: np.ndarray, hessian: np.ndarray, scale: np.ndarray, damp: float = 0.01) -> np.ndarray:
-    """Round ``w`` (rows, cols) onto ``scale`` (rows,) x [-127, 127], column by column, each column's
-    rounding error spread over the columns not yet rounded as ``hessian`` (cols, cols; the inputs' X^T X)
-    says (GPTQ, Frantar et al. 2022): the rounding that changes ``w @ x`` least over those inputs."""
-    w = w.astype(np.float64).copy()
-    h = hessian.astype(np.float64).copy()
-    dead = np.diag(h) == 0
-    h[dead, dead] = 1.0
-    w[:, dead] = 0.0
-    h += damp * np.mean(np.diag(h)) * np.eye(len(h))
-    h_inv = np.linalg.cholesky(np.linalg.inv(h)).T  # upper triangular
-    out = np.zeros_like(w)
-    for i in range(w.shape[1]):
-        q = np.clip(np.round(w[:, i] / scale), -127, 127) * scale
-        out[:, i] = q
-        w[:, i + 1 :] -= np.outer((w[:, i] - q) / h_inv[i, i], h_inv[i, i + 1 :])
-    return out
-
-
-def _patches(x: np.ndarray, layer) -> np.ndarray:
-    """The layer's input windows: (positions, kh * kw, C) for each output position."""
-    import tensorflow as tf
-
-    kh, kw = layer.kernel_size
-    if (kh, kw) == (1, 1):
-        sh, sw = layer.strides
-        x = x[:, ::sh, ::sw]
-        return x.reshape(-1, 1, x.shape[-1])
-    sizes, strides = [1, kh, kw, 1], [1, *layer.strides, 1]
-    p = tf.image.extract_patches(x, sizes, strides, [1, 1, 1, 1], layer.padding.upper())
-    return np.asarray(p).reshape(-1, kh * kw, x.shape[-1])
-
-
-def round_weights(
-    student, model, batch: np.ndarray, *, correct_bias: bool = True, log: Callable | None = None
-) -> None:
-    """Round every quantised kernel of ``student`` onto its int8 grid (``_gptq``), layer by layer in order.
-
-    Each layer sees the inputs the student gives it on ``batch`` (int8, after the layers rounded before
-    it). With ``correct_bias``, a layer with a bias then takes on the mean difference, per channel, between
-    its float twin in ``model`` on the float inputs and itself on those int8 inputs (before the activation):
-    the error of every layer up to it, on average.
-    """
-    import keras
-    import tensorflow as tf
-
-    for layer in quantised_layers(student):
-        x_q = np.asarray(keras.Model(student.input, layer.input)(batch))
-        if layer.name != "Conv2d_0":
-            lo, hi = float(layer.act_lo.numpy()), float(layer.act_hi.numpy())
-            x_q = tf.quantization.fake_quant_with_min_max_vars(x_q, lo, hi, num_bits=8).numpy()
-        kernel = np.asarray(layer.kernel, np.float64)
-        scale = np.maximum(np.asarray(layer.w_max, np.float64), 1e-8) / 127.0
-        patches = _patches(x_q, layer)  # (positions, kh * kw, C)
-        if layer._depthwise:  # one (1, kh * kw) problem per channel
-            kh, kw, channels, _ = kernel.shape
-            hess = np.einsum("mic,mjc->cij", patches, patches, optimize=True)
-            new = np.empty_like(kernel)
-            for c in range(channels):
-                w = kernel[:, :, c, 0].reshape(1, -1)
-                new[:, :, c, 0] = _gptq(w, hess[c], scale[c : c + 1]).reshape(kh, kw)
-        else:
-            patches = patches.reshape(len(patches), -1).astype(np.float64)
-            w = kernel.reshape(len(patches[0]), -1).T
-            new = _gptq(w, patches.T @ patches, scale).T.reshape(kernel.shape)
-        layer.kernel.assign(new.astype(np.float32))
-        if correct_bias and layer.use_bias and layer.name != "Conv2d_0":
-            twin = model.get_layer(layer.name)
-            x_f = keras.Model(model.input, twin.input)(batch)
-            pad = layer.padding.upper()
-            want = tf.nn.conv2d(x_f, twin.kernel, layer.strides, pad)
-            got = tf.nn.conv2d(x_q, layer.kernel, layer.strides, pad)
-            shift = tf.reduce_mean(want - got, axis=(0, 1, 2))
-            layer.bias.assign(twin.bias + shift)
-        if log:
-            log(f"rounded {layer.name}")
 
 
 # --------------------------------------------------------------------------- data
@@ -505,6 +196,7 @@ class DistillConfig:
     eval_every: int = 50
     eval_size: tuple[int, int] = (432, 368)  # (width, height) of the fidelity check
     round: bool = True  # round the kernels with ``round_weights`` before training
+    bias_correction: bool = False  # round_weights' correct_bias
 
 
 def _teacher_and_student(seed: int):
@@ -631,7 +323,7 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
         log(f"resumed at step {state['step']}")
     elif config.round:
         t0 = time.perf_counter()
-        round_weights(student, base, calib[:24])
+        round_weights(student, base, calib[:24], correct_bias=config.bias_correction)
         log(f"rounded the kernels in {time.perf_counter() - t0:.0f}s")
     ranges = [v for layer in quantised_layers(student) for v in (layer.act_lo, layer.act_hi)]
     range_ids = {id(v) for v in ranges}

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import ANCHORS, IMAGES, ROOT, SHARED, mode_agreement, one_line_error
 
-from posekit import distill
+from posekit import distill, quantise
 
 SIZE = (432, 368)
 
@@ -63,7 +63,7 @@ def test_gptq_rounds_onto_the_grid_with_less_output_error_than_nearest():
     x = rng.normal(size=(4000, 24)) @ mix  # correlated inputs, as a layer's are
     w = rng.normal(size=(16, 24))
     scale = np.abs(w).max(axis=1) / 127
-    q = distill._gptq(w, x.T @ x, scale)
+    q = quantise._gptq(w, x.T @ x, scale)
     levels = q / scale[:, None]
     assert np.allclose(levels, np.rint(levels), atol=1e-9) and np.abs(np.rint(levels)).max() <= 127
     nearest = np.rint(w / scale[:, None]) * scale[:, None]
@@ -102,22 +102,22 @@ def test_equalisation_is_exact_and_balances_the_channels():
     before = [np.asarray(t) for t in model(batch)]
     import keras
 
-    relu = distill.relu_pairs(model)
+    relu = quantise.relu_pairs(model)
     assert len(relu) == 57  # 1x1 conv -> ReLU -> depthwise: 9 in the backbone, 48 in the head
-    distill.equalise_relu(model, batch)
+    quantise.equalise_relu(model, batch)
     probe = keras.Model(model.input, [pw.output for pw, _ in relu])
     for a in probe(batch):
         r = np.asarray(a).max(axis=(0, 1, 2))
         r = r[r > 1e-5]
         assert np.allclose(r, np.median(r), rtol=1e-2)  # every channel now spans the same range
-    pairs = distill.separable_pairs(model)
+    pairs = quantise.separable_pairs(model)
     assert len(pairs) == 71
-    ranges = distill.channel_ranges(model, pairs, batch)
-    distill.equalise(model, pairs, ranges)
+    ranges = quantise.channel_ranges(model, pairs, batch)
+    quantise.equalise(model, pairs, ranges)
     after = [np.asarray(t) for t in model(batch)]
     assert max(float(np.abs(a - b).max()) for a, b in zip(before, after)) < 1e-3
     spread = [r.max() / np.median(r) for r in ranges]
-    spread_after = [r.max() / np.median(r) for r in distill.channel_ranges(model, pairs, batch)]
+    spread_after = [r.max() / np.median(r) for r in quantise.channel_ranges(model, pairs, batch)]
     assert np.median(spread_after) < np.median(spread) and max(spread_after) < max(spread) / 4
 
 
@@ -151,8 +151,9 @@ def test_int8_runs_every_convolution_in_int8(modes):
 
 
 #: What the shipped int8 network reaches against the exact mode on the 18 bundled and anchor images (its
-#: record, ``posekit/network/int8_model/mobilenet_thin_int8.json``, holds the numbers and the training curve).
-REACHED_KEPT, REACHED_DIFFERS = 0.65, 6
+#: record, ``posekit/network/int8_model/mobilenet_thin_int8.json``, holds the numbers and the training curve:
+#: 70.4% kept, 6 counts changed where it was built; the bound leaves room for another CPU's int8 kernels).
+REACHED_KEPT, REACHED_DIFFERS = 0.67, 7
 
 
 def bundled_and_anchor_images():

@@ -433,3 +433,23 @@ def test_plot_speed_comparison_stacks_stage_medians():
     assert texts == [" total 132 ms = 7.6 FPS", " total 42 ms = 23.8 FPS"]
     with pytest.raises(ValueError, match="at least one run"):
         plot.plot_speed_comparison({"a": []})
+
+
+def test_plot_channel_ranges_draws_each_set_sorted_and_divided_by_its_widest():
+    import matplotlib.pyplot as plt
+
+    before = np.array([1.0, 400.0, 4.0, 0.04])
+    after = np.array([2.0, 3.0, 1.0, 0.5])
+    fig = plot.plot_channel_ranges({"before": before, "after": after}, title="junction")
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 4]
+    assert np.allclose(lines[0].get_ydata(), [1.0, 0.01, 0.0025, 0.0001])
+    assert np.allclose(lines[1].get_ydata(), [1.0, 2 / 3, 1 / 3, 1 / 6])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("before: largest / median 160x, 3 of 4 under 16 levels")
+    assert labels[1].startswith("after: largest / median 2x, 0 of 4 under 16 levels")
+    assert ax.get_yscale() == "log" and ax.get_title() == "junction"
+    plt.close(fig)
+    for bad in ({}, {"x": np.array([np.nan, 1.0])}, {"x": np.zeros(3)}):
+        with pytest.raises(ValueError, match="ranges"):
+            plot.plot_channel_ranges(bad)

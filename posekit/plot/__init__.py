@@ -64,7 +64,7 @@ from .accuracy import (
     plot_oks_tolerance,
     plot_precision_recall,
 )
-from .compare import MODEL_COLORS, plot_models_side_by_side
+from .compare import MODEL_COLORS, plot_channel_ranges, plot_models_side_by_side
 from .fields import (
     compare_stages,
     peak_list,
@@ -138,6 +138,7 @@ __all__ = [
     "people_distance_table",
     "plot_keypoints_scatter",
     "plot_models_side_by_side",
+    "plot_channel_ranges",
     "plot_people",
     "plot_speed_comparison",
     "plot_timings",

@@ -116,3 +116,45 @@ def plot_models_side_by_side(
             ax.set_xlabel("")
             ax.set_ylabel(names[i] if j == 0 else "", fontsize=11)
     return fig
+
+
+def plot_channel_ranges(ranges: Mapping[str, Any], *, title: str | None = None, fig=None):
+    """Per-channel activation ranges of one tensor, each set sorted and divided by its largest, on a log axis.
+
+    ``ranges``: label -> (C,) largest absolute value of each channel (``posekit.quantise.channel_ranges``),
+    e.g. before and after equalisation. With one int8 scale for the whole tensor, a channel spanning a
+    fraction f of the largest range gets about 255 f levels: the dotted lines mark 16 levels and 1 level.
+    Returns the figure.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    if not ranges:
+        raise ValueError("ranges is empty: give at least one label -> per-channel ranges")
+    fig = fig or plt.figure(figsize=(FIGURE_WIDTH, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (label, r) in enumerate(ranges.items()):
+        r = np.asarray(r, np.float64).ravel()
+        if r.size == 0 or not np.isfinite(r).all() or r.max() <= 0:
+            raise ValueError(f"ranges[{label!r}] must be finite, non-empty and not all zero")
+        share = np.sort(r)[::-1] / r.max()
+        few = int((share < 16 / 255).sum())
+        spread = r.max() / np.median(r)
+        ax.plot(
+            np.arange(1, r.size + 1),
+            share,
+            color=MODEL_COLORS[i % len(MODEL_COLORS)],
+            lw=2,
+            label=f"{label}: largest / median {spread:.0f}x, {few} of {r.size} under 16 levels",
+        )
+    for levels, style in ((16, ":"), (1, "--")):
+        ax.axhline(levels / 255, color="grey", ls=style, lw=1)
+        ax.text(1, levels / 255, f" {levels} level{'s' if levels > 1 else ''}", va="bottom", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("channels, widest first")
+    ax.set_ylabel("range / the widest channel's")
+    ax.legend(loc="lower left", fontsize=9)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
