@@ -41,6 +41,7 @@ from .quantise import (
     channel_ranges,
     equalise,
     equalise_relu,
+    kernel_sensitivity,
     quantised_layers,
     round_weights,
     separable_pairs,
@@ -197,6 +198,7 @@ class DistillConfig:
     eval_size: tuple[int, int] = (432, 368)  # (width, height) of the fidelity check
     round: bool = True  # round the kernels with ``round_weights`` before training
     bias_correction: bool = False  # round_weights' correct_bias
+    float_layers: int = 0  # convolutions left in float: the most sensitive by kernel_sensitivity
 
 
 def _teacher_and_student(seed: int):
@@ -289,12 +291,15 @@ def _select_fidelity(run, select, size, reference) -> dict:
 def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log: Callable = print):
     """Build the int8 student and train it; return the checkpoint that keeps most on the selection frames.
 
-    Steps: equalise the exact network, calibrate the input ranges, round the kernels (``round_weights``,
-    when ``config.round``), then ``config.steps`` training steps. Every ``config.eval_every`` steps (and at
-    0 and the end) the student's keypoints kept on the held-out selection frames (``split_training_images``)
-    choose the checkpoint (``workdir/best.npz``); ``photos`` (evaluation images, never trained or selected
-    on) only add a column to the curve (``workdir/curve.jsonl``). A run resumes from ``workdir``'s checkpoint.
+    Steps: equalise the exact network, leave the ``config.float_layers`` convolutions whose rounded kernels
+    change the selection frames' maps most in float (``kernel_sensitivity``), calibrate the input ranges,
+    round the kernels (``round_weights``, when ``config.round``), then ``config.steps`` training steps.
+    Every ``config.eval_every`` steps (and at 0 and the end) the student's keypoints kept on the held-out
+    selection frames (``split_training_images``) choose the checkpoint (``workdir/best.npz``); ``photos``
+    (evaluation images, never trained or selected on) only add a column to the curve
+    (``workdir/curve.jsonl``). A run resumes from ``workdir``'s checkpoint.
     """
+    import cv2
     import keras
     import tensorflow as tf
 
@@ -311,7 +316,14 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
     equalise_relu(base, calib)
     pairs = separable_pairs(base)
     equalise(base, pairs, channel_ranges(base, pairs, calib))
-    student = build_student(base)
+    float_layers: list[str] = []
+    if config.float_layers:
+        probe = np.stack([cv2.resize(image, config.eval_size).astype(np.float32) for _, image in select])
+        scores = kernel_sensitivity(base, probe)
+        float_layers = sorted(scores, key=scores.get, reverse=True)[: config.float_layers]
+        log(f"kept in float: {', '.join(float_layers)}")
+    student = build_student(base, float_layers)
+    student.float_layers = float_layers
     calibrate(student, base, calib)
     ckpt, best_path = workdir / "student.npz", workdir / "best.npz"
     state_path = workdir / "state.json"

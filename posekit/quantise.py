@@ -14,6 +14,7 @@ The first steps of ``posekit.distill`` (which trains the student and exports it)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "equalise_relu",
     "quantised_layers",
     "build_student",
+    "kernel_sensitivity",
     "calibrate",
     "round_weights",
 ]
@@ -187,18 +189,24 @@ def _quant_layers() -> dict[str, type]:
     return _QUANT
 
 
-def build_student(model):
+def build_student(model, float_layers: Sequence[str] = ()):
     """The fake-quantised twin of a Keras network (same layers and names, weights copied).
 
     Each Conv2D / DepthwiseConv2D becomes its quantised twin: input per tensor in [act_lo, act_hi]
     (256 levels; set by ``calibrate``), kernel per output channel in [-w_max, w_max] (255 levels; w_max is
     the channel's largest magnitude in ``model``, fixed: ``round_weights`` and training keep to its grid).
+    The convolutions named in ``float_layers`` stay float (``kernel_sensitivity`` finds the ones worth it).
     """
     import keras
 
     q = _quant_layers()
+    unknown = set(float_layers) - {layer.name for layer in model.layers}
+    if unknown:
+        raise ValueError(f"float_layers names layers the network does not have: {sorted(unknown)}")
 
     def clone(layer):
+        if layer.name in float_layers:
+            return layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             return q["QDepthwiseConv2D"].from_config(layer.get_config())
         if isinstance(layer, keras.layers.Conv2D):
@@ -207,12 +215,43 @@ def build_student(model):
 
     student = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:
+        if not layer.weights:
+            continue
         twin = student.get_layer(layer.name)
         for src, dst in zip(layer.weights, twin.weights):  # kernel, bias first; the ranges follow
             dst.assign(src)
         if hasattr(twin, "w_max"):
             twin.w_max.assign(_kernel_max(np.asarray(twin.kernel), twin._depthwise))
     return student
+
+
+def kernel_sensitivity(model, batch: np.ndarray) -> dict[str, float]:
+    """How much rounding each convolution's kernel alone to int8 changes the last stage, on ``batch``.
+
+    For each Conv2D / DepthwiseConv2D of ``model`` (float; restored after): its kernel rounded to nearest on
+    the per-channel int8 grid, the rest float; the score is the last heatmaps' mean squared change divided
+    by the sum of those over all layers, plus the same for the PAFs (so the scores add up to 2).
+    """
+    import keras
+
+    convs = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+    ]
+    base = [np.asarray(t) for t in model(batch)[-2:]]
+    errors = {}
+    for layer in convs:
+        kernel = np.asarray(layer.kernel)
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        scale = np.maximum(_kernel_max(kernel, depthwise), 1e-12) / 127.0
+        shape = (1, 1, -1, 1) if depthwise else (1, 1, 1, -1)
+        layer.kernel.assign(np.rint(kernel / scale.reshape(shape)) * scale.reshape(shape))
+        out = [np.asarray(t) for t in model(batch)[-2:]]
+        layer.kernel.assign(kernel)
+        errors[layer.name] = [float(np.mean((a - b) ** 2)) for a, b in zip(out, base)]
+    totals = [max(sum(e[i] for e in errors.values()), 1e-30) for i in (0, 1)]
+    return {name: e[0] / totals[0] + e[1] / totals[1] for name, e in errors.items()}
 
 
 def _kernel_max(kernel: np.ndarray, depthwise: bool) -> np.ndarray:

@@ -90,6 +90,7 @@ def test_distill_cli_refuses_bad_arguments():
     one_line_error(run("--out", "net.onnx"), "--out", ".xml")
     one_line_error(run("--out", "net.xml", "--crop", "100x7"), "--crop")
     one_line_error(run("--out", "net.xml", "--steps", "0"), "--steps")
+    one_line_error(run("--out", "net.xml", "--float-layers", "-1"), "--float-layers")
 
 
 @pytest.mark.slow
@@ -139,15 +140,19 @@ def image_paths(folder):
 
 
 @pytest.mark.slow
-def test_int8_runs_every_convolution_in_int8(modes):
+def test_int8_runs_every_convolution_in_int8_but_its_float_ones(modes):
     from posekit.network.engines import make_runner
     from posekit.network.int8 import INT8_RECORD
 
     exact, _ = modes
     runner, engine = make_runner(exact.model, "auto", SIZE, exact._tflite_dir, precision="int8")
     assert engine == "openvino"
-    assert set(runner.convolutions) <= {"u8", "i8"} and sum(runner.convolutions.values()) >= 140
-    assert json.loads(INT8_RECORD.read_text())["weights_sha256"]  # built from the pinned weights
+    record = json.loads(INT8_RECORD.read_text())
+    assert record["weights_sha256"]  # built from the pinned weights
+    floats = len(record.get("float_layers", []))  # the shipped build leaves none in float
+    int8 = sum(n for p, n in runner.convolutions.items() if p in ("u8", "i8"))
+    assert floats <= 10 and int8 >= 143 - floats
+    assert sum(runner.convolutions.values()) - int8 == floats  # the float ones, and only those
 
 
 #: What the shipped int8 network reaches against the exact mode on the 18 bundled and anchor images (its
@@ -168,3 +173,37 @@ def test_int8_keeps_what_its_record_says(modes):
     assert total > 400
     assert kept / total >= REACHED_KEPT, (kept, total)
     assert len(differs) <= REACHED_DIFFERS, differs
+
+
+def tiny_network():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((16, 16, 3))
+    a = keras.layers.Conv2D(6, 3, padding="same", name="a")(x)
+    b = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="b")(a)
+    heat = keras.layers.Conv2D(2, 1, name="heat")(b)
+    paf = keras.layers.Conv2D(3, 1, name="paf")(b)
+    return keras.Model(x, [heat, paf])
+
+
+def test_kernel_sensitivity_ranks_the_kernel_int8_rounds_worst():
+    model = tiny_network()
+    k = model.get_layer("b").kernel.numpy()
+    k[0, 0, :, 0] = 50.0  # one huge tap per channel: int8 steps of 50/127 flatten the other eight
+    model.get_layer("b").kernel.assign(k)
+    batch = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype(np.float32)
+    before = [np.asarray(t) for t in model(batch)]
+    scores = quantise.kernel_sensitivity(model, batch)
+    assert set(scores) == {"a", "b", "heat", "paf"} and np.isclose(sum(scores.values()), 2.0)
+    assert max(scores, key=scores.get) == "b"
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, model(batch)))  # kernels restored
+
+
+def test_build_student_leaves_the_named_layers_in_float():
+    model = tiny_network()
+    student = quantise.build_student(model, ["b"])
+    assert [layer.name for layer in quantise.quantised_layers(student)] == ["a", "heat", "paf"]
+    assert type(student.get_layer("b")) is type(model.get_layer("b"))
+    with pytest.raises(ValueError, match="nope"):
+        quantise.build_student(model, ["nope"])

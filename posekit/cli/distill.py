@@ -1,7 +1,7 @@
 """``posekit distill --out FILE``: build the int8 network by quantisation-aware distillation.
 
 posekit distill --out FILE.xml [--steps N] [--crop HxW] [--batch N] [--stages last2|all6] [--seed N]
-                [--workdir DIR]
+                [--float-layers N] [--workdir DIR]
 
 See ``posekit.distill``.
 
@@ -35,6 +35,13 @@ def register(subparsers) -> None:
     p.add_argument("--stages", choices=("last2", "all6"), default=d.stages, help="outputs the loss compares")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
     p.add_argument(
+        "--float-layers",
+        type=int,
+        default=d.float_layers,
+        metavar="N",
+        help="leave the N convolutions most hurt by int8 kernels in float (default: %(default)s)",
+    )
+    p.add_argument(
         "--workdir", metavar="DIR", help="checkpoints and the fidelity curve (default: FILE's folder)"
     )
     p.set_defaults(func=cmd_distill)
@@ -55,17 +62,31 @@ def cmd_distill(args: argparse.Namespace) -> int:
         raise CliError(f"--crop sides must be multiples of 8 and at least 64, got {args.crop!r}")
     if args.steps < 1 or args.batch < 1:
         raise CliError("--steps and --batch must be at least 1")
+    if not 0 <= args.float_layers <= 20:
+        raise CliError(f"--float-layers must be 0..20, got {args.float_layers}")
     config = DistillConfig(
-        steps=args.steps, batch=args.batch, crop=(h, w), stages=args.stages, seed=args.seed
+        steps=args.steps,
+        batch=args.batch,
+        crop=(h, w),
+        stages=args.stages,
+        seed=args.seed,
+        float_layers=args.float_layers,
     )
     workdir = Path(args.workdir) if args.workdir else out.parent / (out.stem + ".work")
     student = distil(config, workdir)
     print(export_openvino(student, out))
     command = (
         f"posekit distill --out {out.name} --steps {args.steps} --batch {args.batch} --crop {h}x{w} "
-        f"--stages {args.stages} --seed {args.seed}"
+        f"--stages {args.stages} --seed {args.seed} --float-layers {args.float_layers}"
     )
     curve_path = workdir / "curve.jsonl"
     curve = [json.loads(line) for line in curve_path.read_text().splitlines()] if curve_path.exists() else []
-    write_record(out, config, command=command, curve=curve, chosen_step=student.chosen_step)
+    write_record(
+        out,
+        config,
+        command=command,
+        curve=curve,
+        chosen_step=student.chosen_step,
+        float_layers=student.float_layers,
+    )
     return 0

@@ -6,8 +6,9 @@ was trained with the quantisation in the loop to reproduce the exact network's h
 weights: ``INT8_MODEL`` with its record ``INT8_RECORD`` (the build's command, seed and settings, and the
 fingerprint of the Keras weights it was distilled from, which ``int8_network`` checks).
 
-OpenVINO's CPU plugin runs every convolution of it on u8 x i8 kernels; ``make_openvino_runner`` (precision
-"int8") refuses a compile in which any convolution runs otherwise (``convolution_precisions``).
+OpenVINO's CPU plugin runs its convolutions on u8 x i8 kernels, but for the few its record lists as left in
+float (``int8_float_layers``); ``make_openvino_runner`` (precision "int8") refuses a compile in which any
+other convolution runs otherwise (``convolution_precisions``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from .tflite import weights_fingerprint
 
-__all__ = ["INT8_MODEL", "INT8_RECORD", "INT8_CONVOLUTION_PRECISIONS", "int8_network"]
+__all__ = ["INT8_MODEL", "INT8_RECORD", "INT8_CONVOLUTION_PRECISIONS", "int8_float_layers", "int8_network"]
 
 _FOLDER = Path(__file__).resolve().parent / "int8_model"
 #: The int8 network (input BGR 0..255 (1, H, W, 3), any H, W; outputs heatmaps (19) and PAFs (38), stride 8).
@@ -26,6 +27,11 @@ INT8_MODEL = _FOLDER / "mobilenet_thin_int8.xml"
 INT8_RECORD = _FOLDER / "mobilenet_thin_int8.json"
 #: What OpenVINO's runtime model must report for each convolution of the int8 network.
 INT8_CONVOLUTION_PRECISIONS = frozenset({"u8", "i8"})
+
+
+def int8_float_layers() -> list[str]:
+    """The convolutions the shipped int8 network leaves in float (its record's ``float_layers``)."""
+    return list(json.loads(INT8_RECORD.read_text()).get("float_layers", [])) if INT8_RECORD.exists() else []
 
 
 def int8_network(model) -> Path:
