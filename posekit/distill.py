@@ -256,36 +256,26 @@ def fidelity(run, photos: list[Path], size: tuple[int, int], reference: dict | N
     """People counts and keypoints kept of ``run`` (a runner) against the exact mode on ``photos``."""
     import cv2
 
+    if reference is None:
+        reference = exact_results(photos, size)
+    named = [(p.name, cv2.imread(str(p))) for p in photos]
+    return _agreement(run, named, size, [reference[p] for p in photos])
+
+
+def _agreement(run, named: list[tuple[str, np.ndarray]], size: tuple[int, int], reference: list) -> dict:
+    """``fidelity`` on (name, BGR image) pairs against the exact mode's results ``reference`` (same order)."""
     from .estimator import PoseEstimator
     from .match import keypoints_kept
 
-    if reference is None:
-        reference = exact_results(photos, size)
     probe = PoseEstimator("mobilenet_thin", input_size=size, engine="tf")
     probe._run = run  # the student under the estimator's own post-processing
     differs, kept, total, rows = 0, 0, 0, []
-    for p in photos:
-        a = reference[p]
-        b = probe.inference(cv2.imread(str(p)))
-        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, size)
-        differs, kept, total = differs + (len(a) != len(b)), kept + k, total + t
-        rows.append({"image": p.name, "people": [len(a), len(b)], "kept": [k, t]})
-    return {"differs": differs, "images": len(photos), "kept": kept, "total": total, "rows": rows}
-
-
-def _select_fidelity(run, select, size, reference) -> dict:
-    """``fidelity`` on in-memory (name, image) pairs (the held-out selection frames)."""
-    from .estimator import PoseEstimator
-    from .match import keypoints_kept
-
-    probe = PoseEstimator("mobilenet_thin", input_size=size, engine="tf")
-    probe._run = run
-    differs = kept = total = 0
-    for (_name, image), a in zip(select, reference):
+    for (name, image), a in zip(named, reference):
         b = probe.inference(image)
         k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, size)
         differs, kept, total = differs + (len(a) != len(b)), kept + k, total + t
-    return {"differs": differs, "images": len(select), "kept": kept, "total": total}
+        rows.append({"image": name, "people": [len(a), len(b)], "kept": [k, t]})
+    return {"differs": differs, "images": len(named), "kept": kept, "total": total, "rows": rows}
 
 
 def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log: Callable = print):
@@ -369,7 +359,7 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
 
     for i in range(state["step"], config.steps + 1):
         if i % config.eval_every == 0 or i == config.steps:
-            f = _select_fidelity(run, select, config.eval_size, select_reference)
+            f = _agreement(run, select, config.eval_size, select_reference)
             row = {
                 "step": i,
                 "seconds": round(time.perf_counter() - t_start, 1),

@@ -140,7 +140,11 @@ def _quant_layers() -> dict[str, type]:
         k = tf.quantization.fake_quant_with_min_max_vars_per_channel(k, -m, m, num_bits=8, narrow_range=True)
         return tf.transpose(k, (0, 1, 3, 2)) if depthwise else k
 
-    class _Quantised:
+    class _Quantised:  # first base of a Conv2D / DepthwiseConv2D: its build, then the ranges
+        def build(self, input_shape):
+            super().build(input_shape)
+            self._add_ranges()
+
         def _add_ranges(self):
             self.act_lo = self.add_weight(name="act_lo", shape=(), initializer="zeros", dtype="float32")
             self.act_hi = self.add_weight(name="act_hi", shape=(), initializer="ones", dtype="float32")
@@ -162,10 +166,6 @@ def _quant_layers() -> dict[str, type]:
     class QConv2D(_Quantised, keras.layers.Conv2D):
         _depthwise = False
 
-        def build(self, input_shape):
-            super().build(input_shape)
-            self._add_ranges()
-
         def call(self, x):
             k = quant_kernel(self.kernel, self.w_max, False)
             y = tf.nn.conv2d(self._quant_input(x), k, self.strides, self.padding.upper())
@@ -174,10 +174,6 @@ def _quant_layers() -> dict[str, type]:
     @keras.saving.register_keras_serializable(package="posekit")
     class QDepthwiseConv2D(_Quantised, keras.layers.DepthwiseConv2D):
         _depthwise = True
-
-        def build(self, input_shape):
-            super().build(input_shape)
-            self._add_ranges()
 
         def call(self, x):
             k = quant_kernel(self.kernel, self.w_max, True)
