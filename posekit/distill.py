@@ -259,20 +259,28 @@ def fidelity(run, photos: list[Path], size: tuple[int, int], reference: dict | N
     if reference is None:
         reference = exact_results(photos, size)
     named = [(p.name, cv2.imread(str(p))) for p in photos]
-    return _agreement(run, named, size, [reference[p] for p in photos])
+    return _agreement(_student_estimator(run, size), named, [reference[p] for p in photos])
 
 
-def _agreement(run, named: list[tuple[str, np.ndarray]], size: tuple[int, int], reference: list) -> dict:
-    """``fidelity`` on (name, BGR image) pairs against the exact mode's results ``reference`` (same order)."""
+def _student_estimator(run, size: tuple[int, int]):
+    """A PoseEstimator whose network is ``run`` (a runner): the student under the estimator's own
+    post-processing."""
     from .estimator import PoseEstimator
-    from .match import keypoints_kept
 
     probe = PoseEstimator("mobilenet_thin", input_size=size, engine="tf")
-    probe._run = run  # the student under the estimator's own post-processing
+    probe._run = run
+    return probe
+
+
+def _agreement(probe, named: list[tuple[str, np.ndarray]], reference: list) -> dict:
+    """``fidelity`` of ``probe`` (``_student_estimator``) on (name, BGR image) pairs against the exact
+    mode's results ``reference`` (same order)."""
+    from .match import keypoints_kept
+
     differs, kept, total, rows = 0, 0, 0, []
     for (name, image), a in zip(named, reference):
         b = probe.inference(image)
-        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, size)
+        k, t = keypoints_kept(a.keypoints, b.keypoints, a.image_size, probe.input_size)
         differs, kept, total = differs + (len(a) != len(b)), kept + k, total + t
         rows.append({"image": name, "people": [len(a), len(b)], "kept": [k, t]})
     return {"differs": differs, "images": len(named), "kept": kept, "total": total, "rows": rows}
@@ -345,10 +353,10 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
         opt_r.apply_gradients(zip(grads[len(weights) :], ranges))
         return loss
 
-    run = student_runner(student)
+    probe = _student_estimator(student_runner(student), config.eval_size)
     exact = PoseEstimator("mobilenet_thin", input_size=config.eval_size)
-    select_reference = [exact.inference(image) for _, image in select]
-    reference = None
+    judged = [(p.name, cv2.imread(str(p))) for p in photos]  # read once, with their references
+    references = [[exact.inference(image) for _, image in named] for named in (select, judged)]
     curve_path = workdir / "curve.jsonl"
     t_start, losses = time.perf_counter(), []
 
@@ -359,7 +367,7 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
 
     for i in range(state["step"], config.steps + 1):
         if i % config.eval_every == 0 or i == config.steps:
-            f = _agreement(run, select, config.eval_size, select_reference)
+            f = _agreement(probe, select, references[0])
             row = {
                 "step": i,
                 "seconds": round(time.perf_counter() - t_start, 1),
@@ -368,9 +376,7 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
                 "selection_differs": f["differs"],
             }
             if photos:
-                if reference is None:
-                    reference = exact_results(photos, config.eval_size)
-                e = fidelity(run, photos, config.eval_size, reference)
+                e = _agreement(probe, judged, references[1])
                 row.update(kept=round(e["kept"] / max(e["total"], 1), 4), differs=e["differs"])
             if row["selection_kept"] > state["best_kept"]:
                 state.update(best_kept=row["selection_kept"], best_step=i)
