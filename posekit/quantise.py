@@ -136,7 +136,7 @@ def _quant_layers() -> dict[str, type]:
         k = tf.convert_to_tensor(kernel)
         if depthwise:  # (kh, kw, C, 1): one scale per channel C
             k = tf.transpose(k, (0, 1, 3, 2))
-        m = tf.maximum(tf.convert_to_tensor(w_max), 1e-8)
+        m = tf.maximum(tf.convert_to_tensor(w_max), _W_FLOOR)  # levels m / 127 apart, as _grid_step
         k = tf.quantization.fake_quant_with_min_max_vars_per_channel(k, -m, m, num_bits=8, narrow_range=True)
         return tf.transpose(k, (0, 1, 3, 2)) if depthwise else k
 
@@ -240,7 +240,7 @@ def kernel_sensitivity(model, batch: np.ndarray) -> dict[str, float]:
     for layer in convs:
         kernel = np.asarray(layer.kernel)
         depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
-        scale = np.maximum(_kernel_max(kernel, depthwise), 1e-12) / 127.0
+        scale = _grid_step(_kernel_max(kernel, depthwise))
         shape = (1, 1, -1, 1) if depthwise else (1, 1, 1, -1)
         layer.kernel.assign(np.rint(kernel / scale.reshape(shape)) * scale.reshape(shape))
         out = [np.asarray(t) for t in model(batch)[-2:]]
@@ -248,6 +248,15 @@ def kernel_sensitivity(model, batch: np.ndarray) -> dict[str, float]:
         errors[layer.name] = [float(np.mean((a - b) ** 2)) for a, b in zip(out, base)]
     totals = [max(sum(e[i] for e in errors.values()), 1e-30) for i in (0, 1)]
     return {name: e[0] / totals[0] + e[1] / totals[1] for name, e in errors.items()}
+
+
+_W_FLOOR = 1e-8  # the smallest channel range of the int8 weight grid (an all-zero channel stays zero)
+
+
+def _grid_step(w_max) -> np.ndarray:
+    """The int8 weight grid's step per output channel: symmetric, 255 levels (-127..127) over [-w_max, w_max]
+    (the grid ``tf.quantization.fake_quant_with_min_max_vars_per_channel(narrow_range=True)`` uses)."""
+    return np.maximum(np.asarray(w_max, np.float64), _W_FLOOR) / 127.0
 
 
 def _kernel_max(kernel: np.ndarray, depthwise: bool) -> np.ndarray:
@@ -331,7 +340,7 @@ def _patches(x: np.ndarray, layer) -> np.ndarray:
 
 
 def round_weights(
-    student, model, batch: np.ndarray, *, correct_bias: bool = True, log: Callable | None = None
+    student, model, batch: np.ndarray, *, correct_bias: bool = False, log: Callable | None = None
 ) -> None:
     """Round every quantised kernel of ``student`` onto its int8 grid (``_gptq``), layer by layer in order.
 
@@ -349,7 +358,7 @@ def round_weights(
             lo, hi = float(layer.act_lo.numpy()), float(layer.act_hi.numpy())
             x_q = tf.quantization.fake_quant_with_min_max_vars(x_q, lo, hi, num_bits=8).numpy()
         kernel = np.asarray(layer.kernel, np.float64)
-        scale = np.maximum(np.asarray(layer.w_max, np.float64), 1e-8) / 127.0
+        scale = _grid_step(layer.w_max)
         patches = _patches(x_q, layer)  # (positions, kh * kw, C)
         if layer._depthwise:  # one (1, kh * kw) problem per channel
             kh, kw, channels, _ = kernel.shape
@@ -367,8 +376,13 @@ def round_weights(
             twin = model.get_layer(layer.name)
             x_f = keras.Model(model.input, twin.input)(batch)
             pad = layer.padding.upper()
-            want = tf.nn.conv2d(x_f, twin.kernel, layer.strides, pad)
-            got = tf.nn.conv2d(x_q, layer.kernel, layer.strides, pad)
+            if layer._depthwise:
+                s = (1, *layer.strides, 1)
+                want = tf.nn.depthwise_conv2d(x_f, twin.kernel, s, pad)
+                got = tf.nn.depthwise_conv2d(x_q, layer.kernel, s, pad)
+            else:
+                want = tf.nn.conv2d(x_f, twin.kernel, layer.strides, pad)
+                got = tf.nn.conv2d(x_q, layer.kernel, layer.strides, pad)
             shift = tf.reduce_mean(want - got, axis=(0, 1, 2))
             layer.bias.assign(twin.bias + shift)
         if log:

@@ -175,13 +175,13 @@ def test_int8_keeps_what_its_record_says(modes):
     assert len(differs) <= REACHED_DIFFERS, differs
 
 
-def tiny_network():
+def tiny_network(depthwise_bias: bool = False):
     import keras
 
     keras.utils.set_random_seed(0)
     x = keras.Input((16, 16, 3))
     a = keras.layers.Conv2D(6, 3, padding="same", name="a")(x)
-    b = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="b")(a)
+    b = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=depthwise_bias, name="b")(a)
     heat = keras.layers.Conv2D(2, 1, name="heat")(b)
     paf = keras.layers.Conv2D(3, 1, name="paf")(b)
     return keras.Model(x, [heat, paf])
@@ -198,6 +198,32 @@ def test_kernel_sensitivity_ranks_the_kernel_int8_rounds_worst():
     assert set(scores) == {"a", "b", "heat", "paf"} and np.isclose(sum(scores.values()), 2.0)
     assert max(scores, key=scores.get) == "b"
     assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, model(batch)))  # kernels restored
+
+
+def test_round_weights_puts_every_kernel_on_its_grid_and_bias_correction_removes_the_mean_shift():
+    model = tiny_network(depthwise_bias=True)  # a depthwise with a bias: corrected with its own convolution
+    batch = np.random.default_rng(1).normal(size=(6, 16, 16, 3)).astype(np.float32)
+    import keras
+
+    def outputs(net):  # the depthwise's (linear) output and the two maps
+        return [np.asarray(t) for t in keras.Model(net.input, [net.get_layer("b").output, *net.outputs])(batch)]
+
+    want = outputs(model)
+    shift = {}
+    for correct in (False, True):
+        student = quantise.build_student(model)
+        quantise.calibrate(student, model, batch)
+        quantise.round_weights(student, model, batch, correct_bias=correct)
+        for layer in quantise.quantised_layers(student):
+            step = quantise._grid_step(layer.w_max)
+            shape = (1, 1, -1, 1) if layer._depthwise else (1, 1, 1, -1)
+            levels = np.asarray(layer.kernel) / step.reshape(shape)
+            assert np.allclose(levels, np.rint(levels), atol=1e-3), layer.name
+            assert np.abs(np.rint(levels)).max() <= 127
+        got = outputs(student)
+        shift[correct] = [np.abs((g - w).mean(axis=(0, 1, 2))).max() for g, w in zip(got, want)]
+    # each layer's per-channel mean error on the batch it was corrected on
+    assert max(shift[True]) < 1e-5 < min(shift[False])
 
 
 def test_build_student_leaves_the_named_layers_in_float():
