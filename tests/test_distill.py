@@ -206,7 +206,8 @@ def test_round_weights_puts_every_kernel_on_its_grid_and_bias_correction_removes
     import keras
 
     def outputs(net):  # the depthwise's (linear) output and the two maps
-        return [np.asarray(t) for t in keras.Model(net.input, [net.get_layer("b").output, *net.outputs])(batch)]
+        probe = keras.Model(net.input, [net.get_layer("b").output, *net.outputs])
+        return [np.asarray(t) for t in probe(batch)]
 
     want = outputs(model)
     shift = {}
