@@ -103,6 +103,11 @@ def test_heatmap_overlay_shows_the_chosen_channel(image, heatmaps, channel):
     assert "score" in ax.figure.axes[1].get_ylabel()
 
 
+def test_heatmap_overlay_colour_bar_says_what_is_drawn(image, heatmaps):
+    ax = plot.show_heatmap_overlay(image, heatmaps, "max", vmax=None, label="difference of two heatmaps")
+    assert ax.figure.axes[1].get_ylabel() == "difference of two heatmaps"
+
+
 def test_heatmap_max_excludes_background(image, heatmaps):
     ax = plot.show_heatmap_overlay(image, heatmaps, "max")
     np.testing.assert_array_equal(displayed(ax), heatmaps[:, :, :18].max(axis=2))

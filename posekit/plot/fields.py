@@ -34,6 +34,8 @@ from ._base import (
     to_rgb,
 )
 
+HEATMAP_LABEL = "heatmap score (not a probability: can dip below 0)"
+
 
 def show_heatmap_overlay(
     image: np.ndarray | None,
@@ -48,6 +50,7 @@ def show_heatmap_overlay(
     image_size: tuple[int, int] | None = None,
     zoom: Box | None = None,
     ax=None,
+    label: str = HEATMAP_LABEL,
 ):
     """One heatmap channel (or the max over the parts) drawn over the image.
 
@@ -66,6 +69,8 @@ def show_heatmap_overlay(
         image_size: (width, height) to map the field to when ``image`` is None.
         zoom: (x0, y0, x1, y1) region to show in image pixels, or None for all.
         ax: Axes to draw into, or None for a new figure.
+        label: the colour bar's label (say what is drawn when it is not a heatmap's score, e.g. a
+            difference of two).
 
     Returns:
         The Axes.
@@ -89,7 +94,7 @@ def show_heatmap_overlay(
     _set_view(ax, size, zoom)
     if colorbar:
         cb = ax.figure.colorbar(im, ax=ax, shrink=0.85, pad=0.02)
-        cb.set_label("heatmap score (not a probability: can dip below 0)")
+        cb.set_label(label)
         cb.solids.set_alpha(1.0)
     _label_image_axes(ax, title if title is not None else channel_title(channel))
     return ax
