@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..person import Person
+from ..quantise import range_levels
 from ..skeleton import LIMBS, RENDER_LIMBS
 from ._base import FIGURE_WIDTH, _aspect, _mpl, _people, _people_list, _pyplot, people_box, show_image
 from .people import plot_people
@@ -138,8 +139,7 @@ def plot_channel_ranges(ranges: Mapping[str, Any], *, title: str | None = None, 
         if r.size == 0 or not np.isfinite(r).all() or r.max() <= 0:
             raise ValueError(f"ranges[{label!r}] must be finite, non-empty and not all zero")
         share = np.sort(r)[::-1] / r.max()
-        few = int((share < 16 / 255).sum())
-        spread = r.max() / np.median(r)
+        spread, few = range_levels(r)
         ax.plot(
             np.arange(1, r.size + 1),
             share,
