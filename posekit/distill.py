@@ -12,7 +12,9 @@ scale per activation tensor erases most of them. The remedy here:
    and chooses the checkpoint.
 3. **Distil** (``distil``): train the student to reproduce the exact network's (the teacher's) heatmaps and
    PAFs on unlabelled, augmented images (``training_images``) that share no image with any evaluation image
-   (``evaluation_files``). No labels are needed: the teacher's outputs are the targets.
+   (``evaluation_files``). No labels are needed: the teacher's outputs are the targets. The loss weighs the
+   cells where the teacher sees parts or limbs more (``_cell_weights``); the kernels move in grid steps
+   (``quantise.grid_adam``), the step decaying to 0 over the run.
 4. **Export** (``export_openvino``): the student's fake-quantised TF function converted by OpenVINO keeps
    FakeQuantize nodes; OpenVINO's CPU plugin runs the convolutions on u8/i8 kernels (precision "int8",
    ``posekit.network.int8``, checks the executed precisions).
@@ -41,6 +43,7 @@ from .quantise import (
     channel_ranges,
     equalise,
     equalise_relu,
+    grid_adam,
     kernel_sensitivity,
     quantised_layers,
     round_weights,
@@ -187,18 +190,36 @@ def augment(rng: np.random.Generator, pool: list[np.ndarray], out_hw: tuple[int,
 class DistillConfig:
     """Settings of one distillation run (the shipped network's are the defaults)."""
 
-    steps: int = 200
+    steps: int = 900
     batch: int = 8
     crop: tuple[int, int] = (192, 192)  # (height, width) of the training input
     stages: str = "last2"  # "last2" or "all6": the teacher's outputs the loss compares
-    lr: float = 2e-5
-    range_lr: float = 2e-4
+    lr: float = 0.003  # a kernel's first step, in its channel's int8 grid steps (quantise.grid_adam);
+    # it decays to 0 over the run (cosine)
+    peak_weight: float = 20.0  # the loss's weight on the cells where the teacher sees parts or limbs
+    bias_lr: float = 5e-6  # the step of the biases (and of float layers' weights)
+    range_lr: float = 2e-4  # Adam's rate for the activation ranges
     seed: int = 0
-    eval_every: int = 50
+    eval_every: int = 100
     eval_size: tuple[int, int] = (432, 368)  # (width, height) of the fidelity check
     round: bool = True  # round the kernels with ``round_weights`` before training
     bias_correction: bool = False  # round_weights' correct_bias
     float_layers: int = 0  # convolutions left in float: the most sensitive by kernel_sensitivity
+
+
+def _cell_weights(targets, peak_weight: float) -> list:
+    """Per output map (heatmaps, PAFs, ...): each cell's weight in the loss, 1 + ``peak_weight`` x the
+    teacher's strongest part there (heatmaps, background excluded) or strongest limb field (PAFs, by
+    magnitude). Background cells dominate a plain mean and the grouping never reads them; the cells it
+    does read (peaks, and the fields along limbs) then count up to ``1 + peak_weight`` times more."""
+    import tensorflow as tf
+
+    cells = []
+    for k in range(0, len(targets), 2):
+        heat = tf.reduce_max(targets[k][..., :-1], axis=-1, keepdims=True)
+        paf = tf.reduce_max(tf.abs(targets[k + 1]), axis=-1, keepdims=True)
+        cells += [1.0 + peak_weight * heat, 1.0 + peak_weight * paf]
+    return cells
 
 
 def _teacher_and_student(seed: int):
@@ -338,18 +359,21 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
     ranges = [v for layer in quantised_layers(student) for v in (layer.act_lo, layer.act_hi)]
     range_ids = {id(v) for v in ranges}
     weights = [v for v in student.trainable_variables if id(v) not in range_ids]
-    opt_w = keras.optimizers.Adam(config.lr)
+    apply_w = grid_adam(student, weights, config.lr, config.bias_lr)
     opt_r = keras.optimizers.Adam(config.range_lr)
     chosen = slice(-4, None) if config.stages == "last2" else slice(None)
 
-    @tf.function(input_signature=[tf.TensorSpec((None, oh, ow, 3), tf.float32)])
-    def step(x):
+    @tf.function(
+        input_signature=[tf.TensorSpec((None, oh, ow, 3), tf.float32), tf.TensorSpec((), tf.float32)]
+    )
+    def step(x, rate):
         targets = teacher(x, training=False)[chosen]
+        cells = _cell_weights(targets, config.peak_weight)
         with tf.GradientTape() as tape:
             outs = student(x, training=True)[chosen]
-            loss = tf.add_n([tf.reduce_mean(tf.square(a - b)) for a, b in zip(outs, targets)])
+            loss = tf.add_n([tf.reduce_mean(w * tf.square(a - b)) for w, a, b in zip(cells, outs, targets)])
         grads = tape.gradient(loss, weights + ranges)
-        opt_w.apply_gradients(zip(grads[: len(weights)], weights))
+        apply_w(grads[: len(weights)], rate)
         opt_r.apply_gradients(zip(grads[len(weights) :], ranges))
         return loss
 
@@ -389,7 +413,8 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
         if i == config.steps:
             break
         x = np.stack([augment(rng, pool, (oh, ow)) for _ in range(config.batch)])
-        losses.append(float(step(tf.constant(x))))
+        rate = 0.5 * (1.0 + np.cos(np.pi * i / config.steps))  # cosine decay of the kernels' steps
+        losses.append(float(step(tf.constant(x), tf.constant(rate, tf.float32))))
         if (i + 1) % 50 == 0:
             save(i + 1)
             log(f"step {i + 1} loss {np.mean(losses[-50:]):.3e} {time.perf_counter() - t_start:.0f}s")

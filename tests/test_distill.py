@@ -157,8 +157,13 @@ def test_int8_runs_every_convolution_in_int8_but_its_float_ones(modes):
 
 #: What the shipped int8 network reaches against the exact mode on the 18 bundled and anchor images (its
 #: record, ``posekit/network/int8_model/mobilenet_thin_int8.json``, holds the numbers and the training curve:
-#: 70.4% kept, 6 counts changed where it was built; the bound leaves room for another CPU's int8 kernels).
-REACHED_KEPT, REACHED_DIFFERS = 0.67, 7
+#: 86.5% kept, 2 counts changed where it was built; the bound leaves room for another CPU's int8 kernels).
+#: The goals (95% kept, at most 1 count changed) are not reached yet: the README says how far and why.
+REACHED_KEPT, REACHED_DIFFERS = 0.83, 3
+#: AP on the labelled COCO sample where the network was built (an AVX-512 VNNI CPU): 0.477 against the exact
+#: mode's 0.555 (interval 0.453-0.721), inside it as the goal asks. Elsewhere int8 kernels differ (no VNNI:
+#: other instructions, other saturation), so there the test asks for the level with some room.
+REACHED_AP = 0.44
 
 
 def bundled_and_anchor_images():
@@ -173,6 +178,23 @@ def test_int8_keeps_what_its_record_says(modes):
     assert total > 400
     assert kept / total >= REACHED_KEPT, (kept, total)
     assert len(differs) <= REACHED_DIFFERS, differs
+
+
+@pytest.mark.slow
+def test_int8_ap_on_the_labelled_sample_is_inside_the_exact_modes_interval(modes):
+    from posekit.evaluate import evaluate
+    from posekit.network.engines import cpu_flags
+
+    sample = IMAGES / "coco_val2017"
+    labels = sample / "person_keypoints_val2017_sample.json"
+    exact, fast = modes
+    want, got = evaluate(labels, sample, exact), evaluate(labels, sample, fast)
+    low = want["ap_interval"][0]
+    assert 0.45 < low < want["AP"]  # the exact mode's interval, as the record says
+    if "avx512_vnni" in cpu_flags():  # the build machine's kind: the goal itself
+        assert got["AP"] >= low, (got["AP"], want["ap_interval"])
+    else:
+        assert got["AP"] >= REACHED_AP, (got["AP"], want["ap_interval"])
 
 
 def tiny_network(depthwise_bias: bool = False):
@@ -225,6 +247,43 @@ def test_round_weights_puts_every_kernel_on_its_grid_and_bias_correction_removes
         shift[correct] = [np.abs((g - w).mean(axis=(0, 1, 2))).max() for g, w in zip(got, want)]
     # each layer's per-channel mean error on the batch it was corrected on
     assert max(shift[True]) < 1e-5 < min(shift[False])
+
+
+def test_grid_adam_moves_each_kernel_by_its_own_grid_step():
+    import tensorflow as tf
+
+    model = tiny_network()
+    k = model.get_layer("a").kernel.numpy()
+    k[..., 0] *= 100.0  # one channel on a grid 100x coarser than the others
+    model.get_layer("a").kernel.assign(k)
+    student = quantise.build_student(model)
+    variables = list(student.trainable_variables)
+    before = [np.asarray(v) for v in variables]
+    apply = quantise.grid_adam(student, variables, grid_lr=0.5, other_lr=1e-3)
+    apply([tf.ones_like(v) for v in variables])  # Adam's first step: lr x sign(gradient)
+    kernels = {id(layer.kernel): layer for layer in quantise.quantised_layers(student)}
+    for v, old in zip(variables, before):
+        moved = old - np.asarray(v)
+        layer = kernels.get(id(v))
+        if layer is None:
+            np.testing.assert_allclose(moved, 1e-3, rtol=1e-3)
+            continue
+        step = quantise._grid_step(layer.w_max).reshape((1, 1, -1, 1) if layer._depthwise else (1, 1, 1, -1))
+        np.testing.assert_allclose(moved, np.broadcast_to(0.5 * step, moved.shape), rtol=1e-3)
+    a = student.get_layer("a")
+    moved = before[variables.index(a.kernel)] - np.asarray(a.kernel)
+    assert moved[..., 0].mean() > 50 * moved[..., 1].mean()  # the coarse channel moves farther
+
+
+def test_cell_weights_favour_parts_and_limbs_not_the_background():
+    heat = np.zeros((1, 2, 2, 19), np.float32)
+    heat[0, 0, 0, 3] = 0.5  # a part
+    heat[0, 1, 1, 18] = 1.0  # background only: not a part
+    paf = np.zeros((1, 2, 2, 38), np.float32)
+    paf[0, 0, 1, 7] = -0.25  # a limb's field, pointing the other way
+    cells = [np.asarray(c)[0, ..., 0] for c in distill._cell_weights([heat, paf], 20.0)]
+    np.testing.assert_allclose(cells[0], [[11.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(cells[1], [[1.0, 6.0], [1.0, 1.0]])
 
 
 def test_build_student_leaves_the_named_layers_in_float():
