@@ -83,6 +83,12 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def _known_precision(precision: str) -> None:
+    """Refuse a precision that is not one of ``PRECISIONS``, naming the valid ones."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
+
+
 def check_precision(precision: str, engine: str = "auto", input_size: tuple[int, int] | None = None) -> str:
     """The precision that will run for ``precision`` on this machine (warns once when it differs).
 
@@ -93,8 +99,7 @@ def check_precision(precision: str, engine: str = "auto", input_size: tuple[int,
         ValueError: unknown precision, or "bf16" / "int8" with engine "tf" or "tflite", or without a fixed
             input size.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
+    _known_precision(precision)
     if precision == "fp32":
         return precision
     if engine not in ("auto", "openvino"):
@@ -273,8 +278,7 @@ def make_runner(
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: valid engines are {', '.join(ENGINES)}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
+    _known_precision(precision)
     if input_size is not None:
         input_size = check_input_size(input_size)
     if precision != "fp32" or engine == "openvino":
