@@ -204,7 +204,7 @@ class DistillConfig:
     eval_size: tuple[int, int] = (432, 368)  # (width, height) of the fidelity check
     round: bool = True  # round the kernels with ``round_weights`` before training
     bias_correction: bool = False  # round_weights' correct_bias
-    float_layers: int = 0  # convolutions left in float: the most sensitive by kernel_sensitivity
+    float_layers: int = 8  # convolutions left in float: the most sensitive by kernel_sensitivity
 
 
 def _cell_weights(targets, peak_weight: float) -> list:
