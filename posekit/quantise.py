@@ -254,9 +254,8 @@ def kernel_sensitivity(model, batch: np.ndarray) -> dict[str, float]:
     for layer in convs:
         kernel = np.asarray(layer.kernel)
         depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
-        scale = _grid_step(_kernel_max(kernel, depthwise))
-        shape = (1, 1, -1, 1) if depthwise else (1, 1, 1, -1)
-        layer.kernel.assign(np.rint(kernel / scale.reshape(shape)) * scale.reshape(shape))
+        scale = _per_channel(_grid_step(_kernel_max(kernel, depthwise)), depthwise)
+        layer.kernel.assign(np.rint(kernel / scale) * scale)
         out = [np.asarray(t) for t in model(batch)[-2:]]
         layer.kernel.assign(kernel)
         errors[layer.name] = [float(np.mean((a - b) ** 2)) for a, b in zip(out, base)]
@@ -271,6 +270,12 @@ def _grid_step(w_max) -> np.ndarray:
     """The int8 weight grid's step per output channel: symmetric, 255 levels (-127..127) over [-w_max, w_max]
     (the grid ``tf.quantization.fake_quant_with_min_max_vars_per_channel(narrow_range=True)`` uses)."""
     return np.maximum(np.asarray(w_max, np.float64), _W_FLOOR) / 127.0
+
+
+def _per_channel(values: np.ndarray, depthwise: bool) -> np.ndarray:
+    """(channels,) values shaped to broadcast over a Conv2D (kh, kw, C_in, C_out) or DepthwiseConv2D
+    (kh, kw, C, 1) kernel's output channels."""
+    return np.asarray(values).reshape((1, 1, -1, 1) if depthwise else (1, 1, 1, -1))
 
 
 def _kernel_max(kernel: np.ndarray, depthwise: bool) -> np.ndarray:
@@ -422,8 +427,8 @@ def grid_adam(student, variables: Sequence, grid_lr: float, other_lr: float, eps
         if layer is None:
             steps.append(tf.constant(other_lr, tf.float32))
             continue
-        shape = (1, 1, -1, 1) if layer._depthwise else (1, 1, 1, -1)
-        steps.append(tf.constant((grid_lr * _grid_step(layer.w_max)).reshape(shape), tf.float32))
+        step = _per_channel(grid_lr * _grid_step(layer.w_max), layer._depthwise)
+        steps.append(tf.constant(step, tf.float32))
     m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
     s = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
     t = tf.Variable(0.0, trainable=False)
