@@ -337,8 +337,8 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
     equalise(base, pairs, channel_ranges(base, pairs, calib))
     float_layers: list[str] = []
     if config.float_layers:
-        probe = np.stack([cv2.resize(image, config.eval_size).astype(np.float32) for _, image in select])
-        scores = kernel_sensitivity(base, probe)
+        frames = np.stack([cv2.resize(image, config.eval_size).astype(np.float32) for _, image in select])
+        scores = kernel_sensitivity(base, frames)
         float_layers = sorted(scores, key=scores.get, reverse=True)[: config.float_layers]
         log(f"kept in float: {', '.join(float_layers)}")
     student = build_student(base, float_layers)
