@@ -44,8 +44,8 @@ from .quantise import (
     equalise,
     equalise_relu,
     grid_adam,
+    input_ranges,
     kernel_sensitivity,
-    quantised_layers,
     round_weights,
     separable_pairs,
 )
@@ -356,7 +356,7 @@ def distil(config: DistillConfig, workdir: Path, *, photos: list[Path] = (), log
         t0 = time.perf_counter()
         round_weights(student, base, calib[:24], correct_bias=config.bias_correction)
         log(f"rounded the kernels in {time.perf_counter() - t0:.0f}s")
-    ranges = [v for layer in quantised_layers(student) for v in (layer.act_lo, layer.act_hi)]
+    ranges = input_ranges(student)
     range_ids = {id(v) for v in ranges}
     weights = [v for v in student.trainable_variables if id(v) not in range_ids]
     apply_w = grid_adam(student, weights, config.lr, config.bias_lr)

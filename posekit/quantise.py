@@ -29,6 +29,8 @@ __all__ = [
     "relu_pairs",
     "equalise_relu",
     "quantised_layers",
+    "grid_concats",
+    "input_ranges",
     "build_student",
     "kernel_sensitivity",
     "calibrate",
@@ -155,19 +157,24 @@ def _quant_layers() -> dict[str, type]:
         return tf.transpose(k, (0, 1, 3, 2)) if depthwise else k
 
     class _Quantised:  # first base of a Conv2D / DepthwiseConv2D: its build, then the ranges
+        input_on_grid = False  # True: the input comes quantised (from a QConcatenate); set before build
+
         def build(self, input_shape):
             super().build(input_shape)
             self._add_ranges()
 
         def _add_ranges(self):
-            self.act_lo = self.add_weight(name="act_lo", shape=(), initializer="zeros", dtype="float32")
-            self.act_hi = self.add_weight(name="act_hi", shape=(), initializer="ones", dtype="float32")
+            if not self.input_on_grid:
+                self.act_lo = self.add_weight(name="act_lo", shape=(), initializer="zeros", dtype="float32")
+                self.act_hi = self.add_weight(name="act_hi", shape=(), initializer="ones", dtype="float32")
             channels = int(np.prod(self.kernel.shape[2:])) if self._depthwise else int(self.kernel.shape[-1])
             self.w_max = self.add_weight(
                 name="w_max", shape=(channels,), initializer="ones", dtype="float32", trainable=False
             )
 
         def _quant_input(self, x):
+            if self.input_on_grid:  # a QConcatenate quantised it already
+                return x
             lo, hi = tf.convert_to_tensor(self.act_lo), tf.convert_to_tensor(self.act_hi)
             return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=8)
 
@@ -195,8 +202,60 @@ def _quant_layers() -> dict[str, type]:
             y = tf.nn.depthwise_conv2d(self._quant_input(x), k, s, self.padding.upper())
             return self._finish(y)
 
-    _QUANT.update(QConv2D=QConv2D, QDepthwiseConv2D=QDepthwiseConv2D)
+    @keras.saving.register_keras_serializable(package="posekit")
+    class QConcatenate(keras.layers.Concatenate):
+        """Concatenate with each input quantised per tensor in its own range (``part_lo[i]``,
+        ``part_hi[i]``) first, the inputs in ``on_grid`` (another QConcatenate's output) excepted."""
+
+        on_grid: tuple = ()  # set before build
+
+        def build(self, input_shape):
+            super().build(input_shape)
+            n = len(input_shape)
+            self.part_lo = self.add_weight(name="part_lo", shape=(n,), initializer="zeros", dtype="float32")
+            self.part_hi = self.add_weight(name="part_hi", shape=(n,), initializer="ones", dtype="float32")
+
+        def call(self, inputs):
+            parts = [
+                x if i in self.on_grid else tf.quantization.fake_quant_with_min_max_vars(
+                    x, self.part_lo[i], self.part_hi[i], num_bits=8)
+                for i, x in enumerate(inputs)
+            ]  # fmt: skip
+            return tf.concat(parts, axis=self.axis)
+
+    _QUANT.update(QConv2D=QConv2D, QDepthwiseConv2D=QDepthwiseConv2D, QConcatenate=QConcatenate)
     return _QUANT
+
+
+def grid_concats(model) -> dict[str, tuple[int, ...]]:
+    """The concatenations to quantise part by part: {name: indices of inputs that are already quantised}.
+
+    A Concatenate qualifies when every layer reading it is a depthwise convolution or another qualifying
+    Concatenate (mobilenet_thin: the 864 feature channels, and each stage's input: the previous stage's
+    PAFs and heatmaps beside them). One int8 scale for the whole concatenation would give the maps
+    (about -1..1) ~10-20 of the 255 levels beside features reaching 20-35; a scale per part keeps all
+    255 for each. The depthwise layers act per channel, so OpenVINO runs the concatenation in u8 and
+    the depthwise in int8 with a scale per input channel.
+    """
+    import keras
+
+    concats = {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.Concatenate)}
+    ok = set(concats)
+    changed = True
+    while changed:  # drop any whose readers include something else, until none is dropped
+        changed = False
+        for name in sorted(ok):
+            for node in concats[name]._outbound_nodes:
+                user = node.operation
+                if not (isinstance(user, keras.layers.DepthwiseConv2D) or user.name in ok):
+                    ok.discard(name)
+                    changed = True
+                    break
+    out = {}
+    for name in ok:
+        inputs = concats[name].input
+        out[name] = tuple(i for i, t in enumerate(inputs) if t._keras_history[0].name in ok)
+    return out
 
 
 def build_student(model, float_layers: Sequence[str] = ()):
@@ -205,6 +264,8 @@ def build_student(model, float_layers: Sequence[str] = ()):
     Each Conv2D / DepthwiseConv2D becomes its quantised twin: input per tensor in [act_lo, act_hi]
     (256 levels; set by ``calibrate``), kernel per output channel in [-w_max, w_max] (255 levels; w_max is
     the channel's largest magnitude in ``model``, fixed: ``round_weights`` and training keep to its grid).
+    Each concatenation read only by depthwise convolutions (``grid_concats``) quantises its inputs, each
+    in its own range, and the depthwise layers take its output as it is.
     The convolutions named in ``float_layers`` stay float (``kernel_sensitivity`` finds the ones worth it).
     """
     import keras
@@ -214,14 +275,24 @@ def build_student(model, float_layers: Sequence[str] = ()):
     if unknown:
         raise ValueError(f"float_layers names layers the network does not have: {sorted(unknown)}")
 
+    concats = grid_concats(model)
+    fed = {node.operation.name for name in concats for node in model.get_layer(name)._outbound_nodes}
+
     def clone(layer):
         if layer.name in float_layers:
             return layer.__class__.from_config(layer.get_config())
+        if layer.name in concats:
+            twin = q["QConcatenate"].from_config(layer.get_config())
+            twin.on_grid = concats[layer.name]
+            return twin
         if isinstance(layer, keras.layers.DepthwiseConv2D):
-            return q["QDepthwiseConv2D"].from_config(layer.get_config())
-        if isinstance(layer, keras.layers.Conv2D):
-            return q["QConv2D"].from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+            twin = q["QDepthwiseConv2D"].from_config(layer.get_config())
+        elif isinstance(layer, keras.layers.Conv2D):
+            twin = q["QConv2D"].from_config(layer.get_config())
+        else:
+            return layer.__class__.from_config(layer.get_config())
+        twin.input_on_grid = layer.name in fed
+        return twin
 
     student = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:
@@ -286,29 +357,57 @@ def _kernel_max(kernel: np.ndarray, depthwise: bool) -> np.ndarray:
 
 
 def quantised_layers(student) -> list:
-    return [layer for layer in student.layers if hasattr(layer, "act_lo")]
+    """The student's quantised convolutions (QConv2D, QDepthwiseConv2D), in order."""
+    return [layer for layer in student.layers if hasattr(layer, "w_max")]
+
+
+def input_ranges(student) -> list:
+    """Every learned activation range variable of the student: the convolutions' own input ranges and the
+    QConcatenates' part ranges."""
+    out = []
+    for layer in student.layers:
+        if hasattr(layer, "act_lo"):
+            out += [layer.act_lo, layer.act_hi]
+        elif hasattr(layer, "part_lo"):
+            out += [layer.part_lo, layer.part_hi]
+    return out
 
 
 def calibrate(student, model, batch: np.ndarray) -> None:
-    """Set each quantised layer's input range to what its float twin in ``model`` sees on ``batch``."""
+    """Set each input range of the student (``input_ranges``) to what the float tensor it quantises in
+    ``model`` holds on ``batch``: a convolution's input, or each quantised part of a QConcatenate."""
     import keras
 
-    layers = quantised_layers(student)
+    jobs = []  # (float tensor, lo variable, hi variable, index or None)
+    for layer in student.layers:
+        if hasattr(layer, "act_lo"):
+            jobs.append((model.get_layer(layer.name).input, layer.act_lo, layer.act_hi, None, layer.name))
+        elif hasattr(layer, "part_lo"):
+            parts = model.get_layer(layer.name).input
+            jobs += [
+                (t, layer.part_lo, layer.part_hi, i, layer.name)
+                for i, t in enumerate(parts)
+                if i not in layer.on_grid
+            ]
     tensors = {}  # one tensor may feed several layers
-    for layer in layers:
-        t = model.get_layer(layer.name).input
+    for t, *_ in jobs:
         tensors.setdefault(t.name, t)
     probe = keras.Model(model.input, list(tensors.values()))
     values = dict(zip(tensors, probe(batch)))
     rng = np.random.default_rng(0)
-    for layer in layers:
-        x = np.asarray(values[model.get_layer(layer.name).input.name]).ravel()
-        if layer.name == "Conv2d_0":  # the image: BGR 0..255, exact in 8 bits
+    for t, lo_var, hi_var, index, name in jobs:
+        x = np.asarray(values[t.name]).ravel()
+        if name == "Conv2d_0":  # the image: BGR 0..255, exact in 8 bits
             lo, hi = 0.0, 255.0
         else:
             lo, hi = _clip_range(x if x.size <= 400_000 else rng.choice(x, 400_000, replace=False))
-        layer.act_lo.assign(min(lo, 0.0))
-        layer.act_hi.assign(max(hi, 1e-3))
+        lo, hi = min(lo, 0.0), max(hi, 1e-3)
+        if index is None:
+            lo_var.assign(lo)
+            hi_var.assign(hi)
+        else:
+            lo_var.assign(np.where(np.arange(lo_var.shape[0]) == index, lo, np.asarray(lo_var)))
+            hi_var.assign(np.where(np.arange(hi_var.shape[0]) == index, hi, np.asarray(hi_var)))
 
 
 def _clip_range(x: np.ndarray) -> tuple[float, float]:
@@ -373,7 +472,7 @@ def round_weights(
 
     for layer in quantised_layers(student):
         x_q = np.asarray(keras.Model(student.input, layer.input)(batch))
-        if layer.name != "Conv2d_0":
+        if layer.name != "Conv2d_0" and not layer.input_on_grid:
             lo, hi = float(layer.act_lo.numpy()), float(layer.act_hi.numpy())
             x_q = tf.quantization.fake_quant_with_min_max_vars(x_q, lo, hi, num_bits=8).numpy()
         kernel = np.asarray(layer.kernel, np.float64)

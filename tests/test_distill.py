@@ -287,3 +287,56 @@ def test_build_student_leaves_the_named_layers_in_float():
     assert type(student.get_layer("b")) is type(model.get_layer("b"))
     with pytest.raises(ValueError, match="nope"):
         quantise.build_student(model, ["nope"])
+
+
+def concat_network():
+    """x -> relu conv "f" (wide range) and linear conv "m" (narrow); c1 = [m, f] read by depthwise "d";
+    c2 = [m2, c1] read by depthwise "e"; c3 = [m, f] read by a plain conv: not quantised part by part."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((12, 12, 3))
+    f = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="f")(x)
+    m = keras.layers.Conv2D(2, 1, name="m")(x)
+    m2 = keras.layers.Conv2D(3, 1, name="m2")(x)
+    c1 = keras.layers.Concatenate(name="c1")([m, f])
+    d = keras.layers.DepthwiseConv2D(3, padding="same", name="d")(c1)
+    c2 = keras.layers.Concatenate(name="c2")([m2, c1])
+    e = keras.layers.DepthwiseConv2D(3, padding="same", name="e")(c2)
+    c3 = keras.layers.Concatenate(name="c3")([m, f])
+    g = keras.layers.Conv2D(2, 1, name="g")(c3)
+    model = keras.Model(x, [d, e, g])
+    w = model.get_layer("m").get_weights()
+    model.get_layer("m").set_weights([w[0] * 0.01, w[1]])  # its outputs ~100x narrower than f's
+    return model
+
+
+def test_concatenations_read_by_depthwise_layers_quantise_each_part_in_its_own_range():
+    import tensorflow as tf
+
+    model = concat_network()
+    assert quantise.grid_concats(model) == {"c1": (), "c2": (1,)}  # c2's second part is c1: on grid
+    student = quantise.build_student(model)
+    batch = np.random.default_rng(0).uniform(0, 255, (4, 12, 12, 3)).astype(np.float32)
+    quantise.calibrate(student, model, batch)
+    c1 = student.get_layer("c1")
+    lo, hi = c1.part_lo.numpy(), c1.part_hi.numpy()
+    assert hi[1] > 20 * hi[0] > 0  # m's range is its own, not f's
+    assert student.get_layer("d").input_on_grid and not hasattr(student.get_layer("d"), "act_lo")
+    assert not student.get_layer("g").input_on_grid and hasattr(student.get_layer("g"), "act_lo")
+    import keras
+
+    m, f, got = keras.Model(student.input, [student.get_layer(n).output for n in ("m", "f", "c1")])(batch)
+    want = [
+        tf.quantization.fake_quant_with_min_max_vars(t, lo[i], hi[i], num_bits=8)
+        for i, t in enumerate((m, f))
+    ]
+    np.testing.assert_array_equal(np.asarray(got), np.concatenate([np.asarray(t) for t in want], axis=-1))
+    assert len(np.unique(np.asarray(got)[..., :2])) > 100  # m keeps far more than a shared scale's few levels
+    # c2 passes c1's already quantised channels through and quantises m2 alone
+    c2 = student.get_layer("c2")
+    out = np.asarray(keras.Model(student.input, c2.output)(batch))
+    np.testing.assert_array_equal(out[..., 3:], np.asarray(got))
+    # ranges trained: the convolutions' own (a, g, m, m2, f ...) and the concatenations' parts
+    names = {v.path.split("/")[0] for v in quantise.input_ranges(student)}
+    assert names == {"f", "m", "m2", "g", "c1", "c2"}

@@ -137,12 +137,13 @@ def mark_fp32(ov_model, plan: Bf16Plan):
     return marked, len(keep)
 
 
-def convolution_precisions(compiled) -> dict[str, int]:
-    """How many convolutions (plain and depthwise) OpenVINO's compiled graph runs in each precision."""
+def convolution_precisions(compiled, layer_type: str = "Convolution") -> dict[str, int]:
+    """How many convolutions (plain and depthwise) OpenVINO's compiled graph runs in each precision; or
+    how many of its layers of another runtime ``layer_type`` (e.g. "Concatenation")."""
     counts: dict[str, int] = {}
     for node in compiled.get_runtime_model().get_ordered_ops():
         info = node.get_rt_info()
-        if info["layerType"].astype(str) == "Convolution":
+        if info["layerType"].astype(str) == layer_type:
             key = info["runtimePrecision"].astype(str)
             counts[key] = counts.get(key, 0) + 1
     return counts
